@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set-up, build and the whole test suite. Usage: bash scripts/test.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+bash scripts/setup.sh
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$BUILD" -j "$(nproc)"
+ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)"

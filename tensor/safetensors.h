@@ -1,0 +1,37 @@
+// safetensors files (the hub's standard tensor format): an 8-byte little-endian
+// header length, a JSON header {"name": {"dtype", "shape", "data_offsets"}, ...,
+// "__metadata__": {...}}, then the raw little-endian data.
+//
+// Reading keeps F32 and F64 as they are and converts F16 and BF16 to f32.
+// Writing goes to a temporary file that is renamed into place.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace liednet {
+
+struct SafetensorsContents {
+  std::vector<std::pair<std::string, Tensor>> tensors;  // in file order
+  std::map<std::string, std::string> metadata;
+
+  // The tensor under `key`; an error naming the file and the key if absent.
+  const Tensor& at(const std::string& key) const;
+  bool contains(const std::string& key) const;
+  std::string path;
+};
+
+SafetensorsContents load_safetensors(const std::string& path);
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Writes `bytes` to `path` through a temporary file in the same folder and a rename,
+// so that a crash never leaves a half-written file under the final name.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace liednet

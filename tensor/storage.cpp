@@ -1,0 +1,39 @@
+#include "tensor/storage.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace liednet {
+
+namespace {
+std::atomic<size_t> g_in_use{0};
+std::atomic<size_t> g_peak{0};
+constexpr size_t kAlign = 64;
+}  // namespace
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
+  LIEDNET_CHECK(device == Device::CPU, "Storage: the ", device, " backend is not available in this build");
+  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  void* p = nullptr;
+  if (rounded > 0) {
+    p = std::aligned_alloc(kAlign, rounded);
+    if (!p) fail("Storage: out of host memory allocating ", bytes, " bytes");
+  }
+  size_t now = g_in_use.fetch_add(rounded) + rounded;
+  size_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+  return std::shared_ptr<Storage>(new Storage(p, rounded, device));
+}
+
+Storage::~Storage() {
+  std::free(data_);
+  g_in_use.fetch_sub(bytes_);
+}
+
+size_t host_bytes_in_use() { return g_in_use.load(); }
+size_t host_bytes_peak() { return g_peak.load(); }
+void reset_host_bytes_peak() { g_peak.store(g_in_use.load()); }
+
+}  // namespace liednet

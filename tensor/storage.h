@@ -1,0 +1,35 @@
+// Storage: one allocation of raw bytes on one device, shared by tensors that
+// view it (reshape, detach). Host memory is 64-byte aligned for SIMD.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "tensor/dtype.h"
+
+namespace liednet {
+
+class Storage {
+ public:
+  static std::shared_ptr<Storage> allocate(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  Storage(void* data, size_t bytes, Device device) : data_(data), bytes_(bytes), device_(device) {}
+  void* data_;
+  size_t bytes_;
+  Device device_;
+};
+
+// Bytes currently held by host storages, and the most ever held (for memory benchmarks).
+size_t host_bytes_in_use();
+size_t host_bytes_peak();
+void reset_host_bytes_peak();
+
+}  // namespace liednet

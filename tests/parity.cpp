@@ -1,0 +1,82 @@
+#include "parity.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <doctest/doctest.h>
+
+#include "op_harness.h"
+
+namespace liednet::testing {
+
+namespace {
+std::string oracle_path(const std::string& group) {
+  // ctest sets LIEDNET_ORACLE_DIR after running tests/oracle/generate.py; a
+  // direct run of the test binary reads the build folder's oracle.
+  const char* dir = std::getenv("LIEDNET_ORACLE_DIR");
+  const std::string base = dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR;
+  return base + "/" + group + ".safetensors";
+}
+
+std::string case_of(const std::string& key) { return key.substr(0, key.rfind('/')); }
+
+void append_report_csv(const std::string& name, double out64, double grad64, double out32, double grad32) {
+  const char* path = std::getenv("LIEDNET_PARITY_REPORT");
+  if (!path || !*path) return;
+  std::ofstream f(path, std::ios::app);
+  f << '"' << name << "\"," << out64 << ',' << grad64 << ',' << out32 << ',' << grad32 << '\n';
+}
+}  // namespace
+
+ParityGroup::ParityGroup(const std::string& group) : group_(group), file_(load_safetensors(oracle_path(group))) {}
+
+void ParityGroup::check(const std::string& name, const autograd::TensorFn& fn, double tol64, double tol32) {
+  INFO("parity case: ", group_, "/", name);
+  REQUIRE_MESSAGE(file_.contains(name + "/out"), "the oracle has no case '", name, "' in ", file_.path);
+  checked_.insert(name);
+  std::vector<Tensor> refs_in;
+  for (int i = 0; file_.contains(name + "/in" + std::to_string(i)); ++i)
+    refs_in.push_back(file_.at(name + "/in" + std::to_string(i)));
+  const Tensor& ref_out = file_.at(name + "/out");
+  const Tensor& gout = file_.at(name + "/gout");
+
+  double errs[2][2] = {};  // [f64, f32][out, grad]
+  for (int pass = 0; pass < 2; ++pass) {
+    const DType dt = pass == 0 ? DType::F64 : DType::F32;
+    std::vector<Tensor> in;
+    for (size_t i = 0; i < refs_in.size(); ++i) {
+      Tensor t = refs_in[i].to(dt);
+      t.set_requires_grad(file_.contains(name + "/grad" + std::to_string(i)));
+      in.push_back(t);
+    }
+    Tensor out = fn(in);
+    REQUIRE_MESSAGE(out.shape() == ref_out.shape(), "output ", out.str(), " vs torch ", ref_out.str());
+    errs[pass][0] = scaled_max_error(out, ref_out);
+    if (out.requires_grad()) {
+      out.backward(gout.to(dt));
+      for (size_t i = 0; i < in.size(); ++i) {
+        const std::string key = name + "/grad" + std::to_string(i);
+        if (!file_.contains(key)) continue;
+        REQUIRE_MESSAGE(in[i].grad().defined(), "no gradient reached input ", i);
+        errs[pass][1] = std::max(errs[pass][1], scaled_max_error(in[i].grad(), file_.at(key)));
+      }
+    }
+  }
+  std::printf("[parity] %s/%s: f64 out %.2e grad %.2e | f32 out %.2e grad %.2e\n", group_.c_str(), name.c_str(),
+              errs[0][0], errs[0][1], errs[1][0], errs[1][1]);
+  append_report_csv(group_ + "/" + name, errs[0][0], errs[0][1], errs[1][0], errs[1][1]);
+  CHECK_MESSAGE(errs[0][0] <= tol64, "f64 output differs from torch by ", errs[0][0]);
+  CHECK_MESSAGE(errs[0][1] <= tol64, "f64 gradient differs from torch by ", errs[0][1]);
+  CHECK_MESSAGE(errs[1][0] <= tol32, "f32 output differs from torch by ", errs[1][0]);
+  CHECK_MESSAGE(errs[1][1] <= tol32, "f32 gradient differs from torch by ", errs[1][1]);
+}
+
+void ParityGroup::expect_all_checked() const {
+  for (const auto& [key, t] : file_.tensors) {
+    const std::string name = case_of(key);
+    CHECK_MESSAGE(checked_.count(name), "oracle case '", name, "' in ", file_.path, " has no C++ parity check");
+  }
+}
+
+}  // namespace liednet::testing
