@@ -1,5 +1,6 @@
 // Dense matrix multiply on row-major matrices (Eigen underneath, threaded by
-// OpenMP). The one place Eigen's headers are compiled.
+// OpenMP over tiles of C). The one place Eigen's headers are compiled. Results
+// are bit-identical for any thread count.
 //   C (M, N) = alpha * op(A) * op(B) + beta * C,  op(A) is (M, K), op(B) is (K, N)
 // A is stored (M, K) with row stride lda, or (K, M) when trans_a; likewise B.
 #pragma once
