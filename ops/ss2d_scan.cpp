@@ -1,0 +1,398 @@
+#include "ops/ss2d_scan.h"
+
+#include "autograd/autograd.h"
+#include "ops/check.h"
+#include "ops/gemm.h"
+#include "ops/scan_kernel.h"
+#include "ops/scan_reference.h"
+#include "tensor/parallel.h"
+
+namespace liednet::ops {
+
+namespace {
+constexpr int kDirections = 4;
+constexpr int64_t kChannelBlock = 8;  // channels per backward task: fixed, so sums never depend on threads
+
+struct Dims {
+  int64_t batch, d, H, W, L;
+  int64_t R, N, S;  // S = R + 2N: projection rows per direction
+  int64_t KS() const { return kDirections * S; }
+};
+
+Dims check_inputs(const char* op, const Tensor& x, const Tensor& wx, const Tensor& wdt, const Tensor& bias,
+                  const Tensor& alogs, const Tensor& ds) {
+  check_ndim(op, x, 4, "x");
+  check_cpu(op, x);
+  for (const Tensor* t : {&wx, &wdt, &bias, &alogs, &ds}) check_compatible(op, x, *t);
+  check_ndim(op, wx, 3, "x_proj_weight");
+  check_ndim(op, wdt, 3, "dt_projs_weight");
+  check_ndim(op, bias, 2, "dt_projs_bias");
+  check_ndim(op, alogs, 2, "A_logs");
+  check_ndim(op, ds, 1, "Ds");
+  Dims d{x.size(0), x.size(1), x.size(2), x.size(3), x.size(2) * x.size(3), wdt.size(2), alogs.size(1), 0};
+  d.S = d.R + 2 * d.N;
+  const auto msg = [&] {
+    return std::string(" (x ") + x.str() + ", x_proj_weight " + wx.str() + ", dt_projs_weight " + wdt.str() +
+           ", dt_projs_bias " + bias.str() + ", A_logs " + alogs.str() + ", Ds " + ds.str() + ")";
+  };
+  LIEDNET_CHECK(wdt.size(0) == kDirections && wdt.size(1) == d.d && d.R >= 1, op,
+                ": dt_projs_weight must be (4, d, R) with d = x's channels", msg());
+  LIEDNET_CHECK(d.N >= 1 && d.N <= scan::kMaxState && alogs.size(0) == kDirections * d.d, op,
+                ": A_logs must be (4*d, N) with N in [1, ", scan::kMaxState, "]", msg());
+  LIEDNET_CHECK(wx.size(0) == kDirections && wx.size(1) == d.S && wx.size(2) == d.d, op,
+                ": x_proj_weight must be (4, R+2N, d) = (4, ", d.S, ", ", d.d, ")", msg());
+  LIEDNET_CHECK(bias.size(0) == kDirections && bias.size(1) == d.d, op, ": dt_projs_bias must be (4, d)", msg());
+  LIEDNET_CHECK(ds.size(0) == kDirections * d.d, op, ": Ds must be (4*d)", msg());
+  return d;
+}
+
+// order[k * L + t]: the pixel visited at step t of direction k.
+std::vector<int32_t> direction_orders(int64_t H, int64_t W) {
+  const int64_t L = H * W;
+  LIEDNET_CHECK(L < (int64_t{1} << 31), "ss2d_scan: ", H, "x", W, " pixels are too many for one scan");
+  std::vector<int32_t> order(kDirections * L);
+  for (int k = 0; k < kDirections; ++k)
+    for (int64_t t = 0; t < L; ++t) order[k * L + t] = static_cast<int32_t>(ss2d_pixel(k, t, H, W));
+  return order;
+}
+
+template <typename T>
+std::vector<T> negative_exp(const Tensor& alogs) {
+  std::vector<T> A(alogs.numel());
+  const T* p = alogs.data<T>();
+  for (size_t i = 0; i < A.size(); ++i) A[i] = -std::exp(p[i]);
+  return A;
+}
+
+struct Saved {
+  Tensor x, wx, wdt, bias, ds;
+  Tensor A;       // (4d, N): -exp(A_logs)
+  Tensor proj;    // (Bt, L, 4, S): x_proj_weight[k] @ x at every pixel, pixel-major
+  Tensor states;  // (Bt, d, 4, chunks, N): the state before each chunk
+  std::shared_ptr<const std::vector<int32_t>> order;
+};
+
+// One (batch, channel, direction) sequence.
+template <typename T>
+struct Seq {
+  const T* x;          // (L) channel plane
+  const T* proj;       // (L, 4, S) of this sample, already offset to direction k
+  const T* wdt;        // (R)
+  T bias;
+  const int32_t* order;  // (L)
+  int64_t KS, R, N;
+  T* y = nullptr;      // (L) channel plane of the output
+  // backward
+  const T* gy = nullptr;
+  T* dx = nullptr;     // (L) or null
+  T* part = nullptr;   // (L, 4, S) block partials, offset to direction k
+  double* dwdt = nullptr;  // (R)
+  double dbias = 0;
+
+  const T* row(int64_t t) const { return proj + static_cast<int64_t>(order[t]) * KS; }
+  T u(int64_t t) const { return x[order[t]]; }
+  T z(int64_t t) const {
+    const T* r = row(t);
+    T s = bias;
+    for (int64_t i = 0; i < R; ++i) s += wdt[i] * r[i];
+    return s;
+  }
+  const T* B(int64_t t) const { return row(t) + R; }
+  const T* C(int64_t t) const { return row(t) + R + N; }
+  void y_out(int64_t t, T v) { y[order[t]] += v; }
+  T gy_at(int64_t t) const { return gy[order[t]]; }
+  void add_du(int64_t t, T v) {
+    if (dx) dx[order[t]] += v;
+  }
+  void add_dz(int64_t t, T v) {
+    const int64_t p = order[t];
+    const T* r = proj + p * KS;
+    T* pr = part + p * KS;
+    for (int64_t i = 0; i < R; ++i) {
+      dwdt[i] += static_cast<double>(v * r[i]);
+      pr[i] += v * wdt[i];
+    }
+    dbias += v;
+  }
+  T* dB(int64_t t) { return part + static_cast<int64_t>(order[t]) * KS + R; }
+  T* dC(int64_t t) { return part + static_cast<int64_t>(order[t]) * KS + R + N; }
+};
+
+// The names scan_kernel.h expects.
+template <typename T>
+struct Access {
+  Seq<T>& s;
+  T u(int64_t t) const { return s.u(t); }
+  T z(int64_t t) const { return s.z(t); }
+  const T* B(int64_t t) const { return s.B(t); }
+  const T* C(int64_t t) const { return s.C(t); }
+  void y(int64_t t, T v) { s.y_out(t, v); }
+  T gy(int64_t t) const { return s.gy_at(t); }
+  void add_du(int64_t t, T v) { s.add_du(t, v); }
+  void add_dz(int64_t t, T v) { s.add_dz(t, v); }
+  T* dB(int64_t t) { return s.dB(t); }
+  T* dC(int64_t t) { return s.dC(t); }
+};
+
+template <typename T>
+void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
+  const int64_t L = d.L, KS = d.KS(), chunks = (L + opt.chunk - 1) / opt.chunk;
+  const T* x = s.x.data<T>();
+  T* proj = s.proj.data<T>();
+  // proj[b] (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S)
+  for (int64_t b = 0; b < d.batch; ++b)
+    gemm<T>(true, true, L, KS, d.d, T(1), x + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), proj + b * L * KS, KS);
+
+  const T* wdt = s.wdt.data<T>();
+  const T* bias = s.bias.data<T>();
+  const T* A = s.A.data<T>();
+  const T* D = s.ds.data<T>();
+  const int32_t* order = s.order->data();
+  T* states = keep_states ? s.states.data<T>() : nullptr;
+  T* out = y.data<T>();
+  y.zero_();
+  scan::dispatch_state_size(static_cast<int>(d.N), [&]<int NS>() {
+    parallel_for(0, d.batch * d.d, 1, [&](int64_t bc) {
+      const int64_t b = bc / d.d, c = bc % d.d;
+      for (int k = 0; k < kDirections; ++k) {
+        const int64_t kc = k * d.d + c;
+        Seq<T> seq{x + bc * L, proj + b * L * KS + k * d.S, wdt + kc * d.R, bias[kc], order + k * L, KS, d.R, d.N};
+        seq.y = out + bc * L;
+        Access<T> acc{seq};
+        scan::forward_sequence<T, NS>(acc, L, static_cast<int>(d.N), A + kc * d.N, D[kc], true, opt.chunk,
+                                      states ? states + ((bc * kDirections + k) * chunks) * d.N : nullptr);
+      }
+    });
+  });
+}
+
+template <typename T>
+void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& gy_t,
+                   std::vector<Tensor>& gi) {
+  const int64_t L = d.L, KS = d.KS(), N = d.N, chunks = (L + opt.chunk - 1) / opt.chunk;
+  const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
+  const T* x = s.x.data<T>();
+  const T* proj = s.proj.data<T>();
+  const T* wdt = s.wdt.data<T>();
+  const T* bias = s.bias.data<T>();
+  const T* A = s.A.data<T>();
+  const T* D = s.ds.data<T>();
+  const T* states = s.states.data<T>();
+  const int32_t* order = s.order->data();
+  const T* gy = gy_t.data<T>();
+  T* dx = gi[0].defined() ? gi[0].data<T>() : nullptr;
+
+  // Per-(direction, channel) sums over the batch and the steps, in double; samples in order.
+  std::vector<double> dA(kDirections * d.d * N, 0.0), dD(kDirections * d.d, 0.0);
+  std::vector<double> dwdt(kDirections * d.d * d.R, 0.0), dbias(kDirections * d.d, 0.0);
+  std::vector<T> part(blocks * L * KS);  // (blocks, L, 4, S): per-block partial gradients of proj
+  Tensor gproj_t = Tensor::empty({L, KS}, gy_t.dtype());
+  T* gproj = gproj_t.data<T>();
+
+  for (int64_t b = 0; b < d.batch; ++b) {
+    std::fill(part.begin(), part.end(), T(0));
+    scan::dispatch_state_size(static_cast<int>(N), [&]<int NS>() {
+      parallel_for(0, blocks, 1, [&](int64_t blk) {
+        scan::ChunkWorkspace<T> ws(opt.chunk, static_cast<int>(N));
+        for (int64_t c = blk * kChannelBlock; c < std::min(d.d, (blk + 1) * kChannelBlock); ++c) {
+          const int64_t bc = b * d.d + c;
+          for (int k = 0; k < kDirections; ++k) {
+            const int64_t kc = k * d.d + c;
+            Seq<T> seq{x + bc * L, proj + b * L * KS + k * d.S, wdt + kc * d.R, bias[kc], order + k * L, KS, d.R, N};
+            seq.gy = gy + bc * L;
+            seq.dx = dx ? dx + bc * L : nullptr;
+            seq.part = part.data() + blk * L * KS + k * d.S;
+            seq.dwdt = dwdt.data() + kc * d.R;
+            Access<T> acc{seq};
+            double dDk = 0;
+            scan::backward_sequence<T, NS>(acc, L, static_cast<int>(N), A + kc * N, D[kc], true, opt.chunk,
+                                           states + ((bc * kDirections + k) * chunks) * N, ws, dA.data() + kc * N,
+                                           dDk);
+            dD[kc] += dDk;
+            dbias[kc] += seq.dbias;
+          }
+        }
+      });
+    });
+    // gproj = sum of the block partials, in block order.
+    parallel_for(0, L, 64, [&](int64_t p) {
+      T* o = gproj + p * KS;
+      std::copy(part.data() + p * KS, part.data() + (p + 1) * KS, o);
+      for (int64_t blk = 1; blk < blocks; ++blk) {
+        const T* q = part.data() + (blk * L + p) * KS;
+        for (int64_t i = 0; i < KS; ++i) o[i] += q[i];
+      }
+    });
+    // Through proj[b] = x[b]^T W^T: dx[b] (d, L) += W^T (d, 4S) gproj^T; dW (4S, d) += gproj^T x[b]^T.
+    if (dx) gemm<T>(true, true, d.d, L, KS, T(1), s.wx.data<T>(), d.d, gproj, KS, T(1), dx + b * d.d * L, L);
+    if (gi[1].defined())
+      gemm<T>(true, true, KS, d.d, L, T(1), gproj, KS, x + b * d.d * L, L, T(1), gi[1].data<T>(), d.d);
+  }
+
+  auto add = [](Tensor& dst, const std::vector<double>& v, const T* scale) {
+    if (!dst.defined()) return;
+    T* p = dst.data<T>();
+    for (size_t i = 0; i < v.size(); ++i) p[i] += static_cast<T>(scale ? v[i] * scale[i] : v[i]);
+  };
+  add(gi[2], dwdt, nullptr);
+  add(gi[3], dbias, nullptr);
+  add(gi[4], dA, A);  // dA_logs = dA * dA/dA_logs = dA * A
+  add(gi[5], dD, nullptr);
+}
+
+// ---- the naive reference ------------------------------------------------------
+struct RefSaved {
+  Tensor x, wx, wdt, bias, alogs, ds;
+};
+
+// Everything the naive scan of direction k of sample b needs, recomputed from scratch.
+template <typename T>
+struct RefDirection {
+  std::vector<T> xs;     // (d, L): the feature map in direction k's order (upstream's CrossScan copy)
+  std::vector<T> xdbl;   // (S, L): x_proj_weight[k] @ xs
+  std::vector<T> z;      // (d, L): dt_projs_weight[k] @ xdbl[:R] + bias
+  std::vector<T> A;      // (d, N)
+  std::vector<T> y;      // (d, L)
+  std::vector<T> hs;     // (d, L, N)
+
+  RefDirection(const Dims& d, const RefSaved& s, int64_t b, int k)
+      : xs(d.d * d.L), xdbl(d.S * d.L, T(0)), z(d.d * d.L), A(d.d * d.N), y(d.d * d.L), hs(d.d * d.L * d.N) {
+    const T* x = s.x.data<T>() + b * d.d * d.L;
+    for (int64_t c = 0; c < d.d; ++c)
+      for (int64_t t = 0; t < d.L; ++t) xs[c * d.L + t] = x[c * d.L + ss2d_pixel(k, t, d.H, d.W)];
+    const T* wx = s.wx.data<T>() + k * d.S * d.d;
+    for (int64_t r = 0; r < d.S; ++r)
+      for (int64_t c = 0; c < d.d; ++c)
+        for (int64_t t = 0; t < d.L; ++t) xdbl[r * d.L + t] += wx[r * d.d + c] * xs[c * d.L + t];
+    const T* wdt = s.wdt.data<T>() + k * d.d * d.R;
+    for (int64_t c = 0; c < d.d; ++c)
+      for (int64_t t = 0; t < d.L; ++t) {
+        T v = s.bias.data<T>()[k * d.d + c];
+        for (int64_t r = 0; r < d.R; ++r) v += wdt[c * d.R + r] * xdbl[r * d.L + t];
+        z[c * d.L + t] = v;
+      }
+    for (int64_t i = 0; i < d.d * d.N; ++i) A[i] = -std::exp(s.alogs.data<T>()[k * d.d * d.N + i]);
+    for (int64_t c = 0; c < d.d; ++c)
+      scan::naive_forward<T>(d.L, static_cast<int>(d.N), &xs[c * d.L], &z[c * d.L], &xdbl[d.R * d.L],
+                             &xdbl[(d.R + d.N) * d.L], d.L, &A[c * d.N], s.ds.data<T>()[k * d.d + c], true,
+                             &y[c * d.L], &hs[c * d.L * d.N]);
+  }
+};
+
+template <typename T>
+void ref_forward(const Dims& d, const RefSaved& s, Tensor& y) {
+  y.zero_();
+  T* out = y.data<T>();
+  for (int64_t b = 0; b < d.batch; ++b)
+    for (int k = 0; k < kDirections; ++k) {
+      RefDirection<T> r(d, s, b, k);
+      for (int64_t c = 0; c < d.d; ++c)  // CrossMerge
+        for (int64_t t = 0; t < d.L; ++t) out[(b * d.d + c) * d.L + ss2d_pixel(k, t, d.H, d.W)] += r.y[c * d.L + t];
+    }
+}
+
+template <typename T>
+void ref_backward(const Dims& d, const RefSaved& s, const Tensor& gy_t, std::vector<Tensor>& gi) {
+  Tensor dx = Tensor::zeros(s.x.shape(), s.x.dtype()), dwx = Tensor::zeros(s.wx.shape(), s.x.dtype());
+  Tensor dwdt = Tensor::zeros(s.wdt.shape(), s.x.dtype()), dbias = Tensor::zeros(s.bias.shape(), s.x.dtype());
+  Tensor dalogs = Tensor::zeros(s.alogs.shape(), s.x.dtype()), dds = Tensor::zeros(s.ds.shape(), s.x.dtype());
+  const T* gy = gy_t.data<T>();
+  for (int64_t b = 0; b < d.batch; ++b)
+    for (int k = 0; k < kDirections; ++k) {
+      RefDirection<T> r(d, s, b, k);
+      std::vector<T> gys(d.d * d.L), dxs(d.d * d.L, T(0)), dz(d.d * d.L, T(0)), dxdbl(d.S * d.L, T(0));
+      for (int64_t c = 0; c < d.d; ++c)  // backward of CrossMerge: gather
+        for (int64_t t = 0; t < d.L; ++t) gys[c * d.L + t] = gy[(b * d.d + c) * d.L + ss2d_pixel(k, t, d.H, d.W)];
+      for (int64_t c = 0; c < d.d; ++c) {
+        const int64_t kc = k * d.d + c;
+        std::vector<T> dA(d.N, T(0));
+        T dD = 0;
+        scan::naive_backward<T>(d.L, static_cast<int>(d.N), &r.xs[c * d.L], &r.z[c * d.L], &r.xdbl[d.R * d.L],
+                                &r.xdbl[(d.R + d.N) * d.L], d.L, &r.A[c * d.N], s.ds.data<T>()[kc], true,
+                                &r.hs[c * d.L * d.N], &gys[c * d.L], &dxs[c * d.L], &dz[c * d.L],
+                                &dxdbl[d.R * d.L], &dxdbl[(d.R + d.N) * d.L], dA.data(), dD);
+        for (int64_t n = 0; n < d.N; ++n) dalogs.data<T>()[kc * d.N + n] += dA[n] * r.A[c * d.N + n];
+        dds.data<T>()[kc] += dD;
+        for (int64_t t = 0; t < d.L; ++t) {
+          const T g = dz[c * d.L + t];
+          dbias.data<T>()[kc] += g;
+          for (int64_t q = 0; q < d.R; ++q) {
+            dwdt.data<T>()[kc * d.R + q] += g * r.xdbl[q * d.L + t];
+            dxdbl[q * d.L + t] += g * s.wdt.data<T>()[kc * d.R + q];
+          }
+        }
+      }
+      const T* wx = s.wx.data<T>() + k * d.S * d.d;
+      T* dwxk = dwx.data<T>() + k * d.S * d.d;
+      for (int64_t q = 0; q < d.S; ++q)
+        for (int64_t c = 0; c < d.d; ++c)
+          for (int64_t t = 0; t < d.L; ++t) {
+            dwxk[q * d.d + c] += dxdbl[q * d.L + t] * r.xs[c * d.L + t];
+            dxs[c * d.L + t] += wx[q * d.d + c] * dxdbl[q * d.L + t];
+          }
+      for (int64_t c = 0; c < d.d; ++c)  // backward of CrossScan: scatter
+        for (int64_t t = 0; t < d.L; ++t)
+          dx.data<T>()[(b * d.d + c) * d.L + ss2d_pixel(k, t, d.H, d.W)] += dxs[c * d.L + t];
+    }
+  const Tensor* grads[] = {&dx, &dwx, &dwdt, &dbias, &dalogs, &dds};
+  for (int i = 0; i < 6; ++i)
+    if (gi[i].defined()) {
+      T* dst = gi[i].data<T>();
+      const T* src = grads[i]->data<T>();
+      for (int64_t k = 0, n = gi[i].numel(); k < n; ++k) dst[k] += src[k];
+    }
+}
+}  // namespace
+
+int64_t ss2d_pixel(int k, int64_t t, int64_t H, int64_t W) {
+  const int64_t L = H * W;
+  if (k >= 2) t = L - 1 - t;         // k2, k3: the reversed k0, k1
+  if (k % 2 == 0) return t;          // row-major
+  return (t % H) * W + t / H;        // column-major: step t is row t % H of column t / H
+}
+
+int64_t ss2d_saved_state_bytes(const Shape& x, int64_t state_size, const SS2DScanOptions& opt, DType dtype) {
+  const int64_t L = x[2] * x[3], chunks = (L + opt.chunk - 1) / opt.chunk;
+  return x[0] * x[1] * kDirections * chunks * state_size * static_cast<int64_t>(dtype_size(dtype));
+}
+
+Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
+                 const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds, const SS2DScanOptions& opt) {
+  const Dims d = check_inputs("ss2d_scan", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds);
+  LIEDNET_CHECK(opt.chunk >= 1, "ss2d_scan: chunk must be positive, got ", opt.chunk);
+  const bool grad = autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds});
+  const int64_t chunks = (d.L + opt.chunk - 1) / opt.chunk;
+  Saved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(), Ds.detach(),
+          Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, d.L, kDirections, d.S}, x.dtype()),
+          grad ? Tensor::empty({d.batch, d.d, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
+          std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  LIEDNET_DISPATCH(x.dtype(), T, {
+    const std::vector<T> A = negative_exp<T>(A_logs);
+    std::copy(A.begin(), A.end(), s.A.data<T>());
+    fast_forward<T>(d, s, opt, y, grad);
+  });
+  if (grad)
+    autograd::record(y, "ss2d_scan", {x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds},
+                     [d, s, opt](const Tensor& g, std::vector<Tensor>& gi) {
+                       LIEDNET_DISPATCH(g.dtype(), T, fast_backward<T>(d, s, opt, g, gi));
+                     });
+  return y;
+}
+
+Tensor ss2d_scan_reference(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
+                           const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds) {
+  const Dims d = check_inputs("ss2d_scan_reference", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds);
+  RefSaved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
+             A_logs.detach(), Ds.detach()};
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  LIEDNET_DISPATCH(x.dtype(), T, ref_forward<T>(d, s, y));
+  if (autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds}))
+    autograd::record(y, "ss2d_scan_reference", {x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds},
+                     [d, s](const Tensor& g, std::vector<Tensor>& gi) {
+                       LIEDNET_DISPATCH(g.dtype(), T, ref_backward<T>(d, s, g, gi));
+                     });
+  return y;
+}
+
+}  // namespace liednet::ops

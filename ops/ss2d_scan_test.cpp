@@ -1,0 +1,194 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "op_harness.h"
+#include "ops/ss2d_scan.h"
+#include "parity.h"
+#include "ops/selective_scan.h"
+#include "tensor/parallel.h"
+
+using namespace liednet;
+
+namespace {
+struct SS2DShape {
+  int64_t batch, d, H, W, R, N;
+};
+
+// x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds.
+std::vector<Shape> ss2d_shapes(const SS2DShape& s) {
+  return {{s.batch, s.d, s.H, s.W}, {4, s.R + 2 * s.N, s.d}, {4, s.d, s.R}, {4, s.d}, {4 * s.d, s.N}, {4 * s.d}};
+}
+
+// Values in the ranges the network sees: dt_projs_bias near inverse-softplus
+// of small steps (shifted by bias_shift), A_logs near log(n+1) (shifted by
+// a_log_shift).
+std::function<Tensor(int, const Shape&, Generator&)> ss2d_inputs(double bias_shift = -1.0, double a_log_shift = 0.0) {
+  return [=](int i, const Shape& s, Generator& g) {
+    Tensor t = Tensor::randn(s, g, DType::F64);
+    double* p = t.data<double>();
+    for (int64_t k = 0; k < t.numel(); ++k) {
+      if (i == 1) p[k] *= 0.4;
+      if (i == 2) p[k] *= 0.6;
+      if (i == 3) p[k] = 0.5 * p[k] + bias_shift;
+      if (i == 4) p[k] = std::log(1.0 + k % s[1]) + 0.1 * p[k] + a_log_shift;
+    }
+    return t;
+  };
+}
+
+autograd::TensorFn ss2d_fn(int64_t chunk, bool reference = false) {
+  return [=](const std::vector<Tensor>& x) {
+    return reference ? ops::ss2d_scan_reference(x[0], x[1], x[2], x[3], x[4], x[5])
+                     : ops::ss2d_scan(x[0], x[1], x[2], x[3], x[4], x[5], {.chunk = chunk});
+  };
+}
+
+std::vector<Tensor> make_ss2d_inputs(const SS2DShape& s, uint64_t seed) {
+  Generator g(seed);
+  auto make = ss2d_inputs();
+  std::vector<Tensor> xs;
+  auto shapes = ss2d_shapes(s);
+  for (size_t i = 0; i < shapes.size(); ++i) xs.push_back(make(static_cast<int>(i), shapes[i], g));
+  return xs;
+}
+
+std::vector<Tensor> outputs_and_grads(const autograd::TensorFn& fn, const std::vector<Tensor>& xs64, DType dt,
+                                      uint64_t seed) {
+  std::vector<Tensor> in;
+  for (const Tensor& x : xs64) in.push_back(x.to(dt).set_requires_grad());
+  Tensor y = fn(in);
+  Generator g(seed);
+  y.backward(Tensor::randn(y.shape(), g, DType::F64).to(dt));
+  std::vector<Tensor> out{y.detach()};
+  for (const Tensor& x : in) out.push_back(x.grad());
+  return out;
+}
+}  // namespace
+
+TEST_SUITE("ops") {
+  TEST_CASE("ss2d direction index maps") {
+    // 2x3 map, pixels numbered row-major 0..5:  0 1 2 / 3 4 5
+    std::vector<int64_t> want[4] = {{0, 1, 2, 3, 4, 5}, {0, 3, 1, 4, 2, 5}, {5, 4, 3, 2, 1, 0}, {5, 2, 4, 1, 3, 0}};
+    for (int k = 0; k < 4; ++k)
+      for (int64_t t = 0; t < 6; ++t) CHECK(ops::ss2d_pixel(k, t, 2, 3) == want[k][t]);
+  }
+
+  TEST_CASE("op ss2d_scan") {
+    using testing::check_op;
+    check_op({.name = "ss2d_scan 1x2x3x5 R=1 N=3, chunk 4 (4 chunks)",
+              .shapes = ss2d_shapes({1, 2, 3, 5, 1, 3}),
+              .fn = ss2d_fn(4),
+              .make_input = ss2d_inputs()});
+    check_op({.name = "ss2d_scan 2x2x7x2 (batch 2, odd H), chunk 3",
+              .shapes = ss2d_shapes({2, 2, 7, 2, 2, 2}),
+              .fn = ss2d_fn(3),
+              .make_input = ss2d_inputs()});
+    check_op({.name = "ss2d_scan L=1",
+              .shapes = ss2d_shapes({1, 3, 1, 1, 1, 2}),
+              .fn = ss2d_fn(256),
+              .make_input = ss2d_inputs()});
+    check_op({.name = "ss2d_scan N=16 (vector path) 1x2x3x4 R=2, chunk 5",
+              .shapes = ss2d_shapes({1, 2, 3, 4, 2, 16}),
+              .fn = ss2d_fn(5),
+              .make_input = ss2d_inputs()});
+    check_op({.name = "ss2d_scan large delta (softplus above 20)",
+              .shapes = ss2d_shapes({1, 2, 2, 3, 1, 3}),
+              .fn = ss2d_fn(4),
+              .make_input = ss2d_inputs(23.0)});
+    check_op({.name = "ss2d_scan decay underflow (A*dt near -1e3)",
+              .shapes = ss2d_shapes({1, 2, 3, 3, 1, 3}),
+              .fn = ss2d_fn(4),
+              .make_input = ss2d_inputs(1.0, 7.0)});
+  }
+
+  TEST_CASE("ss2d_scan fast kernel matches the naive reference") {
+    for (auto [shape, chunk] : {std::pair{SS2DShape{2, 12, 9, 13, 2, 16}, int64_t{32}},
+                                {SS2DShape{1, 16, 20, 20, 4, 16}, int64_t{256}},
+                                {SS2DShape{1, 3, 5, 1, 1, 5}, int64_t{2}}}) {
+      auto xs = make_ss2d_inputs(shape, 21);
+      for (DType dt : {DType::F64, DType::F32}) {
+        INFO(shape.batch, "x", shape.d, "x", shape.H, "x", shape.W, " N=", shape.N, " chunk=", chunk, " ",
+             dtype_name(dt));
+        auto fast = outputs_and_grads(ss2d_fn(chunk), xs, dt, 4);
+        auto ref = outputs_and_grads(ss2d_fn(0, true), xs, dt, 4);
+        const double tol = dt == DType::F64 ? 1e-12 : 5e-5;
+        for (size_t i = 0; i < fast.size(); ++i) {
+          INFO("tensor ", i, " (0 = output, then the gradients of x, x_proj_weight, dt_projs_weight, "
+                             "dt_projs_bias, A_logs, Ds)");
+          CHECK(testing::scaled_max_error(fast[i], ref[i]) <= tol);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("ss2d_scan is bit-identical across runs and thread counts") {
+    auto xs = make_ss2d_inputs({2, 24, 16, 12, 2, 16}, 8);
+    const int saved = num_threads();
+    std::vector<std::vector<double>> runs[4];
+    for (int r = 0; r < 4; ++r) {
+      set_num_threads(r == 3 ? 1 : r + 1);  // 1, 2, 3 threads, then 1 again
+      for (const Tensor& t : outputs_and_grads(ss2d_fn(40), xs, DType::F32, 5)) runs[r].push_back(t.to_vector());
+    }
+    set_num_threads(saved);
+    for (size_t i = 0; i < runs[0].size(); ++i)
+      for (int r = 1; r < 4; ++r) CHECK(runs[0][i] == runs[r][i]);
+  }
+
+  TEST_CASE("ss2d_scan keeps state only at chunk boundaries") {
+    // What the graph holds after the forward, for a short and a whole-sequence
+    // chunk: the difference is exactly the extra chunk states.
+    const SS2DShape s{1, 32, 32, 32, 2, 16};
+    auto xs = make_ss2d_inputs(s, 2);
+    std::vector<Tensor> in;
+    for (const Tensor& x : xs) in.push_back(x.to(DType::F32).set_requires_grad());
+    auto held = [&](int64_t chunk) {
+      const size_t before = host_bytes_in_use();
+      Tensor y = ops::ss2d_scan(in[0], in[1], in[2], in[3], in[4], in[5], {.chunk = chunk});
+      return static_cast<int64_t>(host_bytes_in_use() - before);
+    };
+    const int64_t L = 32 * 32;
+    const int64_t small = held(64), whole = held(L);
+    const int64_t expect = ops::ss2d_saved_state_bytes({1, 32, 32, 32}, 16, {.chunk = 64}, DType::F32) -
+                           ops::ss2d_saved_state_bytes({1, 32, 32, 32}, 16, {.chunk = L}, DType::F32);
+    CHECK(expect == 1 * 32 * 4 * (16 - 1) * 16 * 4);
+    CHECK(std::abs(small - whole - expect) <= 64);  // allocations are rounded to 64 bytes
+    // Everything held (output, per-pixel projections, chunk states) is a small
+    // part of the O(L N) per channel that keeping every state would take.
+    const int64_t every_state = 32 * 4 * L * 16 * 4;
+    CHECK(small < every_state / 4);
+  }
+
+  TEST_CASE("ss2d_scan shape errors name every shape") {
+    auto xs = make_ss2d_inputs({1, 4, 3, 3, 1, 3}, 1);
+    Tensor bad_wx = Tensor::zeros({4, 6, 4}, DType::F64);
+    CHECK_THROWS_WITH(ops::ss2d_scan(xs[0], bad_wx, xs[2], xs[3], xs[4], xs[5]),
+                      doctest::Contains("ss2d_scan: x_proj_weight must be (4, R+2N, d) = (4, 7, 4) (x f64 (1, 4, 3, 3) "
+                                        "cpu, x_proj_weight f64 (4, 6, 4) cpu"));
+    CHECK_THROWS_WITH(ops::ss2d_scan(xs[0], xs[1], xs[2], xs[3], xs[4], Tensor::zeros({4}, DType::F64)),
+                      doctest::Contains("Ds must be (4*d)"));
+    CHECK_THROWS_WITH(ops::ss2d_scan(xs[0].to(DType::F32), xs[1], xs[2], xs[3], xs[4], xs[5]),
+                      doctest::Contains("inputs differ in dtype or device"));
+  }
+}
+
+TEST_SUITE("parity") {
+  TEST_CASE("scan parity") {
+    testing::ParityGroup g("ops_scan");
+    auto plain = [](const std::vector<Tensor>& x) {
+      return ops::selective_scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6], {.chunk = 4});
+    };
+    g.check("selective_scan 2x4 L=9 N=3 G=2", plain);
+    g.check("selective_scan 1x6 L=40 N=16 G=1", plain);
+    g.check("selective_scan without D, bias, softplus", [](const std::vector<Tensor>& x) {
+      return ops::selective_scan(x[0], x[1], x[2], x[3], x[4], Tensor(), Tensor(), {.delta_softplus = false, .chunk = 3});
+    });
+    auto fused = [](const std::vector<Tensor>& x) {
+      return ops::ss2d_scan(x[0], x[1], x[2], x[3], x[4], x[5], {.chunk = 7});
+    };
+    g.check("ss2d_scan 1x4x5x7 R=1 N=4", fused);
+    g.check("ss2d_scan 2x3x3x5 R=2 N=16", fused);
+    g.check("ss2d_scan 1x8x8x6 R=2 N=16", fused);
+    g.expect_all_checked();
+  }
+}
