@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "op_harness.h"
+#include "ops/loss.h"
 #include "ops/reduce.h"
 #include "parity.h"
 #include "tensor/parallel.h"
@@ -72,14 +73,15 @@ TEST_SUITE("ops") {
     Generator gen(11);
     // Larger than one ordered_sum block per plane, and many blocks in all.
     Tensor x = Tensor::randn({8, 3, 256, 256}, gen, DType::F32);
+    Tensor y = Tensor::randn({8, 3, 256, 256}, gen, DType::F32);
     // In f64 too: rounding the double sum to f32 could hide a change of order.
-    Tensor x64 = x.to(DType::F64);
+    Tensor x64 = x.to(DType::F64), y64 = y.to(DType::F64);
     Tensor big_plane = Tensor::randn({1, 1, 600, 700}, gen, DType::F64);
     std::vector<std::vector<Tensor>> runs;
     for (int threads : {1, 2, 3, 8}) {
       set_num_threads(threads);
-      runs.push_back({ops::sum(x), ops::mean(x), ops::mean_hw(x), ops::sum(x64), ops::mean(x64),
-                      ops::mean_hw(x64), ops::mean_hw(big_plane)});
+      runs.push_back({ops::sum(x), ops::mean(x), ops::mean_hw(x), ops::l1_loss(x, y), ops::sum(x64), ops::mean(x64),
+                      ops::mean_hw(x64), ops::l1_loss(x64, y64), ops::mean_hw(big_plane)});
     }
     set_num_threads(saved_threads);
     for (size_t r = 1; r < runs.size(); ++r)
