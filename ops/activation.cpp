@@ -1,0 +1,121 @@
+#include "ops/activation.h"
+
+#include <cmath>
+
+#include "autograd/autograd.h"
+#include "ops/check.h"
+#include "tensor/parallel.h"
+
+namespace liednet::ops {
+
+namespace {
+constexpr int64_t kChunk = 1 << 14;
+
+// exp is only ever taken of a non-positive number, so neither sign of a large
+// |x| can overflow (exp(89) is already inf in float).
+template <typename T>
+T stable_sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+// torch switches to the identity above this, where log1p(exp(x)) - x < 3e-9.
+constexpr double kSoftplusThreshold = 20.0;
+
+template <typename T>
+T softplus_value(T x) {
+  return x > T(kSoftplusThreshold) ? x : std::log1p(std::exp(x));
+}
+
+template <typename T>
+T gelu_value(T x) {
+  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+}
+
+// d/dx of x * Phi(x) = Phi(x) + x * phi(x).
+template <typename T>
+T gelu_derivative(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(0.5 * M_2_SQRTPI * M_SQRT1_2);
+  return cdf + x * pdf;
+}
+
+// out[i] = f(x[i]) over n elements.
+template <typename T, typename F>
+void map1(T* out, const T* x, int64_t n, F f) {
+  parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = f(x[i]);
+  });
+}
+
+// gx[i] += g[i] * df(s[i]), where s is whatever the op saved (its input or its output).
+template <typename T, typename F>
+void accumulate_grad(T* gx, const T* g, const T* s, int64_t n, F df) {
+  parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) gx[i] += g[i] * df(s[i]);
+  });
+}
+
+enum class Saved { Input, Output };
+
+// A pointwise op y = f(x) whose derivative is df(x) (Saved::Input) or, for ops
+// whose derivative is cheaper from the output, df(y) (Saved::Output).
+// Fwd and Df are generic lambdas called with float or double.
+template <typename Fwd, typename Df>
+Tensor pointwise(const char* op, const Tensor& x, Saved saved, Fwd f, Df df) {
+  LIEDNET_CHECK(x.defined(), op, ": undefined input");
+  check_cpu(op, x);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  LIEDNET_DISPATCH(x.dtype(), T, map1<T>(out.data<T>(), x.data<T>(), x.numel(), [&](T v) { return f(v); }));
+  if (autograd::needs_grad({&x})) {
+    Tensor s = saved == Saved::Input ? x.detach() : out.detach();
+    autograd::record(out, op, {x}, [s, df](const Tensor& g, std::vector<Tensor>& gi) {
+      LIEDNET_DISPATCH(g.dtype(), T,
+                       accumulate_grad<T>(gi[0].data<T>(), g.data<T>(), s.data<T>(), g.numel(),
+                                          [&](T v) { return df(v); }));
+    });
+  }
+  return out;
+}
+}  // namespace
+
+Tensor relu(const Tensor& x) {
+  // !(v <= 0) rather than v > 0 so that NaN passes through, as in torch.
+  return pointwise(
+      "relu", x, Saved::Output, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); },
+      [](auto y) { return y > 0 ? decltype(y)(1) : decltype(y)(0); });
+}
+
+Tensor sigmoid(const Tensor& x) {
+  return pointwise(
+      "sigmoid", x, Saved::Output, [](auto v) { return stable_sigmoid(v); },
+      [](auto y) { return y * (decltype(y)(1) - y); });
+}
+
+Tensor silu(const Tensor& x) {
+  return pointwise(
+      "silu", x, Saved::Input, [](auto v) { return v * stable_sigmoid(v); },
+      [](auto v) {
+        const auto s = stable_sigmoid(v);
+        return s * (decltype(v)(1) + v * (decltype(v)(1) - s));
+      });
+}
+
+Tensor gelu(const Tensor& x) {
+  return pointwise(
+      "gelu", x, Saved::Input, [](auto v) { return gelu_value(v); }, [](auto v) { return gelu_derivative(v); });
+}
+
+Tensor softplus(const Tensor& x) {
+  return pointwise(
+      "softplus", x, Saved::Input, [](auto v) { return softplus_value(v); },
+      [](auto v) { return v > decltype(v)(kSoftplusThreshold) ? decltype(v)(1) : stable_sigmoid(v); });
+}
+
+Tensor exp(const Tensor& x) {
+  return pointwise(
+      "exp", x, Saved::Output, [](auto v) { return std::exp(v); }, [](auto y) { return y; });
+}
+
+}  // namespace liednet::ops

@@ -1,0 +1,65 @@
+#include "ops/loss.h"
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "autograd/autograd.h"
+#include "ops/check.h"
+#include "ops/reduce.h"
+
+namespace liednet::ops {
+
+namespace {
+constexpr int64_t kChunk = 1 << 14;
+
+template <typename T>
+int8_t sign_of(T v) {
+  return static_cast<int8_t>((v > T(0)) - (v < T(0)));
+}
+}  // namespace
+
+Tensor l1_loss(const Tensor& pred, const Tensor& target) {
+  check_same("l1_loss", pred, target);
+  check_cpu("l1_loss", pred);
+  LIEDNET_CHECK(pred.numel() > 0, "l1_loss: empty inputs ", pred.str(), " and ", target.str());
+  const int64_t n = pred.numel();
+  Tensor out = Tensor::empty(Shape{}, pred.dtype(), pred.device());
+  const bool grad = autograd::needs_grad({&pred, &target});
+  // The sign of each difference is all the backward needs: one byte per
+  // element, and pred and target stay free to be released or overwritten.
+  std::shared_ptr<std::vector<int8_t>> sign;  // (numel)
+  if (grad) sign = std::make_shared<std::vector<int8_t>>(n);
+  LIEDNET_DISPATCH(pred.dtype(), T, {
+    const T* p = pred.data<T>();
+    const T* t = target.data<T>();
+    // The difference is rounded in T, as torch does for f32, then summed in double.
+    const double total = ordered_sum(n, [p, t](int64_t i) { return double(std::fabs(p[i] - t[i])); });
+    out.data<T>()[0] = static_cast<T>(total / double(n));
+    if (sign) {
+      int8_t* s = sign->data();
+      parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) s[i] = sign_of(p[i] - t[i]);
+      });
+    }
+  });
+  if (grad)
+    autograd::record(out, "l1_loss", {pred, target}, [sign, n](const Tensor& g, std::vector<Tensor>& gi) {
+      LIEDNET_DISPATCH(g.dtype(), T, {
+        const T gv = static_cast<T>(double(g.data<T>()[0]) / double(n));
+        const int8_t* s = sign->data();
+        T* gp = gi[0].defined() ? gi[0].data<T>() : nullptr;
+        T* gt = gi[1].defined() ? gi[1].data<T>() : nullptr;
+        parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) {
+            const T d = gv * T(s[i]);
+            if (gp) gp[i] += d;
+            if (gt) gt[i] -= d;
+          }
+        });
+      });
+    });
+  return out;
+}
+
+}  // namespace liednet::ops
