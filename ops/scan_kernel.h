@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace liednet::ops::scan {
@@ -57,15 +58,86 @@ inline float decay_exp(float x) {
 }
 inline double decay_exp(double x) { return std::exp(x); }
 
-// torch's softplus (beta 1, threshold 20) and its derivative.
-template <typename T>
-inline T softplus(T z) {
-  return z > T(20) ? z : std::log1p(std::exp(z));
+// The 16 states of LIEDNet's scan as one value: GCC's vector extensions give
+// one AVX-512 register (or two AVX2 ones) without intrinsics. Every operation
+// below is the lane-wise image of the scalar code, and hsum adds halves in the
+// order tree_sum does, so this path and the scalar one give the same bits.
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef double f64x16 __attribute__((vector_size(128)));
+
+inline f32x16 load16(const float* p) {
+  f32x16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
-template <typename T>
-inline T softplus_grad(T z) {
-  return z > T(20) ? T(1) : T(1) / (T(1) + std::exp(-z));
+inline void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
+inline f64x16 load16(const double* p) {
+  f64x16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
+inline void store16(double* p, f64x16 v) { std::memcpy(p, &v, sizeof v); }
+
+inline f32x16 decay_exp(f32x16 x) {
+  const f32x16 lo = f32x16{} - 87.0f, hi = f32x16{} + 88.0f, zero = f32x16{};
+  const f32x16 xc = x < lo ? lo : (x > hi ? hi : x);
+  const float magic = 12582912.0f;
+  const f32x16 k = (xc * 1.44269504088896341f + magic) - magic;
+  const f32x16 r = (xc - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
+  f32x16 p = zero + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const f32x16 scale = reinterpret_cast<f32x16>((__builtin_convertvector(k, i32x16) + 127) << 23);
+  return x < lo ? zero : p * scale;
+}
+
+inline float hsum(f32x16 v) {
+  typedef float f32x8 __attribute__((vector_size(32)));
+  typedef float f32x4 __attribute__((vector_size(16)));
+  typedef float f32x2 __attribute__((vector_size(8)));
+  const f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  const f32x2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
+  return c[0] + c[1];
+}
+
+// The float, 16-state case runs the vector path.
+template <typename T, int NS>
+constexpr bool kVector16 = std::is_same_v<T, float> && NS == 16;
+
+// torch's softplus (beta 1, threshold 20): z for z > 20, else log(1 + e^z).
+// Written as max(z, 0) + log1p(e^-|z|) with log1p(e) = 2 atanh(e / (2 + e)),
+// whose series in s = e / (2 + e) <= 1/3 converges fast; together with
+// decay_exp this is branch-free and vectorises over a chunk's steps. Relative
+// error below 1e-7 in float; double uses the library functions.
+inline float softplus(float z) {
+  const float e = decay_exp(-std::fabs(z));
+  const float s = e / (2.0f + e), s2 = s * s;
+  float p = 1.0f / 13.0f;
+  p = p * s2 + 1.0f / 11.0f;
+  p = p * s2 + 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 1.0f / 5.0f;
+  p = p * s2 + 1.0f / 3.0f;
+  p = p * s2 + 1.0f;
+  const float v = std::max(z, 0.0f) + 2.0f * s * p;
+  return z > 20.0f ? z : v;
+}
+inline double softplus(double z) { return z > 20.0 ? z : std::log1p(std::exp(z)); }
+
+// d softplus / dz = sigmoid(z), and 1 above the threshold.
+inline float softplus_grad(float z) {
+  const float e = decay_exp(-std::fabs(z));
+  const float sig = (z >= 0.0f ? 1.0f : e) / (1.0f + e);
+  return z > 20.0f ? 1.0f : sig;
+}
+inline double softplus_grad(double z) { return z > 20.0 ? 1.0 : 1.0 / (1.0 + std::exp(-z)); }
 
 // Sum of p[0..n) in a fixed pairwise order (for powers of two; otherwise the
 // remainder is added in index order). p is overwritten.
@@ -82,100 +154,180 @@ inline T tree_sum(T* p, int n_runtime) {
   return s;
 }
 
-// Per-thread buffers for recomputing one chunk in the backward.
+// Per-thread buffers for one chunk.
 template <typename T>
 struct ChunkWorkspace {
-  std::vector<T> h, a;        // (chunk, N): h_t and a_t
-  std::vector<T> dt, dsp;     // (chunk): dt_t and softplus'(z_t)
-  ChunkWorkspace(int64_t chunk, int n) : h(chunk * n), a(chunk * n), dt(chunk), dsp(chunk) {}
+  std::vector<T> u, dt, dsp;  // (chunk): u_t, dt_t, softplus'(z_t)
+  std::vector<T> h, a;        // (chunk, N): h_t and a_t, recomputed in the backward
+  ChunkWorkspace(int64_t chunk, int n) : u(chunk), dt(chunk), dsp(chunk), h(chunk * n), a(chunk * n) {}
 };
 
-// Seq provides, in scan order t = 0..L-1:
+// The per-step scalars of steps [t0, t0 + len): u_t, dt_t and (when dsp is
+// not null) softplus'(z_t). The gathers come first so the softplus loop is a
+// plain vectorisable loop.
+template <typename T, typename Seq>
+void chunk_steps(Seq& s, int64_t t0, int64_t len, bool use_softplus, T* u, T* dt, T* dsp) {
+  for (int64_t i = 0; i < len; ++i) {
+    u[i] = s.u(t0 + i);
+    dt[i] = s.z(t0 + i);
+  }
+  if (!use_softplus) {
+    if (dsp) std::fill(dsp, dsp + len, T(1));
+    return;
+  }
+  if (dsp)
+    for (int64_t i = 0; i < len; ++i) dsp[i] = softplus_grad(dt[i]);
+  for (int64_t i = 0; i < len; ++i) dt[i] = softplus(dt[i]);
+}
+
+// Steps [t0, t0 + len) of the recurrence from state h (updated in place),
+// given the chunk's u and dt from chunk_steps.
+template <typename T, int NS, typename Seq>
+void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* u, const T* dt, T* h) {
+  if constexpr (kVector16<T, NS>) {
+    const f32x16 a16 = load16(A);
+    f32x16 h16 = load16(h);
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t t = t0 + i;
+      const float du = dt[i] * u[i];
+      h16 = decay_exp(dt[i] * a16) * h16 + du * load16(s.B(t));
+      s.y(t, hsum(load16(s.C(t)) * h16) + D * u[i]);
+    }
+    store16(h, h16);
+    return;
+  }
+  const int n = NS > 0 ? NS : n_runtime;
+  T prod[kMaxState];
+  for (int64_t i = 0; i < len; ++i) {
+    const int64_t t = t0 + i;
+    const T du = dt[i] * u[i];
+    const T* B = s.B(t);
+    const T* C = s.C(t);
+    for (int k = 0; k < n; ++k) {
+      h[k] = decay_exp(dt[i] * A[k]) * h[k] + du * B[k];
+      prod[k] = C[k] * h[k];
+    }
+    s.y(t, tree_sum<T, NS>(prod, n) + D * u[i]);
+  }
+}
+
+// The adjoint over steps [t0, t0 + len): h0 is the state before the chunk, g
+// carries dL/dh backwards (in: after the chunk; out: before it). ws holds the
+// chunk's u, dt, dsp (from chunk_steps) and receives the recomputed h and a.
+// dA (N) and dD, sums over whole sequences, are added into in double.
+template <typename T, int NS, typename Seq>
+void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* h0, T* g,
+                    ChunkWorkspace<T>& ws, double* dA, double& dD) {
+  if constexpr (kVector16<T, NS>) {
+    const f32x16 a16 = load16(A);
+    f32x16 hp = load16(h0);
+    for (int64_t i = 0; i < len; ++i) {
+      const float dt = ws.dt[i];
+      const f32x16 a = decay_exp(dt * a16);
+      hp = a * hp + (dt * ws.u[i]) * load16(s.B(t0 + i));
+      store16(&ws.a[i * 16], a);
+      store16(&ws.h[i * 16], hp);
+    }
+    f32x16 g16 = load16(g);
+    f64x16 dA16 = load16(dA);
+    for (int64_t i = len - 1; i >= 0; --i) {
+      const int64_t t = t0 + i;
+      const float gy = s.gy(t), u = ws.u[i], dt = ws.dt[i];
+      const f32x16 B = load16(s.B(t)), C = load16(s.C(t));
+      const f32x16 a = load16(&ws.a[i * 16]);
+      const f32x16 h = load16(&ws.h[i * 16]);
+      const f32x16 hprev = i > 0 ? load16(&ws.h[(i - 1) * 16]) : load16(h0);
+      float* dB = s.dB(t);
+      float* dC = s.dC(t);
+      dD += static_cast<double>(gy * u);
+      store16(dC, load16(dC) + gy * h);
+      g16 += gy * C;
+      const f32x16 ah = a * hprev;
+      const f32x16 pdt = g16 * (a16 * ah + u * B);
+      const f32x16 pu = g16 * B;
+      dA16 += __builtin_convertvector(g16 * dt * ah, f64x16);
+      store16(dB, load16(dB) + g16 * (dt * u));
+      g16 *= a;
+      s.add_du(t, gy * D + dt * hsum(pu));
+      s.add_dz(t, hsum(pdt) * ws.dsp[i]);
+    }
+    store16(g, g16);
+    store16(dA, dA16);
+    return;
+  }
+  const int n = NS > 0 ? NS : n_runtime;
+  T pdt[kMaxState], pu[kMaxState];
+
+  const T* hp = h0;
+  for (int64_t i = 0; i < len; ++i) {
+    const T dt = ws.dt[i];
+    const T du = dt * ws.u[i];
+    const T* B = s.B(t0 + i);
+    T* a = &ws.a[i * n];
+    T* h = &ws.h[i * n];
+    for (int k = 0; k < n; ++k) {
+      a[k] = decay_exp(dt * A[k]);
+      h[k] = a[k] * hp[k] + du * B[k];
+    }
+    hp = h;
+  }
+
+  for (int64_t i = len - 1; i >= 0; --i) {
+    const int64_t t = t0 + i;
+    const T gy = s.gy(t);
+    const T u = ws.u[i];
+    const T dt = ws.dt[i];
+    const T* B = s.B(t);
+    const T* C = s.C(t);
+    const T* a = &ws.a[i * n];
+    const T* h = &ws.h[i * n];
+    const T* hprev = i > 0 ? &ws.h[(i - 1) * n] : h0;
+    T* dB = s.dB(t);
+    T* dC = s.dC(t);
+    dD += static_cast<double>(gy * u);
+    const T dtu = dt * u;
+    for (int k = 0; k < n; ++k) {
+      dC[k] += gy * h[k];
+      g[k] += gy * C[k];
+      const T ah = a[k] * hprev[k];
+      pdt[k] = g[k] * (A[k] * ah + u * B[k]);
+      pu[k] = g[k] * B[k];
+      dA[k] += static_cast<double>(g[k] * dt * ah);
+      dB[k] += g[k] * dtu;
+      g[k] *= a[k];
+    }
+    s.add_du(t, gy * D + dt * tree_sum<T, NS>(pu, n));
+    s.add_dz(t, tree_sum<T, NS>(pdt, n) * ws.dsp[i]);
+  }
+}
+
+// A whole sequence, chunk by chunk. Seq provides, in scan order:
 //   T u(t), T z(t) (delta + bias), const T* B(t), const T* C(t), void y(t, T value).
 // states: (ceil(L / chunk), N), the state before each chunk, or null when no backward follows.
 template <typename T, int NS, typename Seq>
 void forward_sequence(Seq& s, int64_t L, int n_runtime, const T* A, T D, bool use_softplus, int64_t chunk,
-                      T* states) {
+                      T* states, ChunkWorkspace<T>& ws) {
   const int n = NS > 0 ? NS : n_runtime;
   T h[kMaxState] = {};
-  T prod[kMaxState];
-  for (int64_t t = 0; t < L; ++t) {
-    if (states && t % chunk == 0) std::memcpy(states + (t / chunk) * n, h, sizeof(T) * n);
-    const T z = s.z(t);
-    const T dt = use_softplus ? softplus(z) : z;
-    const T u = s.u(t);
-    const T du = dt * u;
-    const T* B = s.B(t);
-    const T* C = s.C(t);
-    for (int i = 0; i < n; ++i) {
-      h[i] = decay_exp(dt * A[i]) * h[i] + du * B[i];
-      prod[i] = C[i] * h[i];
-    }
-    s.y(t, tree_sum<T, NS>(prod, n) + D * u);
+  for (int64_t t0 = 0; t0 < L; t0 += chunk) {
+    const int64_t len = std::min(chunk, L - t0);
+    if (states) std::memcpy(states + (t0 / chunk) * n, h, sizeof(T) * n);
+    chunk_steps(s, t0, len, use_softplus, ws.u.data(), ws.dt.data(), static_cast<T*>(nullptr));
+    forward_chunk<T, NS>(s, t0, len, n, A, D, ws.u.data(), ws.dt.data(), h);
   }
 }
 
 // Seq additionally provides: T gy(t), void add_du(t, T), void add_dz(t, T),
 // T* dB(t), T* dC(t) (N values each, added into).
-// dA (N) and dD, sums over the whole sequence, are added into in double.
 template <typename T, int NS, typename Seq>
 void backward_sequence(Seq& s, int64_t L, int n_runtime, const T* A, T D, bool use_softplus, int64_t chunk,
                        const T* states, ChunkWorkspace<T>& ws, double* dA, double& dD) {
   const int n = NS > 0 ? NS : n_runtime;
-  T g[kMaxState] = {};  // dL/dh_t, carried backwards
-  T pdt[kMaxState], pu[kMaxState];
-  const int64_t chunks = (L + chunk - 1) / chunk;
-  for (int64_t j = chunks - 1; j >= 0; --j) {
+  T g[kMaxState] = {};
+  for (int64_t j = (L + chunk - 1) / chunk - 1; j >= 0; --j) {
     const int64_t t0 = j * chunk, len = std::min(chunk, L - t0);
-    const T* h0 = states + j * n;
-
-    // Recompute the chunk from its saved start state.
-    const T* hp = h0;
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t t = t0 + i;
-      const T z = s.z(t);
-      const T dt = use_softplus ? softplus(z) : z;
-      ws.dt[i] = dt;
-      ws.dsp[i] = use_softplus ? softplus_grad(z) : T(1);
-      const T du = dt * s.u(t);
-      const T* B = s.B(t);
-      T* a = &ws.a[i * n];
-      T* h = &ws.h[i * n];
-      for (int k = 0; k < n; ++k) {
-        a[k] = decay_exp(dt * A[k]);
-        h[k] = a[k] * hp[k] + du * B[k];
-      }
-      hp = h;
-    }
-
-    // Adjoint, last step first.
-    for (int64_t i = len - 1; i >= 0; --i) {
-      const int64_t t = t0 + i;
-      const T gy = s.gy(t);
-      const T u = s.u(t);
-      const T dt = ws.dt[i];
-      const T* B = s.B(t);
-      const T* C = s.C(t);
-      const T* a = &ws.a[i * n];
-      const T* h = &ws.h[i * n];
-      const T* hprev = i > 0 ? &ws.h[(i - 1) * n] : h0;
-      T* dB = s.dB(t);
-      T* dC = s.dC(t);
-      dD += static_cast<double>(gy * u);
-      const T dtu = dt * u;
-      for (int k = 0; k < n; ++k) {
-        dC[k] += gy * h[k];
-        g[k] += gy * C[k];
-        const T ah = a[k] * hprev[k];
-        pdt[k] = g[k] * (A[k] * ah + u * B[k]);
-        pu[k] = g[k] * B[k];
-        dA[k] += static_cast<double>(g[k] * dt * ah);
-        dB[k] += g[k] * dtu;
-        g[k] *= a[k];
-      }
-      s.add_du(t, gy * D + dt * tree_sum<T, NS>(pu, n));
-      s.add_dz(t, tree_sum<T, NS>(pdt, n) * ws.dsp[i]);
-    }
+    chunk_steps(s, t0, len, use_softplus, ws.u.data(), ws.dt.data(), ws.dsp.data());
+    backward_chunk<T, NS>(s, t0, len, n, A, D, states + j * n, g, ws, dA, dD);
   }
 }
 

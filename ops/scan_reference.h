@@ -8,9 +8,17 @@
 #include <cstdint>
 #include <vector>
 
-#include "ops/scan_kernel.h"
-
 namespace liednet::ops::scan {
+
+// The library's exp and log1p, never the fast approximations of scan_kernel.h.
+template <typename T>
+T reference_softplus(T z) {
+  return z > T(20) ? z : std::log1p(std::exp(z));
+}
+template <typename T>
+T reference_softplus_grad(T z) {
+  return z > T(20) ? T(1) : T(1) / (T(1) + std::exp(-z));
+}
 
 // hs: (L, N), every state.
 template <typename T>
@@ -18,7 +26,7 @@ void naive_forward(int64_t L, int N, const T* u, const T* z, const T* B, const T
                    T D, bool use_softplus, T* y, T* hs) {
   std::vector<T> h(N, T(0));
   for (int64_t t = 0; t < L; ++t) {
-    const T dt = use_softplus ? softplus(z[t]) : z[t];
+    const T dt = use_softplus ? reference_softplus(z[t]) : z[t];
     T out = 0;
     for (int n = 0; n < N; ++n) {
       h[n] = std::exp(dt * A[n]) * h[n] + dt * B[n * stride + t] * u[t];
@@ -35,8 +43,8 @@ void naive_backward(int64_t L, int N, const T* u, const T* z, const T* B, const 
                     T D, bool use_softplus, const T* hs, const T* gy, T* du, T* dz, T* dB, T* dC, T* dA, T& dD) {
   std::vector<T> g(N, T(0));
   for (int64_t t = L - 1; t >= 0; --t) {
-    const T dt = use_softplus ? softplus(z[t]) : z[t];
-    const T dsp = use_softplus ? softplus_grad(z[t]) : T(1);
+    const T dt = use_softplus ? reference_softplus(z[t]) : z[t];
+    const T dsp = use_softplus ? reference_softplus_grad(z[t]) : T(1);
     dD += gy[t] * u[t];
     T ddt = 0, dusum = 0;
     for (int n = 0; n < N; ++n) {

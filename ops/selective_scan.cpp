@@ -134,8 +134,9 @@ void fast_forward(const Dims& d, const FastSaved& s, const ScanOptions& opt, Ten
       PlainSeq<T> seq{u + bc * L, delta + bc * L, bias ? bias[c] : T(0), Bt + (b * d.groups + g) * L * d.state,
                       Ct + (b * d.groups + g) * L * d.state, out + bc * L, d.state};
       PlainAccess<T> acc{seq};
+      scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), d.state);
       scan::forward_sequence<T, NS>(acc, L, d.state, A + c * d.state, D ? D[c] : T(0), opt.delta_softplus, opt.chunk,
-                                    states ? states + bc * chunks * d.state : nullptr);
+                                    states ? states + bc * chunks * d.state : nullptr, ws);
     });
   });
 }
@@ -172,7 +173,7 @@ void fast_backward(const Dims& d, const FastSaved& s, const ScanOptions& opt, co
     std::fill(part_C.begin(), part_C.end(), T(0));
     scan::dispatch_state_size(d.state, [&]<int NS>() {
       parallel_for(0, blocks, 1, [&](int64_t blk) {
-        scan::ChunkWorkspace<T> ws(opt.chunk, d.state);
+        scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), d.state);
         const int64_t g = blk / blocks_per_group;
         const int64_t c0 = g * d.per_group + (blk % blocks_per_group) * kChannelBlock;
         const int64_t c1 = std::min(c0 + kChannelBlock, (g + 1) * d.per_group);

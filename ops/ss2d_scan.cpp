@@ -67,55 +67,55 @@ std::vector<T> negative_exp(const Tensor& alogs) {
 struct Saved {
   Tensor x, wx, wdt, bias, ds;
   Tensor A;       // (4d, N): -exp(A_logs)
-  Tensor proj;    // (Bt, L, 4, S): x_proj_weight[k] @ x at every pixel, pixel-major
+  Tensor proj;    // (Bt, 4, L, S): x_proj_weight[k] @ x, each direction's rows in its scan order
   Tensor states;  // (Bt, d, 4, chunks, N): the state before each chunk
   std::shared_ptr<const std::vector<int32_t>> order;
 };
 
-// One (batch, channel, direction) sequence.
+// One (batch, channel, direction) sequence. The projection rows are in scan
+// order, so the scan streams through them; only the channel's own plane is
+// indexed through the direction's pixel order.
 template <typename T>
 struct Seq {
-  const T* x;          // (L) channel plane
-  const T* proj;       // (L, 4, S) of this sample, already offset to direction k
-  const T* wdt;        // (R)
+  const T* x;            // (L) channel plane
+  const T* proj;         // (L, S) of this sample and direction, scan order
+  const T* wdt;          // (R)
   T bias;
   const int32_t* order;  // (L)
-  int64_t KS, R, N;
-  T* y = nullptr;      // (L) channel plane of the output
+  int64_t S, R, N;
+  T* y = nullptr;        // (L) channel plane of the output
   // backward
   const T* gy = nullptr;
-  T* dx = nullptr;     // (L) or null
-  T* part = nullptr;   // (L, 4, S) block partials, offset to direction k
+  T* dx = nullptr;       // (L) or null
+  T* part = nullptr;     // (L, S) this block's partial gradient of proj, scan order
   double* dwdt = nullptr;  // (R)
   double dbias = 0;
 
-  const T* row(int64_t t) const { return proj + static_cast<int64_t>(order[t]) * KS; }
   T u(int64_t t) const { return x[order[t]]; }
   T z(int64_t t) const {
-    const T* r = row(t);
-    T s = bias;
-    for (int64_t i = 0; i < R; ++i) s += wdt[i] * r[i];
-    return s;
+    const T* r = proj + t * S;
+    T v = bias;
+    for (int64_t i = 0; i < R; ++i) v += wdt[i] * r[i];
+    return v;
   }
-  const T* B(int64_t t) const { return row(t) + R; }
-  const T* C(int64_t t) const { return row(t) + R + N; }
+  const T* B(int64_t t) const { return proj + t * S + R; }
+  const T* C(int64_t t) const { return proj + t * S + R + N; }
   void y_out(int64_t t, T v) { y[order[t]] += v; }
   T gy_at(int64_t t) const { return gy[order[t]]; }
   void add_du(int64_t t, T v) {
     if (dx) dx[order[t]] += v;
   }
   void add_dz(int64_t t, T v) {
-    const int64_t p = order[t];
-    const T* r = proj + p * KS;
-    T* pr = part + p * KS;
+    const T* r = proj + t * S;
+    T* pr = part + t * S;
     for (int64_t i = 0; i < R; ++i) {
       dwdt[i] += static_cast<double>(v * r[i]);
       pr[i] += v * wdt[i];
     }
     dbias += v;
   }
-  T* dB(int64_t t) { return part + static_cast<int64_t>(order[t]) * KS + R; }
-  T* dC(int64_t t) { return part + static_cast<int64_t>(order[t]) * KS + R + N; }
+  T* dB(int64_t t) { return part + t * S + R; }
+  T* dC(int64_t t) { return part + t * S + R + N; }
 };
 
 // The names scan_kernel.h expects.
@@ -134,33 +134,62 @@ struct Access {
   T* dC(int64_t t) { return s.dC(t); }
 };
 
+// The channels [c0, c1) of a task: blocks of kChannelBlock channels.
+inline int64_t block_end(int64_t blk, int64_t d) { return std::min(d, (blk + 1) * kChannelBlock); }
+
 template <typename T>
 void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
-  const int64_t L = d.L, KS = d.KS(), chunks = (L + opt.chunk - 1) / opt.chunk;
+  const int64_t L = d.L, S = d.S, KS = d.KS(), chunks = (L + opt.chunk - 1) / opt.chunk;
+  const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
   const T* x = s.x.data<T>();
+  const int32_t* order = s.order->data();
   T* proj = s.proj.data<T>();
-  // proj[b] (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S)
-  for (int64_t b = 0; b < d.batch; ++b)
-    gemm<T>(true, true, L, KS, d.d, T(1), x + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), proj + b * L * KS, KS);
+  {
+    // pixel-major projections (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), then
+    // each direction's rows copied out in its scan order.
+    std::vector<T> pix(L * KS);
+    for (int64_t b = 0; b < d.batch; ++b) {
+      gemm<T>(true, true, L, KS, d.d, T(1), x + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), pix.data(), KS);
+      parallel_for(0, kDirections * L, 256, [&](int64_t kt) {
+        const int64_t k = kt / L, t = kt % L;
+        const T* src = pix.data() + static_cast<int64_t>(order[kt]) * KS + k * S;
+        std::copy(src, src + S, proj + ((b * kDirections + k) * L + t) * S);
+      });
+    }
+  }
 
   const T* wdt = s.wdt.data<T>();
   const T* bias = s.bias.data<T>();
   const T* A = s.A.data<T>();
   const T* D = s.ds.data<T>();
-  const int32_t* order = s.order->data();
   T* states = keep_states ? s.states.data<T>() : nullptr;
   T* out = y.data<T>();
   y.zero_();
-  scan::dispatch_state_size(static_cast<int>(d.N), [&]<int NS>() {
-    parallel_for(0, d.batch * d.d, 1, [&](int64_t bc) {
-      const int64_t b = bc / d.d, c = bc % d.d;
+  const int n = static_cast<int>(d.N);
+  scan::dispatch_state_size(n, [&]<int NS>() {
+    // Task: a sample and a block of channels, all four directions. Within a
+    // direction the chunk loop is outside the channel loop, so a chunk's
+    // projection rows stay in cache for every channel of the block.
+    parallel_for(0, d.batch * blocks, 1, [&](int64_t task) {
+      const int64_t b = task / blocks, c0 = (task % blocks) * kChannelBlock, c1 = block_end(task % blocks, d.d);
+      scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
+      std::vector<T> h((c1 - c0) * n);  // (channels, N): each channel's state across chunks
       for (int k = 0; k < kDirections; ++k) {
-        const int64_t kc = k * d.d + c;
-        Seq<T> seq{x + bc * L, proj + b * L * KS + k * d.S, wdt + kc * d.R, bias[kc], order + k * L, KS, d.R, d.N};
-        seq.y = out + bc * L;
-        Access<T> acc{seq};
-        scan::forward_sequence<T, NS>(acc, L, static_cast<int>(d.N), A + kc * d.N, D[kc], true, opt.chunk,
-                                      states ? states + ((bc * kDirections + k) * chunks) * d.N : nullptr);
+        std::fill(h.begin(), h.end(), T(0));
+        for (int64_t j = 0; j < chunks; ++j) {
+          const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
+          for (int64_t c = c0; c < c1; ++c) {
+            const int64_t bc = b * d.d + c, kc = k * d.d + c;
+            T* hc = h.data() + (c - c0) * n;
+            if (states) std::copy(hc, hc + n, states + ((bc * kDirections + k) * chunks + j) * n);
+            Seq<T> seq{x + bc * L, proj + (b * kDirections + k) * L * S, wdt + kc * d.R, bias[kc], order + k * L,
+                       S, d.R, d.N};
+            seq.y = out + bc * L;
+            Access<T> acc{seq};
+            scan::chunk_steps(acc, t0, len, true, ws.u.data(), ws.dt.data(), static_cast<T*>(nullptr));
+            scan::forward_chunk<T, NS>(acc, t0, len, n, A + kc * n, D[kc], ws.u.data(), ws.dt.data(), hc);
+          }
+        }
       }
     });
   });
@@ -169,8 +198,9 @@ void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y
 template <typename T>
 void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& gy_t,
                    std::vector<Tensor>& gi) {
-  const int64_t L = d.L, KS = d.KS(), N = d.N, chunks = (L + opt.chunk - 1) / opt.chunk;
+  const int64_t L = d.L, S = d.S, KS = d.KS(), N = d.N, chunks = (L + opt.chunk - 1) / opt.chunk;
   const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
+  const int n = static_cast<int>(N);
   const T* x = s.x.data<T>();
   const T* proj = s.proj.data<T>();
   const T* wdt = s.wdt.data<T>();
@@ -185,48 +215,62 @@ void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, co
   // Per-(direction, channel) sums over the batch and the steps, in double; samples in order.
   std::vector<double> dA(kDirections * d.d * N, 0.0), dD(kDirections * d.d, 0.0);
   std::vector<double> dwdt(kDirections * d.d * d.R, 0.0), dbias(kDirections * d.d, 0.0);
-  std::vector<T> part(blocks * L * KS);  // (blocks, L, 4, S): per-block partial gradients of proj
-  Tensor gproj_t = Tensor::empty({L, KS}, gy_t.dtype());
-  T* gproj = gproj_t.data<T>();
+  std::vector<T> part(blocks * L * S);  // (blocks, L, S): per-block partial gradient of one direction's proj
+  std::vector<T> gpix(L * KS);          // (L, 4S): the gradient of the pixel-major projections
 
   for (int64_t b = 0; b < d.batch; ++b) {
-    std::fill(part.begin(), part.end(), T(0));
-    scan::dispatch_state_size(static_cast<int>(N), [&]<int NS>() {
-      parallel_for(0, blocks, 1, [&](int64_t blk) {
-        scan::ChunkWorkspace<T> ws(opt.chunk, static_cast<int>(N));
-        for (int64_t c = blk * kChannelBlock; c < std::min(d.d, (blk + 1) * kChannelBlock); ++c) {
-          const int64_t bc = b * d.d + c;
-          for (int k = 0; k < kDirections; ++k) {
-            const int64_t kc = k * d.d + c;
-            Seq<T> seq{x + bc * L, proj + b * L * KS + k * d.S, wdt + kc * d.R, bias[kc], order + k * L, KS, d.R, N};
+    // One direction at a time: the blocks own their channels' dx, so directions
+    // never race on it.
+    for (int k = 0; k < kDirections; ++k) {
+      std::fill(part.begin(), part.end(), T(0));
+      const T* projk = proj + (b * kDirections + k) * L * S;
+      scan::dispatch_state_size(n, [&]<int NS>() {
+        parallel_for(0, blocks, 1, [&](int64_t blk) {
+          const int64_t c0 = blk * kChannelBlock, c1 = block_end(blk, d.d);
+          scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
+          std::vector<T> g((c1 - c0) * n, T(0));  // (channels, N): dL/dh carried backwards
+          std::vector<double> dDc(c1 - c0, 0.0);
+          std::vector<Seq<T>> seqs;
+          for (int64_t c = c0; c < c1; ++c) {
+            const int64_t bc = b * d.d + c, kc = k * d.d + c;
+            Seq<T> seq{x + bc * L, projk, wdt + kc * d.R, bias[kc], order + k * L, S, d.R, d.N};
             seq.gy = gy + bc * L;
             seq.dx = dx ? dx + bc * L : nullptr;
-            seq.part = part.data() + blk * L * KS + k * d.S;
+            seq.part = part.data() + blk * L * S;
             seq.dwdt = dwdt.data() + kc * d.R;
-            Access<T> acc{seq};
-            double dDk = 0;
-            scan::backward_sequence<T, NS>(acc, L, static_cast<int>(N), A + kc * N, D[kc], true, opt.chunk,
-                                           states + ((bc * kDirections + k) * chunks) * N, ws, dA.data() + kc * N,
-                                           dDk);
-            dD[kc] += dDk;
-            dbias[kc] += seq.dbias;
+            seqs.push_back(seq);
           }
+          for (int64_t j = chunks - 1; j >= 0; --j) {
+            const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
+            for (int64_t c = c0; c < c1; ++c) {
+              const int64_t bc = b * d.d + c, kc = k * d.d + c;
+              Access<T> acc{seqs[c - c0]};
+              scan::chunk_steps(acc, t0, len, true, ws.u.data(), ws.dt.data(), ws.dsp.data());
+              scan::backward_chunk<T, NS>(acc, t0, len, n, A + kc * n, D[kc],
+                                          states + ((bc * kDirections + k) * chunks + j) * n,
+                                          g.data() + (c - c0) * n, ws, dA.data() + kc * n, dDc[c - c0]);
+            }
+          }
+          for (int64_t c = c0; c < c1; ++c) {
+            dD[k * d.d + c] += dDc[c - c0];
+            dbias[k * d.d + c] += seqs[c - c0].dbias;
+          }
+        });
+      });
+      // Sum the block partials in block order, back into pixel order.
+      parallel_for(0, L, 64, [&](int64_t t) {
+        T* o = gpix.data() + static_cast<int64_t>(order[k * L + t]) * KS + k * S;
+        std::copy(part.data() + t * S, part.data() + (t + 1) * S, o);
+        for (int64_t blk = 1; blk < blocks; ++blk) {
+          const T* q = part.data() + (blk * L + t) * S;
+          for (int64_t i = 0; i < S; ++i) o[i] += q[i];
         }
       });
-    });
-    // gproj = sum of the block partials, in block order.
-    parallel_for(0, L, 64, [&](int64_t p) {
-      T* o = gproj + p * KS;
-      std::copy(part.data() + p * KS, part.data() + (p + 1) * KS, o);
-      for (int64_t blk = 1; blk < blocks; ++blk) {
-        const T* q = part.data() + (blk * L + p) * KS;
-        for (int64_t i = 0; i < KS; ++i) o[i] += q[i];
-      }
-    });
-    // Through proj[b] = x[b]^T W^T: dx[b] (d, L) += W^T (d, 4S) gproj^T; dW (4S, d) += gproj^T x[b]^T.
-    if (dx) gemm<T>(true, true, d.d, L, KS, T(1), s.wx.data<T>(), d.d, gproj, KS, T(1), dx + b * d.d * L, L);
+    }
+    // Through the projections: dx[b] (d, L) += W^T (d, 4S) gpix^T; dW (4S, d) += gpix^T x[b]^T.
+    if (dx) gemm<T>(true, true, d.d, L, KS, T(1), s.wx.data<T>(), d.d, gpix.data(), KS, T(1), dx + b * d.d * L, L);
     if (gi[1].defined())
-      gemm<T>(true, true, KS, d.d, L, T(1), gproj, KS, x + b * d.d * L, L, T(1), gi[1].data<T>(), d.d);
+      gemm<T>(true, true, KS, d.d, L, T(1), gpix.data(), KS, x + b * d.d * L, L, T(1), gi[1].data<T>(), d.d);
   }
 
   auto add = [](Tensor& dst, const std::vector<double>& v, const T* scale) {
@@ -363,7 +407,7 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
   const bool grad = autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds});
   const int64_t chunks = (d.L + opt.chunk - 1) / opt.chunk;
   Saved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(), Ds.detach(),
-          Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, d.L, kDirections, d.S}, x.dtype()),
+          Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, kDirections, d.L, d.S}, x.dtype()),
           grad ? Tensor::empty({d.batch, d.d, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
           std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
   Tensor y = Tensor::empty(x.shape(), x.dtype());
