@@ -33,24 +33,24 @@ void layer_norm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T*
   parallel_for(0, l.items(), 1, [&](int64_t item) {
     const int64_t s = item / tiles, p0 = (item % tiles) * kTile, np = std::min(kTile, l.p - p0);
     const int64_t base = s * l.c * l.p + p0;  // (C, np) block with row stride P
-    double sum[kTile] = {}, sq[kTile] = {};
+    double mu[kTile] = {}, sq[kTile] = {};  // sums, then means; sums of squared deviations
     for (int64_t c = 0; c < l.c; ++c) {
       const T* xc = x + base + c * l.p;
-      for (int64_t i = 0; i < np; ++i) sum[i] += xc[i];
+      for (int64_t i = 0; i < np; ++i) mu[i] += xc[i];
     }
     // Two passes (mean, then squared deviations) so the variance does not
     // cancel when the mean is large against the spread.
-    for (int64_t i = 0; i < np; ++i) sum[i] /= static_cast<double>(l.c);
+    for (int64_t i = 0; i < np; ++i) mu[i] /= static_cast<double>(l.c);
     for (int64_t c = 0; c < l.c; ++c) {
       const T* xc = x + base + c * l.p;
       for (int64_t i = 0; i < np; ++i) {
-        const double d = xc[i] - sum[i];
+        const double d = xc[i] - mu[i];
         sq[i] += d * d;
       }
     }
     T m[kTile], r[kTile];
     for (int64_t i = 0; i < np; ++i) {
-      m[i] = static_cast<T>(sum[i]);
+      m[i] = static_cast<T>(mu[i]);
       r[i] = static_cast<T>(1.0 / std::sqrt(sq[i] / static_cast<double>(l.c) + eps));
       mean[s * l.p + p0 + i] = m[i];
       rstd[s * l.p + p0 + i] = r[i];
