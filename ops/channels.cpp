@@ -1,0 +1,130 @@
+#include "ops/channels.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "autograd/autograd.h"
+#include "ops/check.h"
+#include "tensor/parallel.h"
+
+namespace liednet::ops {
+
+namespace {
+int64_t inner_size(const Tensor& x) {
+  int64_t inner = 1;
+  for (int d = 2; d < x.ndim(); ++d) inner *= x.size(d);
+  return inner;
+}
+
+// dst[n, dst_c0 + k, :] (+)= src[n, src_c0 + k, :] for k < count: the one
+// kernel behind concat, slice and their backwards. Planes are independent.
+template <typename T, bool kAdd>
+void copy_planes(T* dst, int64_t dst_c, int64_t dst_c0, const T* src, int64_t src_c, int64_t src_c0, int64_t n,
+                 int64_t count, int64_t inner) {
+  parallel_for(0, n * count, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t plane) {
+    const int64_t s = plane / count, k = plane % count;
+    T* d = dst + (s * dst_c + dst_c0 + k) * inner;
+    const T* p = src + (s * src_c + src_c0 + k) * inner;
+    for (int64_t i = 0; i < inner; ++i) {
+      if constexpr (kAdd)
+        d[i] += p[i];
+      else
+        d[i] = p[i];
+    }
+  });
+}
+
+std::string shapes_of(const std::vector<Tensor>& xs) {
+  std::ostringstream s;
+  for (size_t i = 0; i < xs.size(); ++i) s << (i ? ", " : "") << (xs[i].defined() ? xs[i].str() : "undefined");
+  return s.str();
+}
+
+void check_channels_input(const char* op, const Tensor& x) {
+  LIEDNET_CHECK(x.defined(), op, ": x is undefined");
+  check_cpu(op, x);
+  LIEDNET_CHECK(x.ndim() >= 2, op, ": x must be (N, C, ...), got ", x.str());
+}
+}  // namespace
+
+Tensor concat_channels(const std::vector<Tensor>& xs) {
+  LIEDNET_CHECK(!xs.empty(), "concat_channels: no inputs");
+  const Tensor& x0 = xs[0];
+  for (const Tensor& x : xs) {
+    LIEDNET_CHECK(x.defined(), "concat_channels: undefined input among ", shapes_of(xs));
+    check_cpu("concat_channels", x);
+    bool same = x.ndim() == x0.ndim() && x.ndim() >= 2 && x.dtype() == x0.dtype() && x.device() == x0.device();
+    for (int d = 0; same && d < x.ndim(); ++d) same = d == 1 || x.size(d) == x0.size(d);
+    LIEDNET_CHECK(same, "concat_channels: inputs must be (N, C_i, ...) with equal dims but C, dtype and device: ",
+                  shapes_of(xs));
+  }
+  std::vector<int64_t> offsets;  // first output channel of each input
+  int64_t total = 0;
+  for (const Tensor& x : xs) {
+    offsets.push_back(total);
+    total += x.size(1);
+  }
+  Shape shape = x0.shape();
+  shape[1] = total;
+  Tensor out = Tensor::empty(shape, x0.dtype(), x0.device());
+  const int64_t n = x0.size(0), inner = inner_size(x0);
+  LIEDNET_DISPATCH(x0.dtype(), T, {
+    for (size_t i = 0; i < xs.size(); ++i)
+      copy_planes<T, false>(out.data<T>(), total, offsets[i], xs[i].data<T>(), xs[i].size(1), 0, n, xs[i].size(1),
+                            inner);
+  });
+  if (autograd::needs_grad(xs))
+    autograd::record(out, "concat_channels", xs,
+                     [offsets, total, n, inner](const Tensor& g, std::vector<Tensor>& gi) {
+                       LIEDNET_DISPATCH(g.dtype(), T, {
+                         for (size_t i = 0; i < gi.size(); ++i)
+                           if (gi[i].defined())
+                             copy_planes<T, true>(gi[i].data<T>(), gi[i].size(1), 0, g.data<T>(), total, offsets[i],
+                                                  n, gi[i].size(1), inner);
+                       });
+                     });
+  return out;
+}
+
+Tensor slice_channels(const Tensor& x, int64_t begin, int64_t end) {
+  check_channels_input("slice_channels", x);
+  const int64_t c = x.size(1);
+  LIEDNET_CHECK(0 <= begin && begin < end && end <= c, "slice_channels: channels [", begin, ", ", end,
+                ") are not a non-empty range within x ", x.str());
+  Shape shape = x.shape();
+  shape[1] = end - begin;
+  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  const int64_t n = x.size(0), inner = inner_size(x), count = end - begin;
+  LIEDNET_DISPATCH(x.dtype(), T,
+                   (copy_planes<T, false>(out.data<T>(), count, 0, x.data<T>(), c, begin, n, count, inner)));
+  if (autograd::needs_grad({&x}))
+    autograd::record(out, "slice_channels", {x}, [c, begin, n, count, inner](const Tensor& g, std::vector<Tensor>& gi) {
+      LIEDNET_DISPATCH(g.dtype(), T,
+                       (copy_planes<T, true>(gi[0].data<T>(), c, begin, g.data<T>(), count, 0, n, count, inner)));
+    });
+  return out;
+}
+
+std::vector<Tensor> split_channels(const Tensor& x, const std::vector<int64_t>& sizes) {
+  check_channels_input("split_channels", x);
+  int64_t total = 0;
+  bool positive = !sizes.empty();
+  for (int64_t s : sizes) {
+    positive = positive && s > 0;
+    total += s;
+  }
+  if (!positive || total != x.size(1)) {
+    std::ostringstream s;
+    for (size_t i = 0; i < sizes.size(); ++i) s << (i ? ", " : "") << sizes[i];
+    fail("split_channels: sizes [", s.str(), "] must be positive and sum to the channels of x ", x.str());
+  }
+  std::vector<Tensor> pieces;
+  int64_t begin = 0;
+  for (int64_t s : sizes) {
+    pieces.push_back(slice_channels(x, begin, begin + s));
+    begin += s;
+  }
+  return pieces;
+}
+
+}  // namespace liednet::ops
