@@ -2,6 +2,7 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/flops.h"
 #include "ops/gemm.h"
 #include "ops/scan_kernel.h"
 #include "ops/scan_reference.h"
@@ -410,6 +411,9 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
           Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, kDirections, d.L, d.S}, x.dtype()),
           grad ? Tensor::empty({d.batch, d.d, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
           std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
+  // Projections 2 L d 4S; per step and channel the delta dot (2R), and per
+  // state dt*A, a*h, dt*u*B (2), C*h and the sum: 6 multiply/adds, plus D*u.
+  FlopCounter::add(d.batch * (2 * d.L * d.d * d.KS() + kDirections * d.d * d.L * (2 * d.R + 6 * d.N + 2)));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   LIEDNET_DISPATCH(x.dtype(), T, {
     const std::vector<T> A = negative_exp<T>(A_logs);

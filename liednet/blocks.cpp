@@ -1,0 +1,120 @@
+#include "liednet/blocks.h"
+
+#include <cmath>
+
+#include "nn/init.h"
+#include "ops/activation.h"
+#include "ops/channels.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+#include "ops/ss2d_scan.h"
+
+namespace liednet::net {
+
+namespace {
+constexpr int kDirections = 4;
+
+// Upstream's dt_projs_bias: inverse softplus of dt = exp(U(log dt_min, log dt_max)), floored at dt_floor,
+// so that softplus(bias) starts between dt_min and dt_max.
+double dt_bias_init(Generator& gen, double dt_min = 1e-3, double dt_max = 0.1, double dt_floor = 1e-4) {
+  const double dt = std::max(std::exp(gen.uniform(std::log(dt_min), std::log(dt_max))), dt_floor);
+  return dt + std::log(-std::expm1(-dt));
+}
+}  // namespace
+
+SS2D::SS2D(int64_t d_model_, Generator& gen, int64_t d_state_)
+    : Module("SS2D"),
+      d_model(d_model_),
+      d_inner(2 * d_model_),
+      d_state(d_state_),
+      dt_rank((d_model_ + 15) / 16) {
+  const int64_t d = d_inner, R = dt_rank, N = d_state;
+  // Upstream creates the children first; its own parameters come first in the state dict.
+  out_norm = std::make_shared<nn::LayerNorm>(d);
+  in_proj = std::make_shared<nn::Linear>(d_model, 2 * d, false, gen);
+  conv2d = std::make_shared<nn::Conv2d>(d, d, 3, 1, 1, d, true, gen);
+  // Four nn.Linear(d, R+2N) weights, stacked: each U(-1/sqrt(d), 1/sqrt(d)).
+  x_proj_weight = nn::init::default_weight({kDirections, R + 2 * N, d}, d, gen);
+  out_proj = std::make_shared<nn::Linear>(d, d_model, false, gen);
+  dt_projs_weight = Tensor::empty({kDirections, d, R});
+  nn::init::uniform_(dt_projs_weight, -1.0 / std::sqrt(static_cast<double>(R)), 1.0 / std::sqrt(static_cast<double>(R)),
+                     gen);
+  dt_projs_bias = Tensor::empty({kDirections, d});
+  for (int64_t i = 0; i < dt_projs_bias.numel(); ++i) dt_projs_bias.data<float>()[i] = static_cast<float>(dt_bias_init(gen));
+  A_logs = Tensor::empty({kDirections * d, N});
+  for (int64_t i = 0; i < A_logs.numel(); ++i) A_logs.data<float>()[i] = static_cast<float>(std::log(1.0 + i % N));
+  Ds = Tensor::ones({kDirections * d});
+
+  register_parameter("x_proj_weight", &x_proj_weight);
+  register_parameter("dt_projs_weight", &dt_projs_weight);
+  register_parameter("dt_projs_bias", &dt_projs_bias);
+  register_parameter("A_logs", &A_logs);
+  register_parameter("Ds", &Ds);
+  register_module("out_norm", out_norm);
+  register_module("in_proj", in_proj);
+  register_module("conv2d", conv2d);
+  register_module("out_proj", out_proj);
+}
+
+Tensor SS2D::forward(const Tensor& n) const {
+  std::vector<Tensor> xz = ops::split_channels(in_proj->forward(n), {d_inner, d_inner});
+  Tensor z = ops::silu(xz[1]);
+  Tensor x = ops::silu(conv2d->forward(xz[0]));
+  Tensor y = ops::ss2d_scan(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, {.chunk = scan_chunk});
+  return out_proj->forward(ops::mul(out_norm->forward(y), z));
+}
+
+LocalFeatureModule::LocalFeatureModule(int64_t dim, Generator& gen) : Module("LocalFeatureModule") {
+  const int64_t hidden = dim / 2;  // upstream: int(dim // 2.0)
+  squeeze = std::make_shared<nn::Conv2d>(dim, hidden, 1, 1, 0, 1, true, gen);
+  excite = std::make_shared<nn::Conv2d>(hidden, dim, 1, 1, 0, 1, true, gen);
+  auto weight = register_module("weight", std::make_shared<nn::Container>());
+  weight->add("0", squeeze);  // "1" is the ReLU,
+  weight->add("2", excite);   // "3" the sigmoid: no parameters
+}
+
+Tensor LocalFeatureModule::forward(const Tensor& x) const {
+  const int64_t N = x.size(0), C = x.size(1);
+  Tensor pooled = ops::mean_hw(x).reshape({N, C, 1, 1});
+  Tensor w = ops::sigmoid(excite->forward(ops::relu(squeeze->forward(pooled))));
+  return ops::mul_channel(x, w.reshape({N, C}));
+}
+
+DGDFeedForward::DGDFeedForward(int64_t dim, Generator& gen, double expansion)
+    : Module("DGDFeedForward"), hidden(static_cast<int64_t>(static_cast<double>(dim) * expansion)) {
+  const int64_t h = hidden;
+  project_in1 = register_module("project_in1", std::make_shared<nn::Conv2d>(dim, 2 * h, 1, 1, 0, 1, false, gen));
+  project_in2 = register_module("project_in2", std::make_shared<nn::Conv2d>(dim, h, 1, 1, 0, 1, false, gen));
+  dwconv1 = register_module("dwconv1", std::make_shared<nn::Conv2d>(h, h, 5, 1, 2, h, false, gen));
+  dwconv2 = register_module("dwconv2", std::make_shared<nn::Conv2d>(h, h, 3, 1, 1, h, false, gen));
+  dwconv3 = register_module("dwconv3", std::make_shared<nn::Conv2d>(h, h, 3, 1, 1, h, false, gen));
+  fusion = register_module("fusion", std::make_shared<nn::Conv2d>(2 * h, h, 1, 1, 0, 1, false, gen));
+  project_out = register_module("project_out", std::make_shared<nn::Conv2d>(h, dim, 1, 1, 0, 1, false, gen));
+}
+
+Tensor DGDFeedForward::forward(const Tensor& x) const {
+  std::vector<Tensor> ab = ops::split_channels(project_in1->forward(x), {hidden, hidden});
+  Tensor a = ops::relu(dwconv1->forward(ab[0]));
+  Tensor b = ops::relu(dwconv2->forward(ab[1]));
+  Tensor f = fusion->forward(ops::concat_channels({a, b}));
+  Tensor g = dwconv3->forward(project_in2->forward(x));
+  return project_out->forward(ops::mul(ops::gelu(g), f));
+}
+
+LocalMambaBlock::LocalMambaBlock(int64_t dim, Generator& gen) : Module("VSSLocalBlock") {
+  norm = register_module("norm", std::make_shared<nn::LayerNorm>(dim));
+  op = register_module("op", std::make_shared<SS2D>(dim, gen));
+  local = register_module("local", std::make_shared<LocalFeatureModule>(dim, gen));
+  fusion = register_module("fusion", std::make_shared<nn::Conv2d>(2 * dim, dim, 1, 1, 0, 1, true, gen));
+  norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(dim));
+  ffn = register_module("ffn", std::make_shared<DGDFeedForward>(dim, gen));
+}
+
+Tensor LocalMambaBlock::forward(const Tensor& x) const {
+  Tensor n = norm->forward(x);
+  Tensor mixed = fusion->forward(ops::concat_channels({op->forward(n), local->forward(n)}));
+  Tensor y = ops::add(mixed, x);
+  return ops::add(ffn->forward(norm2->forward(y)), y);
+}
+
+}  // namespace liednet::net

@@ -1,0 +1,80 @@
+#include "ops/pad.h"
+
+#include "autograd/autograd.h"
+#include "ops/check.h"
+#include "tensor/parallel.h"
+
+namespace liednet::ops {
+
+namespace {
+// The source index of position i (which may lie outside [0, n)) under mirror padding.
+int64_t reflect_index(int64_t i, int64_t n) {
+  if (n == 1) return 0;
+  const int64_t period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+
+// out[plane, y, x] = in[plane, rows[y], cols[x]]; the backward scatters back.
+template <typename T>
+void gather_2d(const T* in, T* out, int64_t planes, int64_t H, int64_t W, const std::vector<int64_t>& rows,
+               const std::vector<int64_t>& cols) {
+  const int64_t Ho = static_cast<int64_t>(rows.size()), Wo = static_cast<int64_t>(cols.size());
+  parallel_for(0, planes, 1, [&](int64_t p) {
+    const T* src = in + p * H * W;
+    T* dst = out + p * Ho * Wo;
+    for (int64_t y = 0; y < Ho; ++y)
+      for (int64_t x = 0; x < Wo; ++x) dst[y * Wo + x] = src[rows[y] * W + cols[x]];
+  });
+}
+
+template <typename T>
+void scatter_add_2d(const T* gout, T* gin, int64_t planes, int64_t H, int64_t W, const std::vector<int64_t>& rows,
+                    const std::vector<int64_t>& cols) {
+  const int64_t Ho = static_cast<int64_t>(rows.size()), Wo = static_cast<int64_t>(cols.size());
+  // Per plane, serial over output positions: a fixed summation order.
+  parallel_for(0, planes, 1, [&](int64_t p) {
+    const T* src = gout + p * Ho * Wo;
+    T* dst = gin + p * H * W;
+    for (int64_t y = 0; y < Ho; ++y)
+      for (int64_t x = 0; x < Wo; ++x) dst[rows[y] * W + cols[x]] += src[y * Wo + x];
+  });
+}
+
+Tensor remap(const char* op, const Tensor& x, std::vector<int64_t> rows, std::vector<int64_t> cols) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  Tensor out = Tensor::empty({N, C, static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols.size())}, x.dtype());
+  LIEDNET_DISPATCH(x.dtype(), T, gather_2d<T>(x.data<T>(), out.data<T>(), N * C, H, W, rows, cols));
+  if (autograd::needs_grad({&x}))
+    autograd::record(out, op, {x}, [rows, cols, N, C, H, W](const Tensor& g, std::vector<Tensor>& gi) {
+      LIEDNET_DISPATCH(g.dtype(), T, scatter_add_2d<T>(g.data<T>(), gi[0].data<T>(), N * C, H, W, rows, cols));
+    });
+  return out;
+}
+}  // namespace
+
+Tensor pad_reflect(const Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right) {
+  check_ndim("pad_reflect", x, 4, "x");
+  check_cpu("pad_reflect", x);
+  LIEDNET_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, "pad_reflect: negative padding (", top, ", ",
+                bottom, ", ", left, ", ", right, ") for ", x.str());
+  LIEDNET_CHECK(x.size(2) > 0 && x.size(3) > 0, "pad_reflect: empty input ", x.str());
+  std::vector<int64_t> rows, cols;
+  for (int64_t y = -top; y < x.size(2) + bottom; ++y) rows.push_back(reflect_index(y, x.size(2)));
+  for (int64_t c = -left; c < x.size(3) + right; ++c) cols.push_back(reflect_index(c, x.size(3)));
+  return remap("pad_reflect", x, std::move(rows), std::move(cols));
+}
+
+Tensor crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) {
+  check_ndim("crop", x, 4, "x");
+  check_cpu("crop", x);
+  LIEDNET_CHECK(top >= 0 && left >= 0 && h >= 0 && w >= 0 && top + h <= x.size(2) && left + w <= x.size(3),
+                "crop: window (top ", top, ", left ", left, ", ", h, "x", w, ") does not fit in ", x.str());
+  std::vector<int64_t> rows(h), cols(w);
+  for (int64_t i = 0; i < h; ++i) rows[i] = top + i;
+  for (int64_t i = 0; i < w; ++i) cols[i] = left + i;
+  return remap("crop", x, std::move(rows), std::move(cols));
+}
+
+}  // namespace liednet::ops
