@@ -1,0 +1,42 @@
+// 2D convolution (cross-correlation, as in PyTorch) on NCHW tensors, with
+// symmetric zero padding, stride and channel groups, and its gradients for the
+// input, the weight and the bias.
+//
+// Three CPU paths, picked from the shapes:
+//   - depthwise (groups == C_in == C_out): a direct kernel, one (sample, channel) plane per task;
+//   - 1x1, stride 1, no padding: one GEMM per sample and group on the (C, H*W) plane itself;
+//   - everything else: im2col over bands of output rows plus GEMM, so the column
+//     buffer stays bounded (see detail::set_conv2d_tile_elements).
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace liednet::ops {
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t groups = 1;
+};
+
+// x (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw), bias (C_out) or undefined Tensor() for none.
+// Output (N, C_out, (H + 2p - kh)/s + 1, (W + 2p - kw)/s + 1).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
+
+// "Linear over channels": a 1x1 convolution whose weight keeps PyTorch nn.Linear's (out, in) shape.
+// x (N, in, H, W) -> (N, out, H, W); bias (out) or undefined.
+Tensor linear_channels(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+namespace detail {
+// Upper bound, in elements, on the im2col buffer of one band of output rows
+// (a band is never less than one row). Returns the previous bound. Tests set it
+// small so that a small input spans several bands.
+int64_t set_conv2d_tile_elements(int64_t elements);
+
+// Plain nested loops, no autograd: the reference the fast paths are tested against.
+Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
+}  // namespace detail
+
+}  // namespace liednet::ops
