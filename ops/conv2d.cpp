@@ -15,9 +15,10 @@ namespace liednet::ops {
 
 namespace {
 
-// 2 MiB of f32 per band: the column buffer and the band of the output it feeds
-// stay in the last-level cache while Eigen's GEMM streams over them.
-std::atomic<int64_t> g_tile_elements{int64_t{1} << 19};
+// 1 MiB of f32 per band, so the column buffer stays in a core's L2 cache while
+// the GEMM reads it. Measured on 64 channels at 128x128, one thread: 1 MiB
+// bands were the fastest, 0.25 MiB and 2 MiB ~5% slower, 32 MiB ~25% slower.
+std::atomic<int64_t> g_tile_elements{int64_t{1} << 18};
 
 // Below this many multiply-adds a loop runs on one thread: starting a team costs more.
 constexpr int64_t kMinParallelWork = int64_t{1} << 15;
@@ -71,25 +72,41 @@ std::string describe(const Tensor& x, const Tensor& w, const Tensor& b) {
   return s.str();
 }
 
-// ---- im2col path --------------------------------------------------------------
+// ---- GEMM paths -------------------------------------------------------------------
+//
+// Threads split the work outside the GEMM calls (bands of output rows in the
+// forward, ranges of input channels in the backward), and each GEMM runs on one
+// thread: Eigen's own threading synchronises by spinning, which was 2-10x
+// slower than this on a busy two-core machine.
 
+// A per-thread buffer kept across calls, so a warm training step allocates no
+// column buffers. Each thread holds at most one at a time.
+template <typename T>
+T* scratch(int64_t elements) {
+  thread_local std::vector<T> buffer;
+  if (static_cast<int64_t>(buffer.size()) < elements) buffer.resize(elements);
+  return buffer.data();
+}
+
+// Output rows per band: as many as the bound allows, at least one.
 int64_t band_rows(const Geometry& g) {
   const int64_t per_row = g.c_in * g.taps() * g.ow;
   return std::clamp<int64_t>(g_tile_elements.load() / std::max<int64_t>(1, per_row), 1, g.oh);
 }
 
-// Column buffer for output rows [r0, r1) of one sample.
-// x (C_in, H, W) -> col (C_in*kh*kw, (r1-r0)*OW); row (c, i, j) holds
+// Column rows of input channels [c0, c1) for output rows [r0, r1) of one sample.
+// x (C_in, H, W) -> col ((c1-c0)*kh*kw, (r1-r0)*OW); row (c-c0, i, j) holds
 // x[c, oh*s - p + i, ow*s - p + j], zero where that falls in the padding.
-// Rows of one group are contiguous, so group g's GEMM operand starts at row g*depth.
+// Rows of one group are contiguous, so a group's GEMM operand is one block of rows.
 template <typename T>
-void im2col(const Geometry& g, const T* x, int64_t r0, int64_t r1, const std::vector<Span>& spans, T* col) {
-  const int64_t rows = g.c_in * g.taps(), band = (r1 - r0) * g.ow;
-  parallel_for(0, rows, grain_for(band), [&](int64_t r) {
+void im2col(const Geometry& g, const T* x, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+            const std::vector<Span>& spans, T* col) {
+  const int64_t band = (r1 - r0) * g.ow;
+  for (int64_t r = c0 * g.taps(); r < c1 * g.taps(); ++r) {
     const int64_t c = r / g.taps(), i = (r / g.kw) % g.kh, j = r % g.kw;
     const Span sp = spans[j];
     const T* xc = x + c * g.plane_in();
-    T* dst = col + r * band;
+    T* dst = col + (r - c0 * g.taps()) * band;
     for (int64_t oh = r0; oh < r1; ++oh, dst += g.ow) {
       const int64_t ih = oh * g.stride - g.pad + i;
       if (ih < 0 || ih >= g.h) {
@@ -104,20 +121,21 @@ void im2col(const Geometry& g, const T* x, int64_t r0, int64_t r1, const std::ve
         for (int64_t ow = sp.lo; ow < sp.hi; ++ow) dst[ow] = src[ow * g.stride - g.pad + j];
       std::fill(dst + sp.hi, dst + g.ow, T(0));
     }
-  });
+  }
 }
 
-// The adjoint of im2col: dx (C_in, H, W) += the scatter of col (C_in*kh*kw, (r1-r0)*OW).
-// One thread per channel, taps in a fixed order: deterministic.
+// The adjoint of im2col for channels [c0, c1): dx (C_in, H, W) += the scatter
+// of col ((c1-c0)*kh*kw, (r1-r0)*OW), taps in a fixed order.
 template <typename T>
-void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, const std::vector<Span>& spans, T* dx) {
+void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                const std::vector<Span>& spans, T* dx) {
   const int64_t band = (r1 - r0) * g.ow;
-  parallel_for(0, g.c_in, grain_for(band * g.taps()), [&](int64_t c) {
+  for (int64_t c = c0; c < c1; ++c) {
     T* dxc = dx + c * g.plane_in();
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
         const Span sp = spans[j];
-        const T* src = col + ((c * g.kh + i) * g.kw + j) * band;
+        const T* src = col + (((c - c0) * g.kh + i) * g.kw + j) * band;
         for (int64_t oh = r0; oh < r1; ++oh, src += g.ow) {
           const int64_t ih = oh * g.stride - g.pad + i;
           if (ih < 0 || ih >= g.h) continue;
@@ -131,97 +149,221 @@ void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, const s
           }
         }
       }
-  });
+  }
 }
 
-// out (N, C_out, OH, OW) = bias per channel, so the GEMMs can accumulate into it.
+// Calls f(group, s0, s1) for each piece [s0, s1) of the channel range [c0, c1)
+// that lies in one group.
+template <typename F>
+void for_group_pieces(const Geometry& g, int64_t c0, int64_t c1, F f) {
+  const int64_t cgi = g.cg_in();
+  for (int64_t s0 = c0; s0 < c1;) {
+    const int64_t gr = s0 / cgi, s1 = std::min(c1, (gr + 1) * cgi);
+    f(gr, s0, s1);
+    s0 = s1;
+  }
+}
+
+// Fewest channels per thread in the backward: below this a team costs more than it saves.
+int64_t channels_per_chunk(int64_t work_per_channel) {
+  return std::max<int64_t>(1, kMinParallelWork / std::max<int64_t>(1, work_per_channel));
+}
+
+// Pixels [p0, p1) of one sample's out (C_out, OH*OW) = bias (or 0) + W x cols,
+// where cols is the column matrix of those pixels, (C_in*kh*kw, p1-p0) with row stride ldb.
 template <typename T>
-void fill_bias(const Geometry& g, const T* b, T* out) {
-  const int64_t plane = g.plane_out();
-  parallel_for(0, g.n * g.c_out, grain_for(plane), [&](int64_t p) {
-    std::fill(out + p * plane, out + (p + 1) * plane, b[p % g.c_out]);
-  });
+void gemm_band(const Geometry& g, const T* w, const T* b, const T* cols, int64_t ldb, int64_t p0, int64_t p1,
+               T* out) {
+  const int64_t pout = g.plane_out(), cgo = g.cg_out(), depth = g.depth();
+  if (b)
+    for (int64_t co = 0; co < g.c_out; ++co) std::fill(out + co * pout + p0, out + co * pout + p1, b[co]);
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    gemm<T>(false, false, cgo, p1 - p0, depth, T(1), w + gr * cgo * depth, depth, cols + gr * depth * ldb, ldb,
+            b ? T(1) : T(0), out + gr * cgo * pout + p0, pout);
 }
 
+// Each task is one band of output rows of one sample, done start to finish by
+// one thread in its own column buffer.
 template <typename T>
 void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
-  const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
-  if (b) fill_bias(g, b, out);
-  const T beta = b ? T(1) : T(0);
+  const int64_t pin = g.plane_in(), pout = g.plane_out();
   if (g.pointwise()) {
-    // The (C_in, H*W) plane is its own column matrix.
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t gr = 0; gr < g.groups; ++gr)
-        gemm<T>(false, false, cgo, pout, cgi, T(1), w + gr * cgo * cgi, cgi, x + (n * g.c_in + gr * cgi) * pin, pin,
-                beta, out + (n * g.c_out + gr * cgo) * pout, pout);
+    // The (C_in, H*W) plane is its own column matrix; tasks are runs of pixels.
+    constexpr int64_t kPixels = 4096;
+    const int64_t runs = (pout + kPixels - 1) / kPixels;
+    parallel_for(0, g.n * runs, grain_for(kPixels * g.c_in * g.cg_out()), [&](int64_t t) {
+      const int64_t n = t / runs, p0 = (t % runs) * kPixels, p1 = std::min(p0 + kPixels, pout);
+      gemm_band(g, w, b, x + n * g.c_in * pin + p0, pin, p0, p1, out + n * g.c_out * pout);
+    });
     return;
   }
-  const int64_t rows = band_rows(g);
+  // Enough bands that every thread gets one.
+  const int64_t per_sample = (num_threads() + g.n - 1) / g.n;
+  const int64_t rows = std::min(band_rows(g), (g.oh + per_sample - 1) / per_sample);
+  const int64_t bands = (g.oh + rows - 1) / rows;
   const std::vector<Span> spans = column_spans(g);
-  Tensor buffer = Tensor::empty({g.c_in * g.taps(), rows * g.ow}, dtype_of<T>());  // (C_in*kh*kw, rows*OW)
-  T* col = buffer.data<T>();
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
-      const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
-      im2col(g, x + n * g.c_in * pin, r0, r1, spans, col);
-      for (int64_t gr = 0; gr < g.groups; ++gr)
-        gemm<T>(false, false, cgo, band, depth, T(1), w + gr * cgo * depth, depth, col + gr * depth * band, band, beta,
-                out + (n * g.c_out + gr * cgo) * pout + r0 * g.ow, pout);
+  parallel_chunks(g.n * bands, 1, [&](int64_t lo, int64_t hi) {
+    T* col = scratch<T>(g.c_in * g.taps() * rows * g.ow);  // (C_in*kh*kw, rows*OW)
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
+      im2col(g, x + n * g.c_in * pin, r0, r1, 0, g.c_in, spans, col);
+      gemm_band(g, w, b, col, band, r0 * g.ow, r1 * g.ow, out + n * g.c_out * pout);
     }
+  });
 }
 
-// dx and dw may be null (not needed). Samples and bands run in a fixed order, so
-// the sums into dw are deterministic.
+// Threads own ranges of input channels: the columns of dw and the planes of dx
+// that belong to them, and a column buffer for just those channels. Each thread
+// walks every sample and band in order, so there is one parallel region and no
+// barrier, and every sum has a fixed order. dx and dw may be null (not needed).
 template <typename T>
 void gemm_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
   const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
+  const int64_t taps = g.taps();
+  // Per input channel: the two GEMMs' multiply-adds over the whole batch.
+  const int64_t min_channels = channels_per_chunk(2 * g.n * pout * taps * cgo);
   if (g.pointwise()) {
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t gr = 0; gr < g.groups; ++gr) {
-        const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
-        const int64_t xoff = (n * g.c_in + gr * cgi) * pin;   // (cg_in, H*W)
-        if (dw) gemm<T>(false, true, cgo, cgi, pout, T(1), go, pout, x + xoff, pin, T(1), dw + gr * cgo * cgi, cgi);
-        if (dx) gemm<T>(true, false, cgi, pin, cgo, T(1), w + gr * cgo * cgi, cgi, go, pout, T(1), dx + xoff, pin);
-      }
+    parallel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
+      for (int64_t n = 0; n < g.n; ++n)
+        for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
+          const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
+          const int64_t k0 = s0 - gr * cgi;                      // first column of the piece in the group's weight
+          if (dw)
+            gemm<T>(false, true, cgo, s1 - s0, pout, T(1), go, pout, x + (n * g.c_in + s0) * pin, pin, T(1),
+                    dw + gr * cgo * depth + k0, depth);
+          if (dx)
+            gemm<T>(true, false, s1 - s0, pin, cgo, T(1), w + gr * cgo * depth + k0, depth, go, pout, T(1),
+                    dx + (n * g.c_in + s0) * pin, pin);
+        });
+    });
     return;
   }
-  const int64_t rows = band_rows(g);
   const std::vector<Span> spans = column_spans(g);
-  Tensor buffer = Tensor::empty({g.c_in * g.taps(), rows * g.ow}, dtype_of<T>());  // (C_in*kh*kw, rows*OW)
-  T* col = buffer.data<T>();
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
-      const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
-      const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
-      if (dw) {
-        im2col(g, x + n * g.c_in * pin, r0, r1, spans, col);
-        for (int64_t gr = 0; gr < g.groups; ++gr)
-          gemm<T>(false, true, cgo, depth, band, T(1), go + gr * cgo * pout, pout, col + gr * depth * band, band, T(1),
-                  dw + gr * cgo * depth, depth);
+  parallel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
+    const int64_t per_row = (c1 - c0) * taps * g.ow;
+    const int64_t rows = std::clamp<int64_t>(g_tile_elements.load() / per_row, 1, g.oh);
+    T* col = scratch<T>(rows * per_row);  // ((c1-c0)*kh*kw, rows*OW)
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+        const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
+        const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
+        if (dw) im2col(g, x + n * g.c_in * pin, r0, r1, c0, c1, spans, col);
+        for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
+          const int64_t k0 = (s0 - gr * cgi) * taps, kn = (s1 - s0) * taps;  // column range in the group's weight
+          T* piece = col + (s0 - c0) * taps * band;                            // (kn, band)
+          const T* go_g = go + gr * cgo * pout;
+          if (dw)
+            gemm<T>(false, true, cgo, kn, band, T(1), go_g, pout, piece, band, T(1), dw + gr * cgo * depth + k0, depth);
+          // The piece of the column buffer now receives the gradient of those columns.
+          if (dx)
+            gemm<T>(true, false, kn, band, cgo, T(1), w + gr * cgo * depth + k0, depth, go_g, pout, T(0), piece, band);
+        });
+        if (dx) col2im_add(g, col, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
       }
-      if (dx) {
-        // The column buffer now receives the gradient of the columns.
-        for (int64_t gr = 0; gr < g.groups; ++gr)
-          gemm<T>(true, false, depth, band, cgo, T(1), w + gr * cgo * depth, depth, go + gr * cgo * pout, pout, T(0),
-                  col + gr * depth * band, band);
-        col2im_add(g, col, r0, r1, spans, dx + n * g.c_in * pin);
-      }
-    }
+  });
 }
 
 // ---- depthwise path -------------------------------------------------------------
+//
+// Stride 1 with a 3x3 or 5x5 kernel (every depthwise convolution in LIEDNet)
+// runs on a zero-padded copy of each plane: every output row is then one
+// branch-free loop whose kh*kw taps unroll into registers. Other shapes take the
+// general loops, which skip the padding with per-tap column spans.
 
-// One (sample, channel) plane per task; each output row accumulates its kh*kw
-// shifted input rows, a contiguous multiply-add the compiler vectorises.
+bool fixed_depthwise(const Geometry& g) {
+  return g.stride == 1 && ((g.kh == 3 && g.kw == 3) || (g.kh == 5 && g.kw == 5));
+}
+
+// dst (dh, dw) = src (sh, sw) moved down by `top` rows and right by `left`
+// columns (either may be negative), zero where src has no element.
+template <typename T>
+void pad_plane(const T* src, int64_t sh, int64_t sw, int64_t top, int64_t left, T* dst, int64_t dh, int64_t dw) {
+  const int64_t lo = std::clamp<int64_t>(left, 0, dw), hi = std::clamp<int64_t>(left + sw, lo, dw);
+  for (int64_t r = 0; r < dh; ++r) {
+    T* d = dst + r * dw;
+    const int64_t sr = r - top;
+    if (sr < 0 || sr >= sh) {
+      std::fill(d, d + dw, T(0));
+      continue;
+    }
+    std::fill(d, d + lo, T(0));
+    std::copy(src + sr * sw + (lo - left), src + sr * sw + (hi - left), d + lo);
+    std::fill(d + hi, d + dw, T(0));
+  }
+}
+
+// out (rows, cols) = bias + sum over taps of k[i, j] * in[r + i, c + j], or
+// out += that sum when Accumulate; in has row stride ld and no padding left to skip.
+template <typename T, int KH, int KW, bool Accumulate>
+void correlate_plane(const T* in, int64_t ld, const T* k, T bias, T* out, int64_t rows, int64_t cols) {
+  T kr[KH * KW];
+  std::copy(k, k + KH * KW, kr);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* base = in + r * ld;
+    T* o = out + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) {
+      T acc = Accumulate ? T(0) : bias;
+      for (int i = 0; i < KH; ++i)
+        for (int j = 0; j < KW; ++j) acc += kr[i * KW + j] * base[i * ld + c + j];
+      o[c] = Accumulate ? o[c] + acc : acc;
+    }
+  }
+}
+
+// sums (KH*KW, cols) += per column of each tap: g[r, c] * in[r + i, c + j] over
+// rows r. Column-wise running sums vectorise without reordering any sum; the
+// caller reduces them over columns.
+template <typename T, int KH, int KW>
+void tap_sums_plane(const T* g, const T* in, int64_t ld, T* sums, int64_t rows, int64_t cols) {
+  constexpr int L = 64 / sizeof(T);  // one 512-bit vector; the KH*KW running sums of a strip stay in registers
+  int64_t c0 = 0;
+  for (; c0 + L <= cols; c0 += L) {
+    T acc[KH * KW][L] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* gr = g + r * cols + c0;
+      for (int i = 0; i < KH; ++i)
+        for (int j = 0; j < KW; ++j) {
+          const T* xs = in + (r + i) * ld + c0 + j;
+#pragma omp simd
+          for (int l = 0; l < L; ++l) acc[i * KW + j][l] += gr[l] * xs[l];
+        }
+    }
+    for (int t = 0; t < KH * KW; ++t)
+      for (int l = 0; l < L; ++l) sums[t * cols + c0 + l] += acc[t][l];
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int i = 0; i < KH; ++i)
+      for (int j = 0; j < KW; ++j)
+        for (int64_t c = c0; c < cols; ++c) sums[(i * KW + j) * cols + c] += g[r * cols + c] * in[(r + i) * ld + c + j];
+}
+
+template <typename T, bool Accumulate>
+void correlate_fixed(const Geometry& g, const T* in, int64_t ld, const T* k, T bias, T* out, int64_t rows,
+                     int64_t cols) {
+  if (g.kh == 3) correlate_plane<T, 3, 3, Accumulate>(in, ld, k, bias, out, rows, cols);
+  else correlate_plane<T, 5, 5, Accumulate>(in, ld, k, bias, out, rows, cols);
+}
+
+// One (sample, channel) plane per task.
 template <typename T>
 void depthwise_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
   const int64_t taps = g.taps(), pin = g.plane_in(), pout = g.plane_out();
+  const bool fixed = fixed_depthwise(g);
   const std::vector<Span> spans = column_spans(g);
   parallel_for(0, g.n * g.c_in, grain_for(pout * taps), [&](int64_t plane) {
     const int64_t c = plane % g.c_in;
     const T* xp = x + plane * pin;
     const T* wc = w + c * taps;
     const T bias = b ? b[c] : T(0);
+    if (fixed) {
+      const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
+      T* padded = scratch<T>(hp * wp);  // (H + 2p, W + 2p)
+      pad_plane(xp, g.h, g.w, g.pad, g.pad, padded, hp, wp);
+      correlate_fixed<T, false>(g, padded, wp, wc, bias, out + plane * pout, g.oh, g.ow);
+      return;
+    }
+    // Each output row accumulates its kh*kw shifted input rows.
     for (int64_t oh = 0; oh < g.oh; ++oh) {
       T* orow = out + plane * pout + oh * g.ow;
       std::fill(orow, orow + g.ow, bias);
@@ -245,29 +387,67 @@ void depthwise_forward(const Geometry& g, const T* x, const T* w, const T* b, T*
   });
 }
 
+// sum over k < n of a[k] * b[k], vectorised; the order is fixed by the compiled code.
+template <typename T>
+T dot(const T* a, const T* b, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t k = 0; k < n; ++k) sum += a[k] * b[k];
+  return sum;
+}
+
 // One channel per task, samples in order: dw[c] is summed by one thread in a
 // fixed order. Row partial sums go into a double accumulator per tap.
 template <typename T>
 void depthwise_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
   const int64_t taps = g.taps(), pin = g.plane_in(), pout = g.plane_out();
+  const bool fixed = fixed_depthwise(g);
   const std::vector<Span> spans = column_spans(g);
+  // Fixed path: x padded as in the forward, and gout padded so that dx is the
+  // correlation of it with the flipped kernel.
+  const int64_t xh = g.h + 2 * g.pad, xw = g.w + 2 * g.pad;
+  const int64_t gh = g.h + g.kh - 1, gw = g.w + g.kw - 1;
   parallel_for(0, g.c_in, grain_for(g.n * pout * taps), [&](int64_t c) {
     const T* wc = w ? w + c * taps : nullptr;
     std::vector<double> acc(dw ? taps : 0, 0.0);  // (kh*kw)
+    T* xpad = fixed ? scratch<T>(xh * xw + gh * gw + taps * g.ow) : nullptr;  // (H + 2p, W + 2p)
+    T* gpad = fixed ? xpad + xh * xw : nullptr;                               // (H + kh - 1, W + kw - 1)
+    T* sums = fixed ? gpad + gh * gw : nullptr;                               // (kh*kw, OW)
+    T flipped[25];
+    if (fixed && dx) std::reverse_copy(wc, wc + taps, flipped);
     for (int64_t n = 0; n < g.n; ++n) {
       const int64_t plane = n * g.c_in + c;
+      const T* gp = gout + plane * pout;
+      const T* xp = x ? x + plane * pin : nullptr;
+      if (fixed) {
+        if (dx) {
+          pad_plane(gp, g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, gpad, gh, gw);
+          correlate_fixed<T, true>(g, gpad, gw, flipped, T(0), dx + plane * pin, g.h, g.w);
+        }
+        if (dw) {
+          pad_plane(xp, g.h, g.w, g.pad, g.pad, xpad, xh, xw);
+          std::fill(sums, sums + taps * g.ow, T(0));
+          if (g.kh == 3) tap_sums_plane<T, 3, 3>(gp, xpad, xw, sums, g.oh, g.ow);
+          else tap_sums_plane<T, 5, 5>(gp, xpad, xw, sums, g.oh, g.ow);
+          for (int64_t t = 0; t < taps; ++t) {
+            double s = 0;
+            for (int64_t k = 0; k < g.ow; ++k) s += sums[t * g.ow + k];
+            acc[t] += s;
+          }
+        }
+        continue;
+      }
       for (int64_t oh = 0; oh < g.oh; ++oh) {
-        const T* grow = gout + plane * pout + oh * g.ow;
+        const T* grow = gp + oh * g.ow;
         for (int64_t i = 0; i < g.kh; ++i) {
           const int64_t ih = oh * g.stride - g.pad + i;
           if (ih < 0 || ih >= g.h) continue;
-          const int64_t row = plane * pin + ih * g.w;
           for (int64_t j = 0; j < g.kw; ++j) {
             const Span sp = spans[j];
             const int64_t shift = j - g.pad;  // input column = ow*s + shift
             if (dx) {
               const T wv = wc[i * g.kw + j];
-              T* drow = dx + row;
+              T* drow = dx + plane * pin + ih * g.w;
               if (g.stride == 1) {
                 T* d = drow + sp.lo + shift;
                 const T* s = grow + sp.lo;
@@ -277,17 +457,14 @@ void depthwise_backward(const Geometry& g, const T* x, const T* w, const T* gout
               }
             }
             if (dw) {
-              const T* xrow = x + row;
-              T sum = 0;
+              const T* xrow = xp + ih * g.w;
               if (g.stride == 1) {
-                const T* xs = xrow + sp.lo + shift;
-                const T* s = grow + sp.lo;
-#pragma omp simd reduction(+ : sum)
-                for (int64_t k = 0; k < sp.hi - sp.lo; ++k) sum += s[k] * xs[k];
+                acc[i * g.kw + j] += dot(grow + sp.lo, xrow + sp.lo + shift, sp.hi - sp.lo);
               } else {
+                T sum = 0;
                 for (int64_t ow = sp.lo; ow < sp.hi; ++ow) sum += grow[ow] * xrow[ow * g.stride + shift];
+                acc[i * g.kw + j] += sum;
               }
-              acc[i * g.kw + j] += sum;
             }
           }
         }
