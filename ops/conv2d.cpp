@@ -638,6 +638,44 @@ Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bia
   return out;
 }
 
+Conv2dGrads conv2d_reference_backward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                      const Tensor& grad_out, const Conv2dOptions& opt) {
+  const Geometry g = conv2d_geometry("conv2d_reference_backward", x, weight, bias, opt);
+  check_compatible("conv2d_reference_backward", x, grad_out);
+  LIEDNET_CHECK(grad_out.shape() == Shape({g.n, g.c_out, g.oh, g.ow}),
+                "conv2d_reference_backward: grad_out must match the output, got ", grad_out.str());
+  Conv2dGrads r{Tensor::zeros(x.shape(), x.dtype()), Tensor::zeros(weight.shape(), x.dtype()),
+                bias.defined() ? Tensor::zeros(bias.shape(), x.dtype()) : Tensor()};
+  LIEDNET_DISPATCH(x.dtype(), T, {
+    const T* xp = x.data<T>();
+    const T* wp = weight.data<T>();
+    const T* gp = grad_out.data<T>();
+    T* dx = r.x.data<T>();
+    T* dw = r.weight.data<T>();
+    T* db = bias.defined() ? r.bias.data<T>() : nullptr;
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t co = 0; co < g.c_out; ++co) {
+        const int64_t gr = co / g.cg_out();
+        for (int64_t oh = 0; oh < g.oh; ++oh)
+          for (int64_t ow = 0; ow < g.ow; ++ow) {
+            const T gv = gp[((n * g.c_out + co) * g.oh + oh) * g.ow + ow];
+            if (db) db[co] += gv;
+            for (int64_t ci = 0; ci < g.cg_in(); ++ci)
+              for (int64_t i = 0; i < g.kh; ++i)
+                for (int64_t j = 0; j < g.kw; ++j) {
+                  const int64_t ih = oh * g.stride - g.pad + i, iw = ow * g.stride - g.pad + j;
+                  if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                  const int64_t wi = ((co * g.cg_in() + ci) * g.kh + i) * g.kw + j;
+                  const int64_t xi = ((n * g.c_in + gr * g.cg_in() + ci) * g.h + ih) * g.w + iw;
+                  dw[wi] += gv * xp[xi];
+                  dx[xi] += gv * wp[wi];
+                }
+          }
+      }
+  });
+  return r;
+}
+
 }  // namespace detail
 
 }  // namespace liednet::ops

@@ -37,6 +37,14 @@ int64_t set_conv2d_tile_elements(int64_t elements);
 
 // Plain nested loops, no autograd: the reference the fast paths are tested against.
 Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
+
+// The gradients of conv2d_reference for upstream gradient grad_out; bias is
+// undefined when the convolution has none.
+struct Conv2dGrads {
+  Tensor x, weight, bias;
+};
+Conv2dGrads conv2d_reference_backward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                      const Tensor& grad_out, const Conv2dOptions& opt = {});
 }  // namespace detail
 
 }  // namespace liednet::ops

@@ -45,6 +45,8 @@ def register(g):
     add("depthwise 3x3 pad 1", (2, 4, 5, 7), (4, 1, 3, 3), True, padding=1, groups=4)
     add("depthwise 5x5 pad 2", (2, 4, 5, 7), (4, 1, 5, 5), True, padding=2, groups=4)
     add("depthwise 3x3 stride 2 pad 1", (1, 4, 7, 9), (4, 1, 3, 3), False, stride=2, padding=1, groups=4)
+    add("depthwise 3x3 pad 2", (1, 3, 5, 6), (3, 1, 3, 3), False, padding=2, groups=3)
+    add("depthwise 3x5 pad 1", (2, 3, 5, 7), (3, 1, 3, 5), True, padding=1, groups=3)
     add("1x1 bias", (1, 3, 5, 7), (5, 3, 1, 1), True)
     add("1x1 no bias", (2, 3, 5, 7), (5, 3, 1, 1), False)
     # Inputs without gradients: the image into the first layer, frozen VGG weights.
