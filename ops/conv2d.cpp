@@ -16,8 +16,8 @@ namespace liednet::ops {
 namespace {
 
 // 1 MiB of f32 per band, so the column buffer stays in a core's L2 cache while
-// the GEMM reads it. Measured on 64 channels at 128x128, one thread: 1 MiB
-// bands were the fastest, 0.25 MiB and 2 MiB ~5% slower, 32 MiB ~25% slower.
+// the GEMM reads it. Measured on 64 channels at 128x128, 3x3, one thread:
+// 0.25 to 1 MiB bands were about equally fast, 2 MiB ~15% and 32 MiB ~40% slower.
 std::atomic<int64_t> g_tile_elements{int64_t{1} << 18};
 
 // Below this many multiply-adds a loop runs on one thread: starting a team costs more.
@@ -76,8 +76,10 @@ std::string describe(const Tensor& x, const Tensor& w, const Tensor& b) {
 //
 // Threads split the work outside the GEMM calls (bands of output rows in the
 // forward, ranges of input channels in the backward), and each GEMM runs on one
-// thread: Eigen's own threading synchronises by spinning, which was 2-10x
-// slower than this on a busy two-core machine.
+// thread, as Eigen does by itself inside a parallel region. Eigen's own
+// threading spins at a barrier after every block; on the shared two-core
+// machine this project is built on, it made the backward several times slower
+// than one thread.
 
 // A per-thread buffer kept across calls, so a warm training step allocates no
 // column buffers. Each thread holds at most one at a time.
@@ -311,9 +313,9 @@ void correlate_plane(const T* in, int64_t ld, const T* k, T bias, T* out, int64_
   }
 }
 
-// sums (KH*KW, cols) += per column of each tap: g[r, c] * in[r + i, c + j] over
-// rows r. Column-wise running sums vectorise without reordering any sum; the
-// caller reduces them over columns.
+// sums (KH*KW, cols) += for each tap (i, j) and column c, the sum over rows r of
+// g[r, c] * in[r + i, c + j]. Each column's sum runs over the rows in order, so
+// a vector of columns needs no reassociation; the caller adds up the columns.
 template <typename T, int KH, int KW>
 void tap_sums_plane(const T* g, const T* in, int64_t ld, T* sums, int64_t rows, int64_t cols) {
   constexpr int L = 64 / sizeof(T);  // one 512-bit vector; the KH*KW running sums of a strip stay in registers
@@ -413,7 +415,7 @@ void depthwise_backward(const Geometry& g, const T* x, const T* w, const T* gout
     T* xpad = fixed ? scratch<T>(xh * xw + gh * gw + taps * g.ow) : nullptr;  // (H + 2p, W + 2p)
     T* gpad = fixed ? xpad + xh * xw : nullptr;                               // (H + kh - 1, W + kw - 1)
     T* sums = fixed ? gpad + gh * gw : nullptr;                               // (kh*kw, OW)
-    T flipped[25];
+    T flipped[25];  // the fixed path's kernel is at most 5x5
     if (fixed && dx) std::reverse_copy(wc, wc + taps, flipped);
     for (int64_t n = 0; n < g.n; ++n) {
       const int64_t plane = n * g.c_in + c;

@@ -3,10 +3,11 @@
 // input, the weight and the bias.
 //
 // Three CPU paths, picked from the shapes:
-//   - depthwise (groups == C_in == C_out): a direct kernel, one (sample, channel) plane per task;
-//   - 1x1, stride 1, no padding: one GEMM per sample and group on the (C, H*W) plane itself;
+//   - depthwise (groups == C_in == C_out): a direct kernel, no GEMM;
+//   - 1x1, stride 1, no padding: GEMMs straight on each sample's (C, H*W) plane;
 //   - everything else: im2col over bands of output rows plus GEMM, so the column
 //     buffer stays bounded (see detail::set_conv2d_tile_elements).
+// Results are deterministic for a given thread count: no sum depends on timing.
 #pragma once
 
 #include <cstdint>
