@@ -1,0 +1,51 @@
+// 2D convolution (cross-correlation, as in PyTorch) on NCHW tensors, with
+// symmetric zero padding, stride and channel groups, and its gradients for the
+// input, the weight and the bias.
+//
+// Three CPU paths, picked from the shapes:
+//   - depthwise (groups == C_in == C_out): a direct kernel, no GEMM;
+//   - 1x1, stride 1, no padding: GEMMs straight on each sample's (C, H*W) plane;
+//   - everything else: im2col over bands of output rows plus GEMM, so the column
+//     buffer stays bounded (see detail::set_conv2d_tile_elements).
+// Results are deterministic for a given thread count: no sum depends on timing.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace liednet::ops {
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t groups = 1;
+};
+
+// x (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw), bias (C_out) or undefined Tensor() for none.
+// Output (N, C_out, (H + 2p - kh)/s + 1, (W + 2p - kw)/s + 1).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
+
+// "Linear over channels": a 1x1 convolution whose weight keeps PyTorch nn.Linear's (out, in) shape.
+// x (N, in, H, W) -> (N, out, H, W); bias (out) or undefined.
+Tensor linear_channels(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+namespace detail {
+// Upper bound, in elements, on the im2col buffer of one band of output rows
+// (a band is never less than one row). Returns the previous bound. Tests set it
+// small so that a small input spans several bands.
+int64_t set_conv2d_tile_elements(int64_t elements);
+
+// Plain nested loops, no autograd: the reference the fast paths are tested against.
+Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
+
+// The gradients of conv2d_reference for upstream gradient grad_out; bias is
+// undefined when the convolution has none.
+struct Conv2dGrads {
+  Tensor x, weight, bias;
+};
+Conv2dGrads conv2d_reference_backward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                      const Tensor& grad_out, const Conv2dOptions& opt = {});
+}  // namespace detail
+
+}  // namespace liednet::ops
