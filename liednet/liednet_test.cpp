@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+
 #include "autograd/autograd.h"
 #include "liednet/liednet.h"
 

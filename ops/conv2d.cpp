@@ -8,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/flops.h"
 #include "ops/gemm.h"
 #include "tensor/parallel.h"
 
@@ -171,6 +172,18 @@ int64_t channels_per_chunk(int64_t work_per_channel) {
   return std::max<int64_t>(1, kMinParallelWork / std::max<int64_t>(1, work_per_channel));
 }
 
+// f(c0, c1) over chunks of input channels whose size comes from the shapes
+// alone: at least `min_channels`, and about 8 chunks so threads balance. The
+// chunks set the GEMM shapes of the backward, and Eigen rounds edge rows of a
+// product differently from full blocks, so chunking by thread count would make
+// the gradients depend on it.
+template <typename F>
+void for_channel_chunks(int64_t channels, int64_t min_channels, F&& f) {
+  const int64_t size = std::max<int64_t>(min_channels, (channels + 7) / 8);
+  const int64_t chunks = (channels + size - 1) / size;
+  parallel_for(0, chunks, 1, [&](int64_t k) { f(k * size, std::min(channels, (k + 1) * size)); });
+}
+
 // Pixels [p0, p1) of one sample's out (C_out, OH*OW) = bias (or 0) + W x cols,
 // where cols is the column matrix of those pixels, (C_in*kh*kw, p1-p0) with row stride ldb.
 template <typename T>
@@ -199,9 +212,11 @@ void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out)
     });
     return;
   }
-  // Enough bands that every thread gets one.
-  const int64_t per_sample = (num_threads() + g.n - 1) / g.n;
-  const int64_t rows = std::min(band_rows(g), (g.oh + per_sample - 1) / per_sample);
+  // About 8 bands per sample or more, so threads have work at batch 1. The band
+  // height depends on the shapes only: Eigen rounds the edge columns of a
+  // product differently from full blocks, so bands chosen by thread count would
+  // make the output depend on it.
+  const int64_t rows = std::min(band_rows(g), (g.oh + 7) / 8);
   const int64_t bands = (g.oh + rows - 1) / rows;
   const std::vector<Span> spans = column_spans(g);
   parallel_chunks(g.n * bands, 1, [&](int64_t lo, int64_t hi) {
@@ -225,7 +240,7 @@ void gemm_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* 
   // Per input channel: the two GEMMs' multiply-adds over the whole batch.
   const int64_t min_channels = channels_per_chunk(2 * g.n * pout * taps * cgo);
   if (g.pointwise()) {
-    parallel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
+    for_channel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
       for (int64_t n = 0; n < g.n; ++n)
         for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
           const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
@@ -241,9 +256,13 @@ void gemm_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* 
     return;
   }
   const std::vector<Span> spans = column_spans(g);
-  parallel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
+  // The band height comes from the shapes alone (all input channels), never from
+  // how many channels a thread got: the bands fix the order of every sum, so the
+  // gradients are bit-identical for any thread count. A thread's buffer holds
+  // only its channels, so it stays within the bound.
+  const int64_t rows = std::clamp<int64_t>(g_tile_elements.load() / (g.c_in * taps * g.ow), 1, g.oh);
+  for_channel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
     const int64_t per_row = (c1 - c0) * taps * g.ow;
-    const int64_t rows = std::clamp<int64_t>(g_tile_elements.load() / per_row, 1, g.oh);
     T* col = scratch<T>(rows * per_row);  // ((c1-c0)*kh*kw, rows*OW)
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
@@ -524,6 +543,8 @@ T* mutable_data_or_null(Tensor& t) {
 // Runs the forward and records the backward. The weight may be 4-D (conv2d) or
 // 2-D (linear_channels): both are (C_out, C_in/groups * kh * kw) in memory.
 Tensor conv_apply(const char* op, const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b) {
+  // Multiply-adds (2 FLOPs each) plus the bias adds.
+  FlopCounter::add(g.n * g.c_out * g.oh * g.ow * (2 * g.cg_in() * g.kh * g.kw + (b.defined() ? 1 : 0)));
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype(), x.device());
   LIEDNET_DISPATCH(x.dtype(), T,
                    conv_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>()));

@@ -268,3 +268,41 @@ TEST_SUITE("parity") {
     g.expect_all_checked();
   }
 }
+
+TEST_SUITE("ops") {
+  TEST_CASE("conv2d forward and gradients are bit-identical for any thread count") {
+    struct Case {
+      Shape x, w;
+      ops::Conv2dOptions opt;
+    };
+    const Case cases[] = {{{2, 16, 20, 24}, {32, 16, 3, 3}, {1, 1, 1}},  // im2col bands
+                          {{2, 12, 9, 11}, {12, 1, 5, 5}, {1, 2, 12}},   // depthwise
+                          {{2, 16, 10, 12}, {8, 16, 1, 1}, {1, 0, 1}},   // 1x1
+                          {{1, 6, 13, 9}, {8, 3, 3, 3}, {2, 1, 2}}};     // stride 2, groups 2
+    const int saved = num_threads();
+    const int64_t saved_tile = ops::detail::set_conv2d_tile_elements(2000);  // several bands
+    for (const Case& c : cases) {
+      Generator g(17);
+      Tensor x0 = Tensor::randn(c.x, g), w0 = Tensor::randn(c.w, g), b0 = Tensor::randn({c.w[0]}, g);
+      std::vector<std::vector<double>> runs;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        Tensor x = x0.clone().set_requires_grad(), w = w0.clone().set_requires_grad(), b = b0.clone().set_requires_grad();
+        Tensor y = ops::conv2d(x, w, b, c.opt);
+        Generator gg(5);
+        y.backward(Tensor::randn(y.shape(), gg));
+        std::vector<double> all = y.to_vector();
+        for (const Tensor& t : {x.grad(), w.grad(), b.grad()}) {
+          auto v = t.to_vector();
+          all.insert(all.end(), v.begin(), v.end());
+        }
+        runs.push_back(all);
+      }
+      INFO("x ", c.x, " w ", c.w);
+      CHECK(runs[0] == runs[1]);
+      CHECK(runs[0] == runs[2]);
+    }
+    ops::detail::set_conv2d_tile_elements(saved_tile);
+    set_num_threads(saved);
+  }
+}
