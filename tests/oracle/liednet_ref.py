@@ -433,6 +433,7 @@ def load_upstream(git_dir):
     """
     import importlib
     import re
+    import shutil
     import subprocess
     import tempfile
     import types
@@ -500,7 +501,11 @@ def load_upstream(git_dir):
     sys.path.insert(0, tmp)
     import warnings
     warnings.filterwarnings("ignore", message=".*CUDA is not available.*")
-    return importlib.import_module("upstream_liednet.lied_arch")
+    try:
+        return importlib.import_module("upstream_liednet.lied_arch")
+    finally:
+        sys.path.remove(tmp)
+        shutil.rmtree(tmp)
 
 
 def check_upstream(git_dir):
