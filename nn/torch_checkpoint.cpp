@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string_view>
@@ -69,10 +70,15 @@ const Crc32& crc32() {
 // ---- the file: every read is checked against its size -----------------------
 class File {
  public:
-  explicit File(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+  explicit File(const std::string& path) : path_(path) {
+    std::error_code ec;
+    LIEDNET_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a folder, not a checkpoint file");
+    in_.open(path, std::ios::binary);
     LIEDNET_CHECK(in_, path, ": cannot open for reading");
     in_.seekg(0, std::ios::end);
-    size_ = static_cast<uint64_t>(in_.tellg());
+    const auto end = in_.tellg();
+    LIEDNET_CHECK(end >= 0, path, ": cannot tell the file's size");
+    size_ = static_cast<uint64_t>(end);
   }
 
   const std::string& path() const { return path_; }
@@ -89,6 +95,7 @@ class File {
   }
 
   std::vector<uint8_t> read(uint64_t offset, uint64_t n, std::string_view what) {
+    // Checked before allocating: n may come from a corrupt field.
     LIEDNET_CHECK(offset <= size_ && n <= size_ - offset, path_, ": ", what, " at bytes [", offset, ", ",
                   offset + n, ") lies beyond the end of the file (", size_, " bytes): truncated or corrupt");
     std::vector<uint8_t> out(n);
@@ -305,13 +312,24 @@ struct StorageType {
 // counts bytes; tensors never point at one in what torch 1.x/2.x writes for a
 // state dict, but a bare storage may sit in a dict.
 constexpr std::array<StorageType, 18> kStorageTypes{{
-    {"FloatStorage", Elem::F32, 4},        {"DoubleStorage", Elem::F64, 8},       {"HalfStorage", Elem::F16, 2},
-    {"BFloat16Storage", Elem::BF16, 2},    {"LongStorage", Elem::Other, 8},       {"IntStorage", Elem::Other, 4},
-    {"ShortStorage", Elem::Other, 2},      {"CharStorage", Elem::Other, 1},       {"ByteStorage", Elem::Other, 1},
-    {"BoolStorage", Elem::Other, 1},       {"ComplexFloatStorage", Elem::Other, 8},
-    {"ComplexDoubleStorage", Elem::Other, 16},                                    {"QUInt8Storage", Elem::Other, 1},
-    {"QInt8Storage", Elem::Other, 1},      {"QInt32Storage", Elem::Other, 4},     {"QUInt4x2Storage", Elem::Other, 1},
-    {"QUInt2x4Storage", Elem::Other, 1},   {"UntypedStorage", Elem::Other, 1},
+    {"FloatStorage", Elem::F32, 4},
+    {"DoubleStorage", Elem::F64, 8},
+    {"HalfStorage", Elem::F16, 2},
+    {"BFloat16Storage", Elem::BF16, 2},
+    {"LongStorage", Elem::Other, 8},
+    {"IntStorage", Elem::Other, 4},
+    {"ShortStorage", Elem::Other, 2},
+    {"CharStorage", Elem::Other, 1},
+    {"ByteStorage", Elem::Other, 1},
+    {"BoolStorage", Elem::Other, 1},
+    {"ComplexFloatStorage", Elem::Other, 8},
+    {"ComplexDoubleStorage", Elem::Other, 16},
+    {"QUInt8Storage", Elem::Other, 1},
+    {"QInt8Storage", Elem::Other, 1},
+    {"QInt32Storage", Elem::Other, 4},
+    {"QUInt4x2Storage", Elem::Other, 1},
+    {"QUInt2x4Storage", Elem::Other, 1},
+    {"UntypedStorage", Elem::Other, 1},
 }};
 
 struct StorageRef {
@@ -355,12 +373,11 @@ enum class GlobalId : uint8_t { OrderedDict, RebuildTensorV2, RebuildParameter, 
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
+// Only what the reader looks at is kept: a float's or a bool's value is not.
 struct Value {
   explicit Value(Kind k) : kind(k) {}
   Kind kind;
-  bool boolean = false;
   int64_t integer = 0;
-  double real = 0;
   std::string text;                                      // Str, Bytes; Global: "module.name"
   std::vector<ValuePtr> items;                           // Tuple, List
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;    // Dict, in insertion order
@@ -615,12 +632,7 @@ class Unpickler {
       case '2': push(top()); return;
       case 'N': push(make(Kind::None)); return;
       case 0x88:
-      case 0x89: {
-        auto b = make(Kind::Bool);
-        b->boolean = op_ == 0x88;
-        push(b);
-        return;
-      }
+      case 0x89: push(make(Kind::Bool)); return;
       case 'J': push(make_int(static_cast<int32_t>(le32(take(4))))); return;
       case 'K': push(make_int(*take(1))); return;
       case 'M': push(make_int(le16(take(2)))); return;
@@ -635,15 +647,10 @@ class Unpickler {
         push_long(take(static_cast<uint64_t>(len)), static_cast<uint64_t>(len));
         return;
       }
-      case 'G': {  // BINFLOAT: big-endian
-        const uint8_t* b = take(8);
-        uint64_t bits = 0;
-        for (int i = 0; i < 8; ++i) bits = bits << 8 | b[i];
-        auto f = make(Kind::Float);
-        f->real = std::bit_cast<double>(bits);
-        push(f);
+      case 'G':  // BINFLOAT
+        take(8);
+        push(make(Kind::Float));
         return;
-      }
       case 'X': {
         const uint64_t len = le32(take(4));
         push(make_str(Kind::Str, take(len), len));
@@ -814,7 +821,11 @@ class Unpickler {
 float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   const uint32_t rest = static_cast<uint32_t>(h & 0x7fff) << 13;
-  if ((h & 0x7c00) == 0x7c00) return std::bit_cast<float>(sign | 0x7f800000u | rest);  // inf, NaN
+  if ((h & 0x7c00) == 0x7c00) {
+    // NaNs come back quiet, as torch's own .float() makes them on x86.
+    const uint32_t quiet = (h & 0x3ff) ? 0x00400000u : 0;
+    return std::bit_cast<float>(sign | 0x7f800000u | rest | quiet);
+  }
   // Scaling by 2^(127-15) rebiases the exponent and normalises subnormals, exactly.
   return std::bit_cast<float>(std::bit_cast<uint32_t>(std::bit_cast<float>(rest) * 0x1p112f) | sign);
 }
