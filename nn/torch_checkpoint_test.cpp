@@ -160,12 +160,24 @@ TEST_SUITE("parity") {
     CHECK(skipped == std::vector<std::string>{"bn.num_batches_tracked"});
   }
 
+  TEST_CASE("torch checkpoint: a long state dict (memo slots past 255)") {
+    const TorchCheckpoint c = load_torch_checkpoint(ckpt("many.pth"));
+    CHECK(c.tensors.size() == 304);
+    CHECK(check_same(c, "many.safetensors") == 0);
+  }
+
   TEST_CASE("torch checkpoint: every f16 and bf16 value widens as torch's .float() does") {
     CHECK(check_same(load_torch_checkpoint(ckpt("all_halves.pth")), "all_halves.safetensors") == 0);
   }
 
   TEST_CASE("torch checkpoint: zip64 fields and the legacy 'archive/' folder") {
     const TorchCheckpoint c = load_torch_checkpoint(ckpt("zip64.pth"));
+    CHECK(c.source == "params");
+    CHECK(check_same(c, "sd.safetensors") == 1);
+  }
+
+  TEST_CASE("torch checkpoint: torch 2.x's byteorder and serialization_id entries") {
+    const TorchCheckpoint c = load_torch_checkpoint(ckpt("torch2_layout.pth"));
     CHECK(c.source == "params");
     CHECK(check_same(c, "sd.safetensors") == 1);
   }

@@ -210,6 +210,17 @@ def write_good(out):
     torch.save(net.state_dict(), out / "module.pth")  # an OrderedDict with _metadata (BUILD)
     save_safetensors(str(out / "module.safetensors"), expected(net.state_dict()))
 
+    # A state dict as long as LIEDNet's: memo slots past 255 (LONG_BINPUT, LONG_BINGET).
+    many = collections.OrderedDict()
+    for i in range(300):
+        many[f"layers.{i}.weight"] = randn(1 + i % 5, 3, seed=1000 + i)
+    many["late.d1"] = randn(4, seed=2000, dtype=torch.float64)
+    many["late.d2"] = randn(2, 2, seed=2001, dtype=torch.float64)
+    late = randn(20, seed=2002)
+    many["late.view1"], many["late.view2"] = late[:8], late[10:].view(2, 5)
+    torch.save({"params": many}, out / "many.pth")
+    save_safetensors(str(out / "many.safetensors"), expected(many))
+
     # Every f16 and bf16 bit pattern (NaN payloads included), and what torch's .float() makes of them.
     bits = torch.arange(65536, dtype=torch.int32).to(torch.int16)
     halves = collections.OrderedDict([("f16", bits.view(torch.float16).reshape(256, 256)),
@@ -220,6 +231,10 @@ def write_good(out):
     # Zip64 in every field, and the folder name torch used before 1.8.
     entries = [("archive/" + n.split("/", 1)[1], d) for n, d in entries_of(out / "params.pth")]
     write_zip64(out / "zip64.pth", entries)
+
+    # torch 2.x's extra entries: a byteorder record and a serialization id.
+    write_stored_zip(out / "torch2_layout.pth", entries_of(out / "params.pth") + [
+        ("params/byteorder", b"little"), ("params/.data/serialization_id", b"0123456789012345678901234567890123456789")])
 
     # Newer torch: a Parameter with state, a metadata argument, an UntypedStorage entry (skipped).
     rebuild_v2 = torch._utils._rebuild_tensor_v2
