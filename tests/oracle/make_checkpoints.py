@@ -308,6 +308,13 @@ def write_fuzz(out):
             else:
                 del b[at]
         write_stored_zip(fuzz / f"edit_{i:03d}.pth", [("params/data.pkl", bytes(b))] + rest)
+    # Containers nested 200000 deep, and a list that holds itself: no recursion, no leak.
+    nests = {"deep_lists": b"\x80\x02" + b"]" * 200000 + b"a" * 199999 + b".",
+             "deep_tuples": b"\x80\x02N" + b"\x85" * 200000 + b".",
+             "deep_dicts": b"\x80\x02}q\x00" + b"}X\x01\x00\x00\x00kh\x00sq\x00" * 100000 + b".",
+             "self_list": b"\x80\x02}X\x01\x00\x00\x00k]q\x00h\x00as."}
+    for name, data in nests.items():
+        write_stored_zip(fuzz / f"nest_{name}.pth", [("params/data.pkl", data)] + rest)
     for cut in range(0, len(pkl), 13):
         write_stored_zip(fuzz / f"cut_{cut:05d}.pth", [("params/data.pkl", pkl[:cut])] + rest)
 
