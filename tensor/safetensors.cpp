@@ -33,7 +33,8 @@ float half_to_float(uint16_t h) {
       bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
     }
   } else if (exp == 0x1f) {
-    bits = sign | 0x7f800000 | (mant << 13);
+    // Infinity, or NaN made quiet, as a float conversion on x86 does.
+    bits = sign | 0x7f800000 | (mant << 13) | (mant ? 0x00400000u : 0u);
   } else {
     bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   }
@@ -44,6 +45,7 @@ float half_to_float(uint16_t h) {
 
 float bf16_to_float(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu)) bits |= 0x00400000u;  // quiet NaN
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
@@ -137,7 +139,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
         std::memcpy(&h, raw.data() + 2 * i, 2);
         p[i] = dt == "F16" ? half_to_float(h) : bf16_to_float(h);
       }
-    } else {
+    } else if (!raw.empty()) {  // an empty tensor has no data (and maybe no buffer)
       std::memcpy(t.raw_data(), raw.data(), raw.size());
     }
     out.tensors.push_back({key, t});

@@ -1,6 +1,8 @@
 // The liednet command line. Every error is printed on one line and exits non-zero.
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -9,19 +11,23 @@
 #include "tensor/cuda.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
+#include "train/commands.h"
 
 namespace {
 
-void usage() {
-  std::puts(
-      "usage: liednet <command> [options]\n"
-      "commands:\n"
-      "  info      build configuration and the machine's compute resources\n");
-}
+const char* kUsage =
+    "usage: liednet <command> [options]\n"
+    "commands:\n"
+    "  info     [--preset liednet|liednet-l] [--size H W]   modules, parameters and FLOPs\n"
+    "  init     --output W.safetensors [--preset P] [--seed S]   fresh weights (upstream's initialisation)\n"
+    "  forward  --weights W --input X.safetensors --output Y.safetensors [--preset P] [--side] [--dump DIR]\n"
+    "  convert  IN.pth OUT.safetensors [--key params|params_ema|...]   PyTorch checkpoint to safetensors\n"
+    "  version  build configuration and compute resources\n"
+    "LIEDNET_THREADS (or OMP_NUM_THREADS) sets the number of CPU threads.\n";
 
-int cmd_info(const std::vector<std::string>&) {
+int cmd_version(const std::vector<std::string>&) {
   std::printf("liednet %s\n", LIEDNET_VERSION);
-  std::printf("cpu threads: %d (LIEDNET_THREADS or OMP_NUM_THREADS to change)\n", liednet::num_threads());
+  std::printf("cpu threads: %d\n", liednet::num_threads());
   std::printf("eigen: %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
               Eigen::SimdInstructionSetsInUse());
   const int gpus = liednet::cuda_device_count();
@@ -34,19 +40,25 @@ int cmd_info(const std::vector<std::string>&) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "-h" || args[0] == "--help") {
-    usage();
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
+  }
+  const std::map<std::string, std::function<int(const std::vector<std::string>&)>> commands = {
+      {"info", liednet::cli::cmd_info},       {"init", liednet::cli::cmd_init},
+      {"forward", liednet::cli::cmd_forward}, {"convert", liednet::cli::cmd_convert},
+      {"version", cmd_version},
+  };
+  auto it = commands.find(args[0]);
+  if (it == commands.end()) {
+    std::fprintf(stderr, "liednet: unknown command '%s' (try liednet --help)\n", args[0].c_str());
+    return 2;
   }
   try {
     liednet::init_threads_from_env();
-    const std::string cmd = args[0];
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (cmd == "info") return cmd_info(rest);
-    std::fprintf(stderr, "liednet: unknown command '%s' (try liednet --help)\n", cmd.c_str());
-    return 2;
+    return it->second(std::vector<std::string>(args.begin() + 1, args.end()));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "liednet: error: %s\n", e.what());
+    std::fprintf(stderr, "liednet %s: error: %s\n", args[0].c_str(), e.what());
     return 1;
   }
 }

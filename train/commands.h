@@ -1,0 +1,15 @@
+// The liednet commands. Each takes its arguments (after the command name),
+// prints to stdout, and returns the exit status; errors are exceptions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace liednet::cli {
+
+int cmd_info(const std::vector<std::string>& args);
+int cmd_init(const std::vector<std::string>& args);
+int cmd_forward(const std::vector<std::string>& args);
+int cmd_convert(const std::vector<std::string>& args);
+
+}  // namespace liednet::cli
