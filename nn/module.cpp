@@ -54,7 +54,10 @@ void Module::zero_grad() {
 
 void Module::to(DType dtype) {
   for (auto& kv : params_)
-    if (kv.second->dtype() != dtype) *kv.second = kv.second->to(dtype).set_requires_grad(true);
+    if (kv.second->dtype() != dtype) {
+      const bool trainable = kv.second->requires_grad();  // frozen parameters stay frozen
+      *kv.second = kv.second->to(dtype).set_requires_grad(trainable);
+    }
   for (auto& kv : children_) kv.second->to(dtype);
 }
 

@@ -37,7 +37,7 @@ class Module {
   bool training() const { return training_; }
 
   void zero_grad();
-  // Replaces every parameter by a copy in `dtype` (a fresh leaf that requires grad).
+  // Replaces every parameter by a copy in `dtype` (a fresh leaf; frozen ones stay frozen).
   void to(DType dtype);
   DType dtype() const;
 
