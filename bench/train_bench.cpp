@@ -1,0 +1,112 @@
+// One LIEDNet training step split into forward, losses (L1 + side L1 and both
+// VGG19 perceptual terms, random VGG weights), backward and the Adam update,
+// at 1x3x128x128, 1x3x256x256 and 8x3x256x256; peak RSS; and, given the JSON
+// written by bench/torch_train_step.py in the same session, the ratio to the
+// test-only PyTorch reference.
+//   usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual]
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_util.h"
+#include "liednet/liednet.h"
+#include "liednet/losses.h"
+#include "nn/optim.h"
+#include "tensor/parallel.h"
+
+using namespace liednet;
+
+namespace {
+struct Split {
+  double forward = 0, losses = 0, backward = 0, optim = 0;
+  double total() const { return forward + losses + backward + optim; }
+};
+
+Split time_step(net::LIEDNet& model, net::VGG19Features* vgg, nn::Adam& adam, const net::LossConfig& cfg,
+                const Tensor& lq, const Tensor& gt) {
+  Split s;
+  double t0 = bench::now_ms();
+  adam.zero_grad();
+  net::LIEDNetOutput out = model.forward(lq, true);
+  double t1 = bench::now_ms();
+  net::LossTerms terms = net::compute_loss(out, gt, vgg, cfg);
+  out = {};
+  double t2 = bench::now_ms();
+  terms.total.backward();
+  double t3 = bench::now_ms();
+  adam.step(1e-4);
+  double t4 = bench::now_ms();
+  s.forward = t1 - t0;
+  s.losses = t2 - t1;
+  s.backward = t3 - t2;
+  s.optim = t4 - t3;
+  return s;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  init_threads_from_env();
+  int repeats = 3;
+  std::string torch_json;
+  bool perceptual = true;
+  std::vector<std::array<int64_t, 3>> sizes{{1, 128, 128}, {1, 256, 256}, {8, 256, 256}};
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--torch-json") && i + 1 < argc) torch_json = argv[++i];
+    else if (!std::strcmp(argv[i], "--no-perceptual")) perceptual = false;
+    else if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
+      sizes.clear();
+      std::stringstream ss(argv[++i]);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        long long b, h, w;
+        if (std::sscanf(item.c_str(), "%lld:%lld:%lld", &b, &h, &w) == 3) sizes.push_back({b, h, w});
+      }
+    } else {
+      std::fprintf(stderr, "usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual]\n");
+      return 2;
+    }
+  }
+  nlohmann::json torch_ref;
+  if (!torch_json.empty()) {
+    std::ifstream in(torch_json);
+    if (in) in >> torch_ref;
+  }
+
+  Generator gen(1);
+  net::LIEDNet model(net::preset("liednet"), gen);
+  net::VGG19Features vgg(gen);
+  nn::Adam adam(model, {});
+  net::LossConfig cfg;
+  if (!perceptual) cfg.perceptual_weight = 0;
+  std::printf("LIEDNet train step (f32, %d threads, median of %d after a warm-up; perceptual loss %s)\n", num_threads(),
+              repeats, perceptual ? "on, random VGG19" : "off");
+  std::printf("%-12s %9s %9s %9s %9s %10s %10s %12s %8s\n", "batch", "fwd ms", "loss ms", "bwd ms", "adam ms", "step ms",
+              "img/s", "torch step", "ratio");
+  for (auto [B, H, W] : sizes) {
+    Tensor lq = Tensor::uniform({B, 3, H, W}, -1, 1, gen), gt = Tensor::uniform({B, 3, H, W}, -1, 1, gen);
+    time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);  // warm-up
+    std::vector<Split> runs;
+    for (int r = 0; r < repeats; ++r) runs.push_back(time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt));
+    std::sort(runs.begin(), runs.end(), [](const Split& a, const Split& b) { return a.total() < b.total(); });
+    const Split s = runs[runs.size() / 2];
+    char name[32], torch_col[32] = "-", ratio_col[32] = "-";
+    std::snprintf(name, sizeof name, "%lldx3x%lldx%lld", (long long)B, (long long)H, (long long)W);
+    const std::string key = name;
+    if (torch_ref.contains(key) && torch_ref[key].contains("step_ms")) {
+      const double t = torch_ref[key]["step_ms"].get<double>();
+      std::snprintf(torch_col, sizeof torch_col, "%.0f ms", t);
+      std::snprintf(ratio_col, sizeof ratio_col, "%.3f", s.total() / t);
+    }
+    std::printf("%-12s %9.0f %9.0f %9.0f %9.0f %10.0f %10.2f %12s %8s\n", name, s.forward, s.losses, s.backward,
+                s.optim, s.total(), B * 1000.0 / s.total(), torch_col, ratio_col);
+    std::fflush(stdout);
+  }
+  std::printf("peak RSS %.0f MiB (ratio = our step time / torch's; below 0.25 meets the target)\n", bench::peak_rss_mib());
+  return 0;
+}
