@@ -490,7 +490,8 @@ uint64_t synth_seed(uint64_t seed, uint64_t index) {
 
 std::vector<std::string> list_images(const std::string& folder, const std::string& skip) {
   std::error_code ec;
-  LIEDNET_CHECK(fs::is_directory(folder, ec), folder, ": no such folder");
+  LIEDNET_CHECK(fs::exists(folder, ec), folder, ": no such folder");
+  LIEDNET_CHECK(fs::is_directory(folder, ec), folder, ": not a folder");
   const fs::path skip_path = skip.empty() ? fs::path() : fs::weakly_canonical(skip);
   std::vector<std::string> found;
   for (auto it = fs::recursive_directory_iterator(folder); it != fs::recursive_directory_iterator(); ++it) {

@@ -206,7 +206,7 @@ TEST_SUITE("data") {
       const double ratio = mean_linear(low) / mean_linear(clean);
       CHECK(d.exposure >= p.exposure.lo);
       CHECK(d.exposure <= p.exposure.hi);
-      CHECK(ratio == doctest::Approx(d.exposure).epsilon(0.1));
+      CHECK(ratio == doctest::Approx(d.exposure).epsilon(0.05));
       CHECK(ratio >= 0.9 * p.exposure.lo);
       CHECK(ratio <= 1.1 * p.exposure.hi);
       for (double v : low.to_vector()) REQUIRE((v >= 0 && v <= 1));
@@ -217,8 +217,8 @@ TEST_SUITE("data") {
       Generator g(seed);
       data::SynthDraw d;
       const double ratio = mean_linear(data::degrade(clean, defaults, g, &d)) / mean_linear(clean);
-      CHECK(ratio < 1.15 * d.exposure);
-      CHECK(ratio > 0.3 * d.exposure);
+      CHECK(ratio < 1.1 * d.exposure);  // gamma >= 1 only darkens
+      CHECK(ratio > 0.6 * d.exposure);
     }
   }
 
@@ -283,8 +283,8 @@ TEST_SUITE("data") {
         }
       CAPTURE(seed);
       CHECK(saturated >= 1);
-      CHECK(lit > 20);                                         // the 9 lit pixels spread out
-      CHECK(std::hypot(y1 - y0, x1 - x0) >= 8);                // along a stroke, not a blob
+      CHECK(lit > 30);                           // the 9 lit pixels spread out
+      CHECK(std::hypot(y1 - y0, x1 - x0) >= 8);  // along a stroke, not a blob
     }
     // Without the boost the same light comes out dim: the boost is what makes it streak.
     p.highlight_gain = {0, 0};
@@ -386,6 +386,7 @@ TEST_SUITE("data") {
                       doctest::Contains("/nonexistent/photos: no such folder"));
     const fs::path empty = scratch("bad_empty");
     std::ofstream(empty / "readme.txt") << "no photos here";
+    CHECK_THROWS_WITH(data::write_synth_tree(tree_options(empty / "readme.txt", out)), doctest::Contains("readme.txt: not a folder"));
     CHECK_THROWS_WITH(data::write_synth_tree(tree_options(empty, out)), doctest::Contains("no images"));
     const fs::path broken = make_photos("bad_broken");
     std::ofstream(broken / "sub" / "broken.png") << "not a PNG at all";
