@@ -11,5 +11,6 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_init(const std::vector<std::string>& args);
 int cmd_forward(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
 
 }  // namespace liednet::cli

@@ -22,6 +22,8 @@ const char* kUsage =
     "  init     --output W.safetensors [--preset P] [--seed S]   fresh weights (upstream's initialisation)\n"
     "  forward  --weights W --input X.safetensors --output Y.safetensors [--preset P] [--side] [--dump DIR]\n"
     "  convert  IN.pth OUT.safetensors [--key params|params_ema|...]   PyTorch checkpoint to safetensors\n"
+    "  eval     --pred DIR --gt DIR [--convention basicsr|paper|paper-rgb|both] [--output FILE.csv]\n"
+    "           [--crop-border N] [--skip-unpaired]   PSNR and SSIM per image (paired by relative path) and mean\n"
     "  version  build configuration and compute resources\n"
     "LIEDNET_THREADS (or OMP_NUM_THREADS) sets the number of CPU threads.\n";
 
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<int(const std::vector<std::string>&)>> commands = {
       {"info", liednet::cli::cmd_info},       {"init", liednet::cli::cmd_init},
       {"forward", liednet::cli::cmd_forward}, {"convert", liednet::cli::cmd_convert},
-      {"version", cmd_version},
+      {"eval", liednet::cli::cmd_eval},       {"version", cmd_version},
   };
   auto it = commands.find(args[0]);
   if (it == commands.end()) {
