@@ -166,6 +166,8 @@ void TrainLoader::worker_loop() {
       sample = load_position(pairs_, *order, opt_, epoch, position);
     } catch (const std::exception& e) {
       error = e.what();
+    } catch (...) {
+      error = "pair " + pairs_[(*order)[position]].name + ": unknown error while loading";
     }
 
     lock.lock();
