@@ -11,6 +11,9 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_init(const std::vector<std::string>& args);
 int cmd_forward(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
+int cmd_train(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
+int cmd_enhance(const std::vector<std::string>& args);
 
 }  // namespace liednet::cli

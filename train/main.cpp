@@ -22,8 +22,11 @@ const char* kUsage =
     "  init     --output W.safetensors [--preset P] [--seed S]   fresh weights (upstream's initialisation)\n"
     "  forward  --weights W --input X.safetensors --output Y.safetensors [--preset P] [--side] [--dump DIR]\n"
     "  convert  IN.pth OUT.safetensors [--key params|params_ema|...]   PyTorch checkpoint to safetensors\n"
+    "  train    --config FILE.yml [--resume CKPT] [--device cpu]   train with upstream's YAML keys\n"
     "  synth    --input CLEAN_DIR --output OUT_DIR [--count N] [--seed S] [--config F.yml] [--size S | --size H W]\n"
     "           synthetic dark, shaken, noisy pairs (low_blur_noise/, high_sharp_scaled/)\n"
+    "  eval     --pred DIR --gt DIR [--convention basicsr|paper|paper-bgr|both] [--output FILE.csv]\n"
+    "           [--crop-border N] [--skip-unpaired]   PSNR and SSIM per image (paired by relative path) and mean\n"
     "  version  build configuration and compute resources\n"
     "LIEDNET_THREADS (or OMP_NUM_THREADS) sets the number of CPU threads.\n";
 
@@ -49,7 +52,8 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<int(const std::vector<std::string>&)>> commands = {
       {"info", liednet::cli::cmd_info},       {"init", liednet::cli::cmd_init},
       {"forward", liednet::cli::cmd_forward}, {"convert", liednet::cli::cmd_convert},
-      {"synth", liednet::cli::cmd_synth},     {"version", cmd_version},
+      {"train", liednet::cli::cmd_train},     {"synth", liednet::cli::cmd_synth},
+      {"eval", liednet::cli::cmd_eval},       {"version", cmd_version},
   };
   auto it = commands.find(args[0]);
   if (it == commands.end()) {

@@ -1,0 +1,235 @@
+#include "data/loader.h"
+
+#include <cstring>
+#include <exception>
+
+#include "tensor/error.h"
+
+namespace liednet::data {
+
+namespace {
+
+// splitmix64's output function: a bijection that spreads every input bit.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Distinct tags keep the permutation's and the augmentations' streams apart.
+constexpr uint64_t kOrderTag = 0x6f72646572000000ULL;    // "order"
+constexpr uint64_t kAugmentTag = 0x6175676d656e7400ULL;  // "augment"
+
+}  // namespace
+
+uint64_t epoch_seed(uint64_t seed, int64_t epoch) { return mix(mix(seed ^ kOrderTag) + static_cast<uint64_t>(epoch)); }
+
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
+  return mix(mix(mix(seed ^ kAugmentTag) + static_cast<uint64_t>(epoch)) + static_cast<uint64_t>(position));
+}
+
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  if (!shuffle) return order;
+  Generator rng(epoch_seed(seed, epoch));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.below(static_cast<uint64_t>(i + 1))]);
+  return order;
+}
+
+struct TrainLoader::Slot {
+  std::vector<Sample> samples;      // B, filled by the workers in any order
+  std::vector<std::string> errors;  // per sample, empty when it loaded
+  int64_t filled = 0;
+  bool ready = false;  // batch or error below is final
+  Batch batch;
+  std::string error;
+};
+
+TrainLoader::TrainLoader(std::vector<Pair> pairs, LoaderOptions opt)
+    : pairs_(std::move(pairs)), opt_(std::move(opt)), per_epoch_(opt_.batch > 0 ? size() / opt_.batch : 0) {
+  LIEDNET_CHECK(opt_.batch > 0, "TrainLoader: the batch size must be positive, got ", opt_.batch);
+  LIEDNET_CHECK(opt_.workers >= 0, "TrainLoader: workers must be 0 or more, got ", opt_.workers);
+  LIEDNET_CHECK(opt_.prefetch >= 1, "TrainLoader: prefetch must be at least 1, got ", opt_.prefetch);
+  LIEDNET_CHECK(opt_.augment.crop >= 0, "TrainLoader: the crop size must be 0 (whole images) or positive, got ",
+                opt_.augment.crop);
+  LIEDNET_CHECK(per_epoch_ > 0, "TrainLoader: ", size(), " pairs do not make one batch of ", opt_.batch);
+  for (int i = 0; i < opt_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+TrainLoader::~TrainLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+int64_t TrainLoader::batches_per_epoch() const { return per_epoch_; }
+
+TrainLoader::State TrainLoader::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {deliver_ / per_epoch_, deliver_ % per_epoch_};
+}
+
+void TrainLoader::restore(const State& s) {
+  LIEDNET_CHECK(s.epoch >= 0 && s.cursor >= 0 && s.cursor < per_epoch_, "TrainLoader::restore: state (epoch ", s.epoch,
+                ", cursor ", s.cursor, ") is outside the epoch's ", per_epoch_, " batches");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++generation_;
+    slots_.clear();
+    orders_.clear();
+    deliver_ = s.epoch * per_epoch_ + s.cursor;
+    next_sample_ = deliver_ * opt_.batch;
+  }
+  work_cv_.notify_all();
+}
+
+std::shared_ptr<const std::vector<int64_t>> TrainLoader::order_for(int64_t epoch) {
+  auto it = orders_.find(epoch);
+  if (it != orders_.end()) return it->second;
+  auto order = std::make_shared<const std::vector<int64_t>>(epoch_order(size(), opt_.shuffle, opt_.seed, epoch));
+  orders_[epoch] = order;
+  return order;
+}
+
+namespace {
+
+// Sample k of the batch, loaded; throws what load_pair throws.
+Sample load_position(const std::vector<Pair>& pairs, const std::vector<int64_t>& order, const LoaderOptions& opt,
+                     int64_t epoch, int64_t position) {
+  const Pair& p = pairs[order[position]];
+  Generator rng(sample_seed(opt.seed, epoch, position));
+  try {
+    return load_pair(p, opt.augment, rng);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("pair ", p.name, " (", p.lq_path, ", ", p.gt_path, "): ", e.what());
+  }
+}
+
+// Stacks the samples into (B, 3, h, w) tensors; an error naming the first file
+// whose size differs from the first sample's.
+TrainLoader::Batch stack(const std::vector<Sample>& samples, const std::vector<Pair>& pairs,
+                         const std::vector<int64_t>& order, int64_t first_position, const AugmentOptions& a) {
+  const Shape& shape = samples[0].lq.shape();
+  const int64_t B = static_cast<int64_t>(samples.size());
+  for (int64_t k = 1; k < B; ++k) {
+    if (samples[k].lq.shape() == shape) continue;
+    const std::string& odd = pairs[order[first_position + k]].lq_path;
+    const std::string& first = pairs[order[first_position]].lq_path;
+    fail(odd, ": its sample is ", samples[k].lq.size(1), "x", samples[k].lq.size(2), " but ", first, "'s is ",
+         shape[1], "x", shape[2], " (H x W) in the same batch; with crop 0 every image must have one size",
+         a.rot ? " and be square (rot transposes)" : "", " (or set a crop)");
+  }
+  TrainLoader::Batch out;
+  out.lq = Tensor::empty({B, shape[0], shape[1], shape[2]});
+  out.gt = Tensor::empty({B, shape[0], shape[1], shape[2]});
+  const int64_t n = shape.numel();
+  for (int64_t k = 0; k < B; ++k) {
+    std::memcpy(out.lq.data<float>() + k * n, samples[k].lq.data<float>(), n * sizeof(float));
+    std::memcpy(out.gt.data<float>() + k * n, samples[k].gt.data<float>(), n * sizeof(float));
+    out.names.push_back(samples[k].name);
+  }
+  return out;
+}
+
+}  // namespace
+
+void TrainLoader::worker_loop() {
+  const int64_t B = opt_.batch;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || next_sample_ / B < deliver_ + opt_.prefetch; });
+    if (stop_) return;
+    const int64_t s = next_sample_++;
+    const int64_t b = s / B, k = s % B, epoch = b / per_epoch_;
+    const int64_t position = (b % per_epoch_) * B + k;
+    const uint64_t generation = generation_;
+    std::shared_ptr<Slot>& entry = slots_[b];
+    if (!entry) {
+      entry = std::make_shared<Slot>();
+      entry->samples.resize(B);
+      entry->errors.resize(B);
+    }
+    std::shared_ptr<Slot> slot = entry;
+    std::shared_ptr<const std::vector<int64_t>> order = order_for(epoch);
+    lock.unlock();
+
+    Sample sample;
+    std::string error;
+    try {
+      sample = load_position(pairs_, *order, opt_, epoch, position);
+    } catch (const std::exception& e) {
+      error = e.what();
+    } catch (...) {
+      error = "pair " + pairs_[(*order)[position]].name + ": unknown error while loading";
+    }
+
+    lock.lock();
+    if (generation != generation_) continue;  // restore() dropped this batch
+    slot->samples[k] = std::move(sample);
+    slot->errors[k] = std::move(error);
+    if (++slot->filled < B) continue;
+    // The last sample in assembles the batch; no other worker touches this slot now.
+    lock.unlock();
+    Batch batch;
+    std::string batch_error;
+    for (const std::string& e : slot->errors)
+      if (!e.empty()) {
+        batch_error = e;  // the first failing sample's, whatever the timing
+        break;
+      }
+    if (batch_error.empty()) {
+      try {
+        batch = stack(slot->samples, pairs_, *order, (b % per_epoch_) * B, opt_.augment);
+      } catch (const std::exception& e) {
+        batch_error = e.what();
+      }
+    }
+    slot->samples.clear();
+    lock.lock();
+    if (generation != generation_) continue;
+    slot->batch = std::move(batch);
+    slot->error = std::move(batch_error);
+    slot->ready = true;
+    ready_cv_.notify_all();
+  }
+}
+
+TrainLoader::Batch TrainLoader::build_inline(int64_t b) {
+  const int64_t B = opt_.batch, epoch = b / per_epoch_, first = (b % per_epoch_) * B;
+  std::shared_ptr<const std::vector<int64_t>> order = order_for(epoch);
+  std::vector<Sample> samples;
+  for (int64_t k = 0; k < B; ++k) samples.push_back(load_position(pairs_, *order, opt_, epoch, first + k));
+  return stack(samples, pairs_, *order, first, opt_.augment);
+}
+
+TrainLoader::Batch TrainLoader::next() {
+  std::unique_lock<std::mutex> lock(mu_);
+  Batch out;
+  if (opt_.workers == 0) {
+    out = build_inline(deliver_);  // throws without advancing: the same error again on the next call
+  } else {
+    ready_cv_.wait(lock, [&] {
+      auto it = slots_.find(deliver_);
+      return it != slots_.end() && it->second->ready;
+    });
+    auto it = slots_.find(deliver_);
+    if (!it->second->error.empty()) throw Error(it->second->error);
+    out = std::move(it->second->batch);
+    slots_.erase(it);
+  }
+  ++deliver_;
+  // An epoch's order is no longer needed once its last batch is out.
+  orders_.erase(orders_.begin(), orders_.lower_bound(deliver_ / per_epoch_));
+  lock.unlock();
+  work_cv_.notify_all();
+  return out;
+}
+
+}  // namespace liednet::data

@@ -1,0 +1,91 @@
+// The training loader: endless batches of augmented pairs, decoded ahead of
+// time by background threads and delivered strictly in order.
+//
+// Every random choice is a pure function of (seed, epoch, position): epoch e's
+// order is a permutation drawn from Generator(epoch_seed(seed, e)); the sample
+// at position p of epoch e is augmented with Generator(sample_seed(seed, e, p)).
+// So the batch sequence does not depend on the number of workers or on
+// timing, and restore(state()) on a fresh loader continues bit-identically.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+
+namespace liednet::data {
+
+struct LoaderOptions {
+  int64_t batch = 8;
+  bool shuffle = true;
+  uint64_t seed = 10;
+  int workers = 2;   // decoding threads; 0 decodes in next() itself
+  int prefetch = 4;  // batches decoded ahead of the one next() delivers
+  AugmentOptions augment;
+};
+
+// The seeds, exposed for tests and for anyone who wants to reproduce a sample.
+uint64_t epoch_seed(uint64_t seed, int64_t epoch);
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position);
+// Epoch `epoch`'s order of n pairs: identity without shuffle, else a
+// Fisher-Yates permutation drawn from Generator(epoch_seed(seed, epoch)).
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
+
+class TrainLoader {
+ public:
+  TrainLoader(std::vector<Pair> pairs, LoaderOptions opt);
+  ~TrainLoader();  // stops and joins the workers (also after an error)
+  TrainLoader(const TrainLoader&) = delete;
+  TrainLoader& operator=(const TrainLoader&) = delete;
+
+  struct Batch {
+    Tensor lq, gt;  // (B, 3, h, w) f32 in [-1, 1]
+    std::vector<std::string> names;
+  };
+  // The next batch; endless (epochs follow each other). A sample that failed
+  // to load (unreadable file, size mismatch, smaller than the crop, or with
+  // crop 0 a size different from the batch's first image) is a liednet::Error
+  // naming the file, thrown here, and again on every later call.
+  Batch next();
+
+  struct State {
+    int64_t epoch = 0, cursor = 0;  // the next batch to deliver: batch `cursor` of epoch `epoch`
+  };
+  State state() const;
+  void restore(const State& s);  // continue exactly from there (drops batches decoded ahead)
+
+  int64_t batches_per_epoch() const;  // pairs / batch; the last incomplete batch is dropped
+  int64_t size() const { return static_cast<int64_t>(pairs_.size()); }
+  const LoaderOptions& options() const { return opt_; }
+
+ private:
+  struct Slot;  // one batch being assembled or ready
+  void worker_loop();
+  // Decodes sample k of global batch b into its slot; the last sample in stacks the batch.
+  void load_sample(int64_t b, int64_t k, const std::shared_ptr<Slot>& slot);
+  std::shared_ptr<const std::vector<int64_t>> order_for(int64_t epoch);  // under mu_
+  void assemble(int64_t b, Slot& slot);
+  Batch build_inline(int64_t b);
+
+  const std::vector<Pair> pairs_;
+  const LoaderOptions opt_;
+  const int64_t per_epoch_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_, ready_cv_;
+  bool stop_ = false;
+  int64_t deliver_ = 0;      // global index (epoch * per_epoch + cursor) of the next batch next() returns
+  int64_t next_sample_ = 0;  // global sample index (batch * B + k) the next idle worker takes
+  uint64_t generation_ = 0;  // bumped by restore: work from an older generation is dropped
+  std::map<int64_t, std::shared_ptr<Slot>> slots_;
+  std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace liednet::data

@@ -1,0 +1,145 @@
+// liednet eval --pred DIR --gt DIR: PSNR and SSIM of every predicted image
+// against its ground truth (paired by relative path), and their means.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/metrics.h"
+#include "tensor/error.h"
+#include "tensor/parallel.h"
+#include "train/args.h"
+#include "train/commands.h"
+
+namespace liednet::cli {
+
+namespace {
+
+struct Column {
+  std::string name;  // CSV header
+  bool ssim;         // print with SSIM's precision
+};
+
+// The table rounds PSNR to 4 decimals and SSIM to 6; the CSV keeps 2 more.
+std::string number(double v, bool ssim, bool csv = false) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", (ssim ? 6 : 4) + (csv ? 2 : 0), v);
+  return buf;
+}
+
+}  // namespace
+
+int cmd_eval(const std::vector<std::string>& argv) {
+  Args args("eval", argv, {"--pred", "--gt", "--convention", "--output", "--crop-border"}, {"--skip-unpaired"});
+  const std::string convention = args.get_or("--convention", "both");
+  const bool basicsr = convention == "basicsr" || convention == "both";
+  const bool paper = convention == "paper" || convention == "both" || convention == "paper-bgr";
+  LIEDNET_CHECK(basicsr || paper, "liednet eval: --convention must be basicsr, paper, paper-bgr or both, got '",
+                convention, "'");
+  const data::PaperLuma luma = convention == "paper-bgr" ? data::PaperLuma::upstream_bgr : data::PaperLuma::rgb;
+  const int64_t crop = args.get_int("--crop-border", 0);
+  LIEDNET_CHECK(crop >= 0, "liednet eval: --crop-border must be 0 or more, got ", crop);
+
+  data::PairedFolders folders{args.get("--pred"), args.get("--gt"), args.flag("--skip-unpaired"), "pred", "gt"};
+  std::string warning;
+  const std::vector<data::Pair> pairs = data::pair_folders(folders, &warning);
+  if (!warning.empty()) std::fprintf(stderr, "liednet eval: warning: %s\n", warning.c_str());
+
+  std::vector<Column> columns;
+  const bool both = basicsr && paper;
+  if (basicsr) columns.push_back({both ? "psnr_basicsr" : "psnr", false}), columns.push_back({both ? "ssim_basicsr" : "ssim", true});
+  if (paper) columns.push_back({both ? "psnr_paper" : "psnr", false}), columns.push_back({both ? "ssim_paper" : "ssim", true});
+
+  // (pairs, columns); images in parallel, each error kept to be thrown in order.
+  const int64_t n = static_cast<int64_t>(pairs.size());
+  std::vector<std::vector<double>> values(n);
+  std::vector<std::string> errors(n);
+  parallel_for(0, n, 1, [&](int64_t i) {
+    const data::Pair& p = pairs[i];
+    try {
+      const Tensor pred = data::read_image(p.lq_path), gt = data::read_image(p.gt_path);
+      LIEDNET_CHECK(pred.shape() == gt.shape(), p.lq_path, " is ", pred.size(1), "x", pred.size(2), " but ", p.gt_path,
+                    " is ", gt.size(1), "x", gt.size(2), " (H x W)");
+      std::vector<double>& v = values[i];
+      if (basicsr) {
+        v.push_back(data::psnr_basicsr(pred, gt, static_cast<int>(crop)));
+        v.push_back(data::ssim_basicsr(pred, gt, static_cast<int>(crop)));
+      }
+      if (paper) {
+        v.push_back(data::psnr_paper(pred, gt));
+        v.push_back(data::ssim_paper(pred, gt, luma));
+      }
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      // Metric errors name the shape, not the files: add them.
+      errors[i] = what.find(p.lq_path) == std::string::npos ? p.lq_path + " vs " + p.gt_path + ": " + what : what;
+    }
+  });
+  for (const std::string& e : errors) LIEDNET_CHECK(e.empty(), e);
+
+  std::vector<double> mean(columns.size(), 0.0);
+  for (const auto& v : values)
+    for (size_t c = 0; c < columns.size(); ++c) mean[c] += v[c] / static_cast<double>(n);
+
+  size_t width = 4;
+  for (const data::Pair& p : pairs) width = std::max(width, p.name.size());
+  std::printf("%-*s", static_cast<int>(width), "name");
+  for (const Column& c : columns) std::printf("  %12s", c.name.c_str());
+  std::printf("\n");
+  auto row = [&](const std::string& name, const std::vector<double>& v) {
+    std::printf("%-*s", static_cast<int>(width), name.c_str());
+    for (size_t c = 0; c < columns.size(); ++c) std::printf("  %12s", number(v[c], columns[c].ssim).c_str());
+    std::printf("\n");
+  };
+  for (int64_t i = 0; i < n; ++i) row(pairs[i].name, values[i]);
+  row("mean", mean);
+  std::printf("%lld image%s; conventions: %s%s%s\n", static_cast<long long>(n), n == 1 ? "" : "s",
+              basicsr ? "basicsr (8-bit RGB, SSIM per channel)" : "", both ? ", " : "",
+              paper ? (luma == data::PaperLuma::rgb ? "paper (pyiqa: RGB PSNR, SSIM on Y from RGB)"
+                                                    : "paper-bgr (pyiqa as upstream's calculate_pair.py ran it: RGB "
+                                                      "PSNR, SSIM on Y from BGR-ordered channels)")
+                    : "");
+
+  if (args.has("--output")) {
+    const std::string out = args.get("--output");
+    const std::string tmp = out + ".tmp";
+    {
+      std::ofstream f(tmp);
+      LIEDNET_CHECK(f, "liednet eval: cannot write ", tmp);
+      auto csv_row = [&](const std::string& name, const std::vector<double>& v) {
+        // Names are relative paths; quote those a CSV reader would split.
+        const bool quote = name.find_first_of(",\"\n") != std::string::npos;
+        std::string field = name;
+        if (quote) {
+          field.clear();
+          for (char ch : name) field += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+          field = "\"" + field + "\"";
+        }
+        f << field;
+        for (size_t c = 0; c < columns.size(); ++c) f << ',' << number(v[c], columns[c].ssim, true);
+        f << '\n';
+      };
+      f << "name";
+      for (const Column& c : columns) f << ',' << c.name;
+      f << '\n';
+      for (int64_t i = 0; i < n; ++i) csv_row(pairs[i].name, values[i]);
+      csv_row("mean", mean);
+      f.close();
+      LIEDNET_CHECK(f, "liednet eval: cannot write ", tmp);
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, out, ec);
+    LIEDNET_CHECK(!ec, "liednet eval: cannot write ", out, " (", ec.message(), ")");
+    std::printf("wrote %s\n", out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace liednet::cli
