@@ -37,7 +37,10 @@ std::string number(double v, bool ssim, bool csv = false) {
 }  // namespace
 
 int cmd_eval(const std::vector<std::string>& argv) {
-  Args args("eval", argv, {"--pred", "--gt", "--convention", "--output", "--crop-border"}, {"--skip-unpaired"});
+  Args args("eval", argv, {"--pred", "--gt", "--convention", "--output", "--crop-border", "--baseline"},
+            {"--skip-unpaired"});
+  // --baseline DIR: the same metrics for DIR's images (e.g. the network's inputs) beside the predictions'.
+  const std::string baseline = args.get_or("--baseline", "");
   const std::string convention = args.get_or("--convention", "both");
   const bool basicsr = convention == "basicsr" || convention == "both";
   const bool paper = convention == "paper" || convention == "both" || convention == "paper-bgr";
@@ -56,6 +59,11 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const bool both = basicsr && paper;
   if (basicsr) columns.push_back({both ? "psnr_basicsr" : "psnr", false}), columns.push_back({both ? "ssim_basicsr" : "ssim", true});
   if (paper) columns.push_back({both ? "psnr_paper" : "psnr", false}), columns.push_back({both ? "ssim_paper" : "ssim", true});
+  const size_t per_image = columns.size();
+  if (!baseline.empty()) {
+    for (size_t c = 0; c < per_image; ++c) columns.push_back({"input_" + columns[c].name, columns[c].ssim});
+    columns.push_back({"psnr_gain", false});
+  }
 
   // (pairs, columns); images in parallel, each error kept to be thrown in order.
   const int64_t n = static_cast<int64_t>(pairs.size());
@@ -68,13 +76,24 @@ int cmd_eval(const std::vector<std::string>& argv) {
       LIEDNET_CHECK(pred.shape() == gt.shape(), p.lq_path, " is ", pred.size(1), "x", pred.size(2), " but ", p.gt_path,
                     " is ", gt.size(1), "x", gt.size(2), " (H x W)");
       std::vector<double>& v = values[i];
-      if (basicsr) {
-        v.push_back(data::psnr_basicsr(pred, gt, static_cast<int>(crop)));
-        v.push_back(data::ssim_basicsr(pred, gt, static_cast<int>(crop)));
-      }
-      if (paper) {
-        v.push_back(data::psnr_paper(pred, gt));
-        v.push_back(data::ssim_paper(pred, gt, luma));
+      auto measure = [&](const Tensor& img) {
+        if (basicsr) {
+          v.push_back(data::psnr_basicsr(img, gt, static_cast<int>(crop)));
+          v.push_back(data::ssim_basicsr(img, gt, static_cast<int>(crop)));
+        }
+        if (paper) {
+          v.push_back(data::psnr_paper(img, gt));
+          v.push_back(data::ssim_paper(img, gt, luma));
+        }
+      };
+      measure(pred);
+      if (!baseline.empty()) {
+        const std::string base = (std::filesystem::path(baseline) / p.name).string();
+        LIEDNET_CHECK(std::filesystem::exists(base), base, ": the baseline has no image for ", p.lq_path);
+        const Tensor b = data::read_image(base);
+        LIEDNET_CHECK(b.shape() == gt.shape(), base, " and ", p.gt_path, " differ in size");
+        measure(b);
+        v.push_back(v[0] - v[per_image]);  // PSNR gain of the predictions over the baseline
       }
     } catch (const std::exception& e) {
       const std::string what = e.what();

@@ -18,6 +18,7 @@
 #include "tensor/safetensors.h"
 #include "train/args.h"
 #include "train/commands.h"
+#include "train/plot.h"
 #include "train/trainer.h"
 
 namespace liednet::cli {
@@ -188,6 +189,10 @@ int cmd_train(const std::vector<std::string>& argv) {
       save(false);
   }
   save(true);
+  const std::string curves = (root / "curves.svg").string();
+  train::write_curves_svg(curves, cfg.name, train::read_series(train_log, "l_total", "training loss"),
+                          train::read_series(val_log, "psnr", "validation PSNR (dB)"));
+  std::printf("wrote %s\n", curves.c_str());
   return 0;
 }
 

@@ -23,6 +23,8 @@ const char* kUsage =
     "  forward  --weights W --input X.safetensors --output Y.safetensors [--preset P] [--side] [--dump DIR]\n"
     "  convert  IN.pth OUT.safetensors [--key params|params_ema|...]   PyTorch checkpoint to safetensors\n"
     "  train    --config FILE.yml [--resume CKPT] [--device cpu]   train with upstream's YAML keys\n"
+    "  enhance  --weights W --input IN (file or folder) --output OUT [--tile 1024 --overlap 64] [--compare]\n"
+    "           [--gt DIR] [--preset P]   restore images (PNG out; large ones in overlapping tiles)\n"
     "  synth    --input CLEAN_DIR --output OUT_DIR [--count N] [--seed S] [--config F.yml] [--size S | --size H W]\n"
     "           synthetic dark, shaken, noisy pairs (low_blur_noise/, high_sharp_scaled/)\n"
     "  eval     --pred DIR --gt DIR [--convention basicsr|paper|paper-bgr|both] [--output FILE.csv]\n"
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
       {"info", liednet::cli::cmd_info},       {"init", liednet::cli::cmd_init},
       {"forward", liednet::cli::cmd_forward}, {"convert", liednet::cli::cmd_convert},
       {"train", liednet::cli::cmd_train},     {"synth", liednet::cli::cmd_synth},
-      {"eval", liednet::cli::cmd_eval},       {"version", cmd_version},
+      {"eval", liednet::cli::cmd_eval},       {"enhance", liednet::cli::cmd_enhance},
+      {"version", cmd_version},
   };
   auto it = commands.find(args[0]);
   if (it == commands.end()) {

@@ -1,0 +1,115 @@
+// liednet enhance --weights W --input IN --output OUT [--tile T --overlap O] [--compare] [--gt DIR] [--preset P]
+// --compare writes input | output (| ground truth from --gt, paired by relative path) side by side.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "autograd/autograd.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/tiling.h"
+#include "liednet/config_infer.h"
+#include "liednet/liednet.h"
+#include "nn/state_dict.h"
+#include "ops/channels.h"
+#include "tensor/safetensors.h"
+#include "train/args.h"
+#include "train/commands.h"
+
+namespace liednet::cli {
+
+namespace {
+namespace fs = std::filesystem;
+
+// Images side by side, separated by a 4-pixel gap, heights padded to the tallest.
+Tensor side_by_side(const std::vector<Tensor>& images) {
+  int64_t H = 0, W = 0;
+  const int64_t gap = 4;
+  for (const Tensor& t : images) {
+    H = std::max(H, t.size(1));
+    W += t.size(2);
+  }
+  W += gap * static_cast<int64_t>(images.size() - 1);
+  Tensor out = Tensor::ones({3, H, W});
+  int64_t x0 = 0;
+  for (const Tensor& t : images) {
+    const int64_t h = t.size(1), w = t.size(2);
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = 0; y < h; ++y)
+        std::copy(t.data<float>() + (c * h + y) * w, t.data<float>() + (c * h + y + 1) * w,
+                  out.data<float>() + (c * H + y) * W + x0);
+    x0 += w + gap;
+  }
+  return out;
+}
+}  // namespace
+
+int cmd_enhance(const std::vector<std::string>& argv) {
+  Args args("enhance", argv, {"--weights", "--input", "--output", "--tile", "--overlap", "--gt", "--preset"},
+            {"--compare"});
+  const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
+  const int64_t tile = args.get_int("--tile", 1024), overlap = args.get_int("--overlap", 64);
+  LIEDNET_CHECK(tile >= 16 && tile % 8 == 0, "liednet enhance: --tile must be a multiple of 8, at least 16, got ", tile);
+  LIEDNET_CHECK(overlap >= 0 && 2 * overlap <= tile, "liednet enhance: --overlap must be between 0 and tile/2");
+  const bool compare = args.flag("--compare");
+  const std::string gt_dir = args.get_or("--gt", "");
+
+  SafetensorsContents w = load_safetensors(weights);
+  Generator gen(0);
+  net::LIEDNet model(net::resolve_config(args.get_or("--preset", ""), w.tensors, weights), gen);
+  nn::load_state_dict(model, w.tensors, true, weights);
+  model.eval();
+
+  // (input file, output file, relative name) for a file or a folder.
+  // Side-by-side images go beside the output file, or for a folder into a
+  // sibling folder "<OUT>_compare", so the output folder holds only results.
+  struct Job {
+    std::string in, out, name, compare;
+  };
+  std::vector<Job> jobs;
+  LIEDNET_CHECK(fs::exists(input), input, ": no such file or folder");
+  if (fs::is_directory(input)) {
+    for (const std::string& rel : data::list_image_names(input)) {
+      fs::path out = fs::path(output) / rel;
+      out.replace_extension(".png");
+      fs::path cmp = fs::path(output + "_compare") / rel;
+      cmp.replace_extension(".png");
+      jobs.push_back({(fs::path(input) / rel).string(), out.string(), rel, cmp.string()});
+    }
+    LIEDNET_CHECK(!jobs.empty(), input, ": no images (png, jpg, jpeg, bmp) in this folder");
+  } else {
+    fs::path out(output);
+    if (fs::is_directory(out) || out.extension() != ".png") out = out / fs::path(input).filename().replace_extension(".png");
+    fs::path cmp = out;
+    cmp.replace_filename(out.stem().string() + "_compare.png");
+    jobs.push_back({input, out.string(), fs::path(input).filename().string(), cmp.string()});
+  }
+
+  autograd::NoGradGuard no_grad;
+  for (const Job& j : jobs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor img = data::read_image(j.in);
+    const int64_t H = img.size(1), W = img.size(2);
+    Tensor x = data::to_model_range(img).reshape({1, 3, H, W});
+    Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) { return model.forward(t).out; });
+    Tensor restored = data::to_unit_range(y).reshape({3, H, W});
+    data::write_png(j.out, restored);
+    if (compare) {
+      std::vector<Tensor> panels;
+      panels.push_back(img);
+      panels.push_back(restored);
+      if (!gt_dir.empty()) {
+        const fs::path gt = fs::path(gt_dir) / j.name;
+        LIEDNET_CHECK(fs::exists(gt), gt.string(), ": no ground truth for ", j.in);
+        panels.push_back(data::read_image(gt.string()));
+      }
+      data::write_png(j.compare, side_by_side(panels));
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s -> %s (%lldx%lld, %.2f s)\n", j.in.c_str(), j.out.c_str(), static_cast<long long>(W),
+                static_cast<long long>(H), s);
+  }
+  return 0;
+}
+
+}  // namespace liednet::cli
