@@ -51,6 +51,7 @@ struct TrainConfig {
   int64_t val_freq = 0, print_freq = 100, save_checkpoint_freq = 0;
   int crop_border = 0;
   int threads = 0;  // 0: LIEDNET_THREADS / OMP_NUM_THREADS / all cores
+  DType dtype = DType::F32;  // f64 for parity tests (not a YAML key)
   std::vector<std::string> warnings;  // unknown keys, accepted-but-unused keys
 };
 

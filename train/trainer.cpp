@@ -49,6 +49,10 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), init_gen_(cfg.manual_seed)
     vgg_ = std::make_unique<net::VGG19Features>(g);
     net::load_vgg_weights(*vgg_, cfg_.vgg_weights);
   }
+  if (cfg_.dtype != DType::F32) {  // before Adam, whose moments take the parameters' dtype
+    model_->to(cfg_.dtype);
+    if (vgg_) vgg_->to(cfg_.dtype);
+  }
   adam_ = std::make_unique<nn::Adam>(*model_, cfg_.adam);
   schedule_ = make_schedule(cfg_);
 }
