@@ -6,4 +6,6 @@ BUILD=${1:-build}
 bash scripts/setup.sh
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD" -j "$(nproc)"
-ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)"
+# One test at a time: each one already uses every core (OpenMP, torch), and two
+# multithreaded processes on the same cores slow each other down many times over.
+ctest --test-dir "$BUILD" --output-on-failure

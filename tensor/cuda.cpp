@@ -1,5 +1,11 @@
 #include "tensor/cuda.h"
 
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "tensor/error.h"
+
 #ifdef LIEDNET_HAVE_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -7,6 +13,47 @@
 namespace liednet {
 
 #ifdef LIEDNET_HAVE_CUDA
+
+#define LIEDNET_CUDA_CALL(expr)                                                                        \
+  do {                                                                                                 \
+    const cudaError_t err_ = (expr);                                                                   \
+    if (err_ != cudaSuccess) ::liednet::fail(#expr, " failed: ", cudaGetErrorString(err_), " (", __FILE__, ":", \
+                                             __LINE__, ")");                                           \
+  } while (0)
+
+namespace {
+// Size classes: 512-byte granularity below 1 MiB, 1 MiB above; freed blocks
+// wait in per-class lists.
+size_t size_class(size_t bytes) {
+  const size_t step = bytes < (size_t{1} << 20) ? 512 : (size_t{1} << 20);
+  return (bytes + step - 1) / step * step;
+}
+
+struct Allocator {
+  std::mutex mutex;
+  std::map<size_t, std::vector<void*>> free_blocks;
+  CudaMemoryStats stats;
+  cudaStream_t stream = nullptr;
+  bool ready = false;
+
+  void init() {
+    if (ready) return;
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+      cudaGetLastError();
+      fail("CUDA: no GPU is available on this machine");
+    }
+    LIEDNET_CUDA_CALL(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    ready = true;
+  }
+};
+
+Allocator& allocator() {
+  static Allocator a;
+  return a;
+}
+}  // namespace
+
 bool cuda_built() { return true; }
 
 int cuda_device_count() {
@@ -23,10 +70,115 @@ std::string cuda_device_name(int device) {
   if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) return "unknown";
   return prop.name;
 }
+
+void* cuda_alloc(size_t bytes) {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.init();
+  const size_t cls = size_class(bytes == 0 ? 1 : bytes);
+  void* p = nullptr;
+  auto it = a.free_blocks.find(cls);
+  if (it != a.free_blocks.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    a.stats.cached -= cls;
+  } else {
+    cudaError_t err = cudaMalloc(&p, cls);
+    if (err == cudaErrorMemoryAllocation) {  // give the cache back and try once more
+      cudaGetLastError();
+      for (auto& [size, blocks] : a.free_blocks)
+        for (void* b : blocks) cudaFree(b);
+      a.free_blocks.clear();
+      a.stats.cached = 0;
+      err = cudaMalloc(&p, cls);
+    }
+    if (err != cudaSuccess)
+      fail("CUDA: out of device memory allocating ", bytes, " bytes (", a.stats.in_use, " in use): ",
+           cudaGetErrorString(err));
+    ++a.stats.driver_allocations;
+  }
+  a.stats.in_use += cls;
+  a.stats.peak = std::max(a.stats.peak, a.stats.in_use);
+  return p;
+}
+
+void cuda_release(void* p, size_t bytes) {
+  if (!p) return;
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  const size_t cls = size_class(bytes == 0 ? 1 : bytes);
+  // Kernels on the one stream that still read the block run before any later
+  // kernel that reuses it, so the block can be handed out again at once.
+  a.free_blocks[cls].push_back(p);
+  a.stats.in_use -= cls;
+  a.stats.cached += cls;
+}
+
+void* cuda_stream() {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.init();
+  return a.stream;
+}
+
+void cuda_copy_to_device(void* dst, const void* src, size_t bytes) {
+  auto s = static_cast<cudaStream_t>(cuda_stream());
+  LIEDNET_CUDA_CALL(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+  LIEDNET_CUDA_CALL(cudaStreamSynchronize(s));  // the host buffer may be freed right after
+}
+
+void cuda_copy_to_host(void* dst, const void* src, size_t bytes) {
+  auto s = static_cast<cudaStream_t>(cuda_stream());
+  LIEDNET_CUDA_CALL(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+  LIEDNET_CUDA_CALL(cudaStreamSynchronize(s));
+}
+
+void cuda_copy_on_device(void* dst, const void* src, size_t bytes) {
+  LIEDNET_CUDA_CALL(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(cuda_stream())));
+}
+
+void cuda_zero(void* p, size_t bytes) {
+  LIEDNET_CUDA_CALL(cudaMemsetAsync(p, 0, bytes, static_cast<cudaStream_t>(cuda_stream())));
+}
+
+void cuda_synchronize() { LIEDNET_CUDA_CALL(cudaStreamSynchronize(static_cast<cudaStream_t>(cuda_stream()))); }
+
+CudaMemoryStats cuda_memory_stats() {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  return a.stats;
+}
+
+void cuda_empty_cache() {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  if (a.ready) cudaStreamSynchronize(a.stream);
+  for (auto& [size, blocks] : a.free_blocks)
+    for (void* b : blocks) cudaFree(b);
+  a.free_blocks.clear();
+  a.stats.cached = 0;
+}
+
 #else
+
+namespace {
+[[noreturn]] void not_built() { fail("CUDA: this build has no CUDA backend (configure with -DLIEDNET_CUDA=ON on a machine with nvcc)"); }
+}  // namespace
+
 bool cuda_built() { return false; }
 int cuda_device_count() { return 0; }
 std::string cuda_device_name(int) { return "none"; }
+void* cuda_alloc(size_t) { not_built(); }
+void cuda_release(void*, size_t) {}
+void cuda_copy_to_device(void*, const void*, size_t) { not_built(); }
+void cuda_copy_to_host(void*, const void*, size_t) { not_built(); }
+void cuda_copy_on_device(void*, const void*, size_t) { not_built(); }
+void cuda_zero(void*, size_t) { not_built(); }
+void cuda_synchronize() {}
+CudaMemoryStats cuda_memory_stats() { return {}; }
+void cuda_empty_cache() {}
+void* cuda_stream() { not_built(); }
+
 #endif
 
 }  // namespace liednet

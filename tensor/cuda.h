@@ -1,7 +1,15 @@
-// What the machine offers for the CUDA backend. Without a CUDA build, or with
-// no GPU, there are zero devices and every CUDA test is skipped.
+// The CUDA device: what the machine offers, device memory and copies.
+//
+// Device memory comes from a caching allocator: freed blocks are kept by size
+// class and reused, so once a training step has run, later steps take nothing
+// from the driver. All work goes to one stream per process. Every CUDA call is
+// checked; an error names the call, the file and the line.
+//
+// Without a CUDA build, or without a GPU, there are zero devices, CUDA tensors
+// cannot be created and every CUDA test is skipped.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace liednet {
@@ -9,5 +17,26 @@ namespace liednet {
 bool cuda_built();
 int cuda_device_count();
 std::string cuda_device_name(int device);
+
+// Device memory (errors when CUDA is not built or no GPU is present).
+void* cuda_alloc(size_t bytes);
+void cuda_release(void* p, size_t bytes);
+void cuda_copy_to_device(void* dst, const void* src_host, size_t bytes);
+void cuda_copy_to_host(void* dst_host, const void* src, size_t bytes);
+void cuda_copy_on_device(void* dst, const void* src, size_t bytes);
+void cuda_zero(void* p, size_t bytes);
+void cuda_synchronize();
+
+struct CudaMemoryStats {
+  size_t in_use = 0;  // held by tensors
+  size_t cached = 0;  // freed, kept for reuse
+  size_t peak = 0;    // most ever in use
+  size_t driver_allocations = 0;  // cudaMalloc calls so far
+};
+CudaMemoryStats cuda_memory_stats();
+void cuda_empty_cache();
+
+// The stream all kernels run on (a cudaStream_t), for the .cu files.
+void* cuda_stream();
 
 }  // namespace liednet

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "tensor/cuda.h"
+
 namespace liednet {
 
 namespace {
@@ -13,7 +15,7 @@ constexpr size_t kAlign = 64;
 }  // namespace
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
-  LIEDNET_CHECK(device == Device::CPU, "Storage: the ", device, " backend is not available in this build");
+  if (device == Device::CUDA) return std::shared_ptr<Storage>(new Storage(cuda_alloc(bytes), bytes, device));
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   void* p = nullptr;
   if (rounded > 0) {
@@ -28,6 +30,10 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
 }
 
 Storage::~Storage() {
+  if (device_ == Device::CUDA) {
+    cuda_release(data_, bytes_);
+    return;
+  }
   std::free(data_);
   g_in_use.fetch_sub(bytes_);
 }

@@ -4,6 +4,7 @@
 
 #include "autograd/autograd.h"
 #include "ops/elementwise.h"
+#include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
 namespace liednet {
@@ -146,14 +147,14 @@ void* Tensor::raw_data() const {
 
 double Tensor::item() const {
   LIEDNET_CHECK(numel() == 1, "Tensor::item: tensor ", str(), " does not hold exactly one element");
-  check_cpu(*this, "Tensor::item");
+  if (device() == Device::CUDA) return to(Device::CPU).item();
   double v = 0;
   LIEDNET_DISPATCH(dtype(), T, v = data<T>()[0]);
   return v;
 }
 
 double Tensor::at(std::initializer_list<int64_t> index) const {
-  check_cpu(*this, "Tensor::at");
+  if (device() == Device::CUDA) return to(Device::CPU).at(index);
   int64_t i = flat_index(shape(), index, "Tensor::at");
   double v = 0;
   LIEDNET_DISPATCH(dtype(), T, v = data<T>()[i]);
@@ -167,7 +168,7 @@ void Tensor::set(std::initializer_list<int64_t> index, double value) {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  check_cpu(*this, "Tensor::to_vector");
+  if (device() == Device::CUDA) return to(Device::CPU).to_vector();
   std::vector<double> v(numel());
   LIEDNET_DISPATCH(dtype(), T, {
     const T* p = data<T>();
@@ -187,6 +188,17 @@ Tensor Tensor::to(DType dt) const {
       parallel_for(0, n, 1 << 15, [&](int64_t i) { dst[i] = static_cast<D>(src[i]); });
     });
   });
+  return out;
+}
+
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return clone();
+  LIEDNET_CHECK(d == Device::CPU || dtype() == DType::F32, "Tensor::to: CUDA tensors are f32, got ", str());
+  Tensor out = empty(shape(), dtype(), d);
+  const size_t bytes = numel() * dtype_size(dtype());
+  if (bytes == 0) return out;
+  if (d == Device::CUDA) cuda_copy_to_device(out.raw_data(), raw_data(), bytes);
+  else cuda_copy_to_host(out.raw_data(), raw_data(), bytes);
   return out;
 }
 
@@ -217,13 +229,24 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
 void Tensor::copy_(const Tensor& src) {
   LIEDNET_CHECK(src.shape() == shape() && src.dtype() == dtype(), "Tensor::copy_: source ", src.str(),
                 " does not match destination ", str());
-  check_cpu(*this, "Tensor::copy_");
-  check_cpu(src, "Tensor::copy_");
-  if (raw_data() != src.raw_data()) std::memcpy(raw_data(), src.raw_data(), numel() * dtype_size(dtype()));
+  const size_t bytes = numel() * dtype_size(dtype());
+  if (raw_data() == src.raw_data() || bytes == 0) return;
+  if (device() == Device::CPU && src.device() == Device::CPU) std::memcpy(raw_data(), src.raw_data(), bytes);
+  else if (device() == Device::CUDA && src.device() == Device::CUDA) cuda_copy_on_device(raw_data(), src.raw_data(), bytes);
+  else if (device() == Device::CUDA) cuda_copy_to_device(raw_data(), src.raw_data(), bytes);
+  else cuda_copy_to_host(raw_data(), src.raw_data(), bytes);
 }
 
 void Tensor::fill_(double value) {
-  check_cpu(*this, "Tensor::fill_");
+  if (device() == Device::CUDA) {
+    if (value == 0.0) {
+      cuda_zero(raw_data(), numel() * dtype_size(dtype()));
+    } else {  // small fills (tests, constants): through the host
+      Tensor host = full(shape(), value, dtype(), Device::CPU);
+      copy_(host);
+    }
+    return;
+  }
   LIEDNET_DISPATCH(dtype(), T, fill_values<T>(*this, value));
 }
 

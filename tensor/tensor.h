@@ -52,7 +52,8 @@ class Tensor {
   template <typename T> const T* data() const;
   void* raw_data() const;
 
-  // Element access for tests and small tensors (CPU, any dtype, as double).
+  // Element access for tests and small tensors (any dtype, as double; CUDA
+  // tensors are copied to the host first).
   double item() const;
   double at(std::initializer_list<int64_t> index) const;
   void set(std::initializer_list<int64_t> index, double value);
@@ -60,6 +61,7 @@ class Tensor {
 
   // Copies with no autograd history.
   Tensor to(DType dtype) const;
+  Tensor to(Device device) const;  // CPU <-> CUDA (f32 on CUDA)
   Tensor clone() const;
   // A view of the same data with no autograd history.
   Tensor detach() const;

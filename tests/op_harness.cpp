@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "autograd/autograd.h"
+#include "tensor/cuda.h"
 
 namespace liednet::testing {
 
@@ -99,6 +100,23 @@ OpReport run_op_case(const OpCase& c) {
   // Gradients accumulate rounding from every output element they sum over.
   r.grad_f32_ok = r.grad_f32_err <= 10 * c.forward_tol;
 
+  if (cuda_device_count() > 0) {
+    // The same case on the GPU, against the CPU, both in f32.
+    std::vector<Tensor> in;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      Tensor t = xs[i].to(DType::F32).to(Device::CUDA);
+      t.set_requires_grad(wants_grad(c, i));
+      in.push_back(t);
+    }
+    Tensor y = c.fn(in);
+    y.backward(g.to(DType::F32).to(Device::CUDA));
+    r.cuda_checked = true;
+    r.cuda_err = scaled_max_error(y.to(Device::CPU), y32);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (wants_grad(c, i)) r.cuda_err = std::max(r.cuda_err, scaled_max_error(in[i].grad().to(Device::CPU), grads32[i]));
+    r.cuda_ok = r.cuda_err <= c.cuda_tol;
+  }
+
   autograd::GradcheckOptions opt;
   opt.eps = c.eps;
   opt.atol = c.atol;
@@ -111,7 +129,9 @@ OpReport run_op_case(const OpCase& c) {
   s << std::scientific << "[op] " << c.name << ": f32 fwd " << r.forward_err << ", f32 grad " << r.grad_f32_err
     << ", gradcheck max abs " << r.gradcheck.max_abs_error << " rel " << r.gradcheck.max_rel_error << " ("
     << r.gradcheck.elements_checked << " elements, worst/allowed " << r.gradcheck.worst_ratio << ")"
-    << (r.ok() ? "" : " FAILED");
+    << (r.cuda_checked ? ", cuda vs cpu " : "");
+  if (r.cuda_checked) s << r.cuda_err;
+  s << (r.ok() ? "" : " FAILED");
   if (!r.gradcheck.ok) s << " -- " << r.gradcheck.first_failure;
   r.summary = s.str();
   return r;
@@ -126,6 +146,12 @@ void check_op(const OpCase& c) {
   CHECK_MESSAGE(r.grad_f32_ok, c.name, ": f32 gradient differs from f64 by ", r.grad_f32_err);
   CHECK_MESSAGE(r.gradcheck.ok, c.name, ": gradcheck failed: ", r.gradcheck.first_failure);
   CHECK(r.gradcheck.elements_checked > 0);
+  CHECK_MESSAGE(r.cuda_ok, c.name, ": CUDA differs from the CPU by ", r.cuda_err, " > ", c.cuda_tol);
+  static bool said = false;
+  if (!r.cuda_checked && !said) {
+    std::printf("[op] CUDA comparisons skipped: %s\n", cuda_built() ? "no GPU on this machine" : "CUDA not built");
+    said = true;
+  }
 }
 
 }  // namespace liednet::testing

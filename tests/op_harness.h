@@ -3,6 +3,8 @@
 //   1. forward in f32 against f64 (same inputs, rounded);
 //   2. backward in f32 against backward in f64 (same random upstream gradient);
 //   3. backward in f64 against central differences, for every input that requires grad;
+//   4. on a machine with a GPU: CUDA against CPU (f32), forward and every gradient
+//      (skipped, and said once, without one).
 #pragma once
 
 #include <functional>
@@ -22,6 +24,7 @@ struct OpCase {
   // Input i as f64; default: standard normal.
   std::function<Tensor(int i, const Shape& shape, Generator& gen)> make_input;
   double forward_tol = 1e-5;  // f32 vs f64: max|a - b| <= tol * max(1, max|b|)
+  double cuda_tol = 1e-4;     // CUDA vs CPU in f32, on the same scale as forward_tol
   double eps = 1e-6;          // finite-difference step
   double atol = 1e-7;         // gradcheck: |a - n| <= atol + rtol |n|
   double rtol = 1e-5;
@@ -31,10 +34,13 @@ struct OpCase {
 struct OpReport {
   double forward_err = 0;      // f32 vs f64, relative to max(1, max|y64|)
   double grad_f32_err = 0;     // f32 vs f64 gradients, same scale
+  bool cuda_checked = false;   // a GPU was present
+  double cuda_err = 0;         // CUDA vs CPU f32, forward and gradients, same scale
+  bool cuda_ok = true;
   autograd::GradcheckResult gradcheck;
   bool forward_ok = false;
   bool grad_f32_ok = false;
-  bool ok() const { return forward_ok && grad_f32_ok && gradcheck.ok; }
+  bool ok() const { return forward_ok && grad_f32_ok && gradcheck.ok && cuda_ok; }
   std::string summary;         // one line
 };
 
