@@ -25,9 +25,24 @@ inline void check_ndim(const char* op, const Tensor& x, int ndim, const char* wh
   LIEDNET_CHECK(x.ndim() == ndim, op, ": ", what, " must have ", ndim, " dimensions, got ", x.str());
 }
 
-// Ops without a CUDA kernel yet say so instead of reading device memory.
+// Ops without a CUDA kernel say so instead of reading device memory.
 inline void check_cpu(const char* op, const Tensor& x) {
   LIEDNET_CHECK(x.device() == Device::CPU, op, ": no kernel for ", x.str());
+}
+
+// True for a CUDA tensor (which must be f32): the op takes its CUDA path.
+inline bool on_cuda(const char* op, const Tensor& x) {
+  if (x.device() != Device::CUDA) return false;
+  LIEDNET_CHECK(x.dtype() == DType::F32, op, ": CUDA tensors are f32, got ", x.str());
+  return true;
+}
+
+// A kernel from a CUDA table (ops/cuda/*_kernels.h), or an error naming the op
+// when this build has none.
+template <typename F>
+F cuda_kernel(F f, const char* op) {
+  LIEDNET_CHECK(f != nullptr, op, ": no CUDA kernel in this build");
+  return f;
 }
 
 }  // namespace liednet::ops
