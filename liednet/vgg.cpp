@@ -33,6 +33,10 @@ std::array<Tensor, 4> VGG19Features::forward(const Tensor& x) const {
     scale.set({c}, 0.5 / kStd[c]);
     shift.set({c}, (0.5 - kMean[c]) / kStd[c]);
   }
+  if (x.device() != Device::CPU) {
+    scale = scale.to(x.device());
+    shift = shift.to(x.device());
+  }
   Tensor h = ops::add_channel(ops::mul_channel(x, scale), shift);
   std::array<Tensor, 4> out;
   // After conv k: 'p' pools after its ReLU, 'f' takes the feature (pre-ReLU).

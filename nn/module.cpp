@@ -61,6 +61,21 @@ void Module::to(DType dtype) {
   for (auto& kv : children_) kv.second->to(dtype);
 }
 
+void Module::to(Device device) {
+  for (auto& kv : params_)
+    if (kv.second->device() != device) {
+      const bool trainable = kv.second->requires_grad();
+      *kv.second = kv.second->to(device).set_requires_grad(trainable);
+    }
+  for (auto& kv : children_) kv.second->to(device);
+}
+
+Device Module::device() const {
+  auto p = named_parameters();
+  LIEDNET_CHECK(!p.empty(), type_, ": no parameters, so no device");
+  return p.front().second.device();
+}
+
 DType Module::dtype() const {
   auto p = named_parameters();
   LIEDNET_CHECK(!p.empty(), type_, ": no parameters, so no dtype");

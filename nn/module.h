@@ -39,7 +39,10 @@ class Module {
   void zero_grad();
   // Replaces every parameter by a copy in `dtype` (a fresh leaf; frozen ones stay frozen).
   void to(DType dtype);
+  // Moves every parameter to `device` (CUDA parameters are f32).
+  void to(Device device);
   DType dtype() const;
+  Device device() const;
 
  protected:
   // Registers `*slot` (a member of the derived class) as parameter `name`; it becomes a leaf that requires grad.

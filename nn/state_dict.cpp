@@ -10,7 +10,9 @@ namespace liednet::nn {
 
 StateDict state_dict(const Module& m) {
   StateDict out;
-  for (auto& [name, t] : m.named_parameters()) out.push_back({name, t.detach()});
+  // On the host, so that it can be written to files.
+  for (auto& [name, t] : m.named_parameters())
+    out.push_back({name, t.device() == Device::CPU ? t.detach() : t.to(Device::CPU)});
   return out;
 }
 

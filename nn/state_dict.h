@@ -12,7 +12,8 @@ namespace liednet::nn {
 
 using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
-// The parameters' current values (detached; they share the parameters' data).
+// The parameters' current values: detached views for CPU parameters, host
+// copies for CUDA ones.
 StateDict state_dict(const Module& m);
 
 struct LoadReport {

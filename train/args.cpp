@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "tensor/cuda.h"
 #include "tensor/error.h"
 
 namespace liednet::cli {
@@ -64,6 +65,15 @@ std::vector<int64_t> Args::get_ints(const std::string& name) const {
     out.push_back(std::strtoll(v.c_str(), nullptr, 10));
   }
   return out;
+}
+
+Device device_option(const Args& args, const std::string& command) {
+  const std::string d = args.get_or("--device", "cpu");
+  LIEDNET_CHECK(d == "cpu" || d == "cuda", "liednet ", command, ": --device must be cpu or cuda, got '", d, "'");
+  if (d == "cpu") return Device::CPU;
+  LIEDNET_CHECK(cuda_device_count() > 0, "liednet ", command, ": --device cuda: ",
+                cuda_built() ? "no GPU on this machine" : "this build has no CUDA backend");
+  return Device::CUDA;
 }
 
 }  // namespace liednet::cli

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/dtype.h"
+
 namespace liednet::cli {
 
 class Args {
@@ -31,5 +33,8 @@ class Args {
   std::set<std::string> flags_;
   std::vector<std::string> positional_;
 };
+
+// --device cpu|cuda (default cpu); cuda needs a CUDA build and a GPU.
+Device device_option(const Args& args, const std::string& command);
 
 }  // namespace liednet::cli

@@ -45,13 +45,15 @@ Tensor side_by_side(const std::vector<Tensor>& images) {
 }  // namespace
 
 int cmd_enhance(const std::vector<std::string>& argv) {
-  Args args("enhance", argv, {"--weights", "--input", "--output", "--tile", "--overlap", "--gt", "--preset"},
+  Args args("enhance", argv,
+            {"--weights", "--input", "--output", "--tile", "--overlap", "--gt", "--preset", "--device"},
             {"--compare"});
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
   const int64_t tile = args.get_int("--tile", 1024), overlap = args.get_int("--overlap", 64);
   LIEDNET_CHECK(tile >= 16 && tile % 8 == 0, "liednet enhance: --tile must be a multiple of 8, at least 16, got ", tile);
   LIEDNET_CHECK(overlap >= 0 && 2 * overlap <= tile, "liednet enhance: --overlap must be between 0 and tile/2");
   const bool compare = args.flag("--compare");
+  const Device device = device_option(args, "enhance");
   const std::string gt_dir = args.get_or("--gt", "");
 
   SafetensorsContents w = load_safetensors(weights);
@@ -59,6 +61,7 @@ int cmd_enhance(const std::vector<std::string>& argv) {
   net::LIEDNet model(net::resolve_config(args.get_or("--preset", ""), w.tensors, weights), gen);
   nn::load_state_dict(model, w.tensors, true, weights);
   model.eval();
+  model.to(device);
 
   // (input file, output file, relative name) for a file or a folder.
   // Side-by-side images go beside the output file, or for a folder into a
@@ -91,7 +94,10 @@ int cmd_enhance(const std::vector<std::string>& argv) {
     Tensor img = data::read_image(j.in);
     const int64_t H = img.size(1), W = img.size(2);
     Tensor x = data::to_model_range(img).reshape({1, 3, H, W});
-    Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) { return model.forward(t).out; });
+    // Tiles go to the device one at a time; the blend stays on the host.
+    Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) {
+      return device == Device::CPU ? model.forward(t).out : model.forward(t.to(device)).out.to(Device::CPU);
+    });
     Tensor restored = data::to_unit_range(y).reshape({3, H, W});
     data::write_png(j.out, restored);
     if (compare) {

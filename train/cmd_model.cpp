@@ -102,27 +102,30 @@ int cmd_init(const std::vector<std::string>& argv) {
 }
 
 int cmd_forward(const std::vector<std::string>& argv) {
-  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump"}, {"--side"});
+  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side"});
+  const Device device = device_option(args, "forward");
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
   SafetensorsContents w = load_safetensors(weights);
   Generator gen(0);
   net::LIEDNet model(net::resolve_config(args.get_or("--preset", ""), w.tensors, weights), gen);
   nn::load_state_dict(model, w.tensors, true, weights);
   model.eval();
+  model.to(device);
 
   SafetensorsContents in = load_safetensors(input);
   Tensor x = in.at("input");
   LIEDNET_CHECK(x.ndim() == 4 && x.size(1) == 3, input, ": 'input' must be (N, 3, H, W), got ", x.str());
   if (x.dtype() != DType::F32) x = x.to(DType::F32);
+  x = x.to(device);
 
   std::vector<std::pair<std::string, Tensor>> dumped;
   if (args.has("--dump"))
-    model.observer = [&](const std::string& name, const Tensor& y) { dumped.push_back({name, y.detach().clone()}); };
+    model.observer = [&](const std::string& name, const Tensor& y) { dumped.push_back({name, y.to(Device::CPU)}); };
   autograd::NoGradGuard no_grad;
   const bool side = args.flag("--side");
   net::LIEDNetOutput r = model.forward(x, side);
-  std::vector<std::pair<std::string, Tensor>> out{{"output", r.out}};
-  if (side) out.push_back({"side", r.side});
+  std::vector<std::pair<std::string, Tensor>> out{{"output", r.out.to(Device::CPU)}};
+  if (side) out.push_back({"side", r.side.to(Device::CPU)});
   save_safetensors(output, out);
   std::printf("wrote %s: output %s%s\n", output.c_str(), r.out.shape().str().c_str(),
               side ? (", side " + r.side.shape().str()).c_str() : "");

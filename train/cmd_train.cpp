@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "data/metrics.h"
 #include "nn/state_dict.h"
+#include "tensor/cuda.h"
 #include "tensor/parallel.h"
 #include "tensor/safetensors.h"
 #include "train/args.h"
@@ -72,7 +73,10 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
     LIEDNET_CHECK(lq.shape() == gt.shape(), p.lq_path, " and ", p.gt_path, " differ in size: ", lq.shape(), " vs ",
                   gt.shape());
     const Shape s = lq.shape();
-    Tensor out = model.forward(data::to_model_range(lq).reshape({1, 3, s[1], s[2]})).out;
+    Tensor x = data::to_model_range(lq).reshape({1, 3, s[1], s[2]});
+    if (model.device() != Device::CPU) x = x.to(model.device());
+    Tensor out = model.forward(x).out;
+    if (out.device() != Device::CPU) out = out.to(Device::CPU);
     // Upstream maps the [-1, 1] output as if it were [0, 1]; we map it correctly.
     Tensor pred = data::to_unit_range(out).reshape(s);
     v.psnr += data::psnr_basicsr(pred, gt, crop_border);
@@ -90,10 +94,9 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
 
 int cmd_train(const std::vector<std::string>& argv) {
   Args args("train", argv, {"--config", "--resume", "--device"}, {});
-  const std::string device = args.get_or("--device", "cpu");
-  LIEDNET_CHECK(device == "cpu", "liednet train: --device ", device,
-                ": only the CPU backend is available in this build");
+  const Device device = device_option(args, "train");
   train::TrainConfig cfg = train::load_train_config(args.get("--config"));
+  cfg.device = device;
   for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
   if (cfg.threads > 0) set_num_threads(cfg.threads);
 

@@ -52,6 +52,7 @@ struct TrainConfig {
   int crop_border = 0;
   int threads = 0;  // 0: LIEDNET_THREADS / OMP_NUM_THREADS / all cores
   DType dtype = DType::F32;  // f64 for parity tests (not a YAML key)
+  Device device = Device::CPU;  // --device cuda
   std::vector<std::string> warnings;  // unknown keys, accepted-but-unused keys
 };
 

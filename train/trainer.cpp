@@ -49,9 +49,14 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), init_gen_(cfg.manual_seed)
     vgg_ = std::make_unique<net::VGG19Features>(g);
     net::load_vgg_weights(*vgg_, cfg_.vgg_weights);
   }
-  if (cfg_.dtype != DType::F32) {  // before Adam, whose moments take the parameters' dtype
+  if (cfg_.dtype != DType::F32) {  // before Adam, whose moments take the parameters' dtype and device
     model_->to(cfg_.dtype);
     if (vgg_) vgg_->to(cfg_.dtype);
+  }
+  if (cfg_.device != Device::CPU) {
+    LIEDNET_CHECK(cfg_.dtype == DType::F32, cfg_.path, ": CUDA training is f32");
+    model_->to(cfg_.device);
+    if (vgg_) vgg_->to(cfg_.device);
   }
   adam_ = std::make_unique<nn::Adam>(*model_, cfg_.adam);
   schedule_ = make_schedule(cfg_);
@@ -70,8 +75,11 @@ StepReport Trainer::step(const Tensor& lq, const Tensor& gt) {
   adam_->zero_grad();
   net::LossTerms t;
   {
-    net::LIEDNetOutput out = model_->forward(lq, cfg_.loss.use_side);
-    t = net::compute_loss(out, gt, vgg_.get(), cfg_.loss);
+    // Batches come from the loader on the host; the step runs where the model is.
+    const Tensor x = lq.device() == cfg_.device ? lq : lq.to(cfg_.device);
+    const Tensor y = gt.device() == cfg_.device ? gt : gt.to(cfg_.device);
+    net::LIEDNetOutput out = model_->forward(x, cfg_.loss.use_side);
+    t = net::compute_loss(out, y, vgg_.get(), cfg_.loss);
   }
   r.total = t.total.item();
   r.l_pix = t.l_pix;
@@ -95,7 +103,8 @@ StepReport Trainer::step(const Tensor& lq, const Tensor& gt) {
 void Trainer::save_checkpoint(const std::string& path, const LoaderPosition& loader) const {
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (auto& [k, t] : nn::state_dict(*model_)) tensors.push_back({"net." + k, t});
-  for (auto& [k, t] : adam_->state()) tensors.push_back({"optim." + k, t});
+  for (auto& [k, t] : adam_->state())
+    tensors.push_back({"optim." + k, t.device() == Device::CPU ? t : t.to(Device::CPU)});
   nlohmann::json meta = {{"iter", iter_},          {"adam_steps", adam_->steps()}, {"loader_epoch", loader.epoch},
                          {"loader_cursor", loader.cursor}, {"network", network_signature(cfg_.network)},
                          {"seed", cfg_.manual_seed}, {"lr", lr_for(iter_ + 1)}};
