@@ -4,6 +4,9 @@
 #include <cmath>
 #include <map>
 
+#include "ops/check.h"
+#include "ops/cuda/elementwise_kernels.h"
+#include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
 namespace liednet::nn {
@@ -12,8 +15,9 @@ Adam::Adam(const Module& module, AdamOptions opt) : opt_(opt) {
   for (auto& [name, p] : module.named_parameters())
     if (p.requires_grad()) {
       params_.push_back({name, p});
-      m_.push_back(Tensor::zeros(p.shape(), p.dtype()));
-      v_.push_back(Tensor::zeros(p.shape(), p.dtype()));
+      // The moments live beside the parameter: move parameters before building Adam.
+      m_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
+      v_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
     }
 }
 
@@ -27,6 +31,25 @@ void Adam::step(double lr) {
     Tensor p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    LIEDNET_CHECK(g.device() == p.device() && m_[i].device() == p.device(), "Adam: parameter '", params_[i].first,
+                  "' is ", p.str(), " but its gradient is ", g.str(), " and its moments ", m_[i].str(),
+                  " (move parameters to their device before building the optimiser)");
+    if (ops::on_cuda("Adam", p)) {
+      // The same float operations as below, fused into one kernel.
+      ops::cuda::AdamScalars s;
+      s.beta1 = static_cast<float>(opt_.beta1);
+      s.beta2 = static_cast<float>(opt_.beta2);
+      s.one_minus_beta1 = static_cast<float>(1 - opt_.beta1);
+      s.one_minus_beta2 = static_cast<float>(1 - opt_.beta2);
+      s.weight_decay = static_cast<float>(opt_.weight_decay);
+      s.apply_weight_decay = opt_.weight_decay != 0;
+      s.eps = static_cast<float>(opt_.eps);
+      s.bias_correction2_sqrt = static_cast<float>(bc2_sqrt);
+      s.neg_step_size = static_cast<float>(-step_size);
+      ops::cuda_kernel(ops::cuda::elementwise_kernels().adam_step, "Adam")(
+          p.data<float>(), g.data<float>(), m_[i].data<float>(), v_[i].data<float>(), p.numel(), s, cuda_stream());
+      continue;
+    }
     LIEDNET_DISPATCH(p.dtype(), T, {
       T* pp = p.data<T>();
       const T* gp = g.data<T>();

@@ -4,6 +4,8 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/elementwise_kernels.h"
+#include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -61,16 +63,25 @@ enum class Saved { Input, Output };
 
 // A pointwise op y = f(x) whose derivative is df(x) (Saved::Input) or, for ops
 // whose derivative is cheaper from the output, df(y) (Saved::Output).
-// Fwd and Df are generic lambdas called with float or double.
+// Fwd and Df are generic lambdas called with float or double; on the GPU the
+// same functions are kernel `act` (which saves the same tensor).
 template <typename Fwd, typename Df>
-Tensor pointwise(const char* op, const Tensor& x, Saved saved, Fwd f, Df df) {
+Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation act, Fwd f, Df df) {
   LIEDNET_CHECK(x.defined(), op, ": undefined input");
-  check_cpu(op, x);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  LIEDNET_DISPATCH(x.dtype(), T, map1<T>(out.data<T>(), x.data<T>(), x.numel(), [&](T v) { return f(v); }));
+  if (on_cuda(op, x))
+    cuda_kernel(cuda::elementwise_kernels().activation_forward, op)(act, out.data<float>(), x.data<float>(), x.numel(),
+                                                                   cuda_stream());
+  else
+    LIEDNET_DISPATCH(x.dtype(), T, map1<T>(out.data<T>(), x.data<T>(), x.numel(), [&](T v) { return f(v); }));
   if (autograd::needs_grad({&x})) {
     Tensor s = saved == Saved::Input ? x.detach() : out.detach();
-    autograd::record(out, op, {x}, [s, df](const Tensor& g, std::vector<Tensor>& gi) {
+    autograd::record(out, op, {x}, [s, df, op, act](const Tensor& g, std::vector<Tensor>& gi) {
+      if (on_cuda(op, g)) {
+        cuda_kernel(cuda::elementwise_kernels().activation_backward, op)(act, gi[0].data<float>(), g.data<float>(),
+                                                                        s.data<float>(), g.numel(), cuda_stream());
+        return;
+      }
       LIEDNET_DISPATCH(g.dtype(), T,
                        accumulate_grad<T>(gi[0].data<T>(), g.data<T>(), s.data<T>(), g.numel(),
                                           [&](T v) { return df(v); }));
@@ -83,19 +94,19 @@ Tensor pointwise(const char* op, const Tensor& x, Saved saved, Fwd f, Df df) {
 Tensor relu(const Tensor& x) {
   // !(v <= 0) rather than v > 0 so that NaN passes through, as in torch.
   return pointwise(
-      "relu", x, Saved::Output, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); },
+      "relu", x, Saved::Output, cuda::Activation::Relu, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); },
       [](auto y) { return y > 0 ? decltype(y)(1) : decltype(y)(0); });
 }
 
 Tensor sigmoid(const Tensor& x) {
   return pointwise(
-      "sigmoid", x, Saved::Output, [](auto v) { return stable_sigmoid(v); },
+      "sigmoid", x, Saved::Output, cuda::Activation::Sigmoid, [](auto v) { return stable_sigmoid(v); },
       [](auto y) { return y * (decltype(y)(1) - y); });
 }
 
 Tensor silu(const Tensor& x) {
   return pointwise(
-      "silu", x, Saved::Input, [](auto v) { return v * stable_sigmoid(v); },
+      "silu", x, Saved::Input, cuda::Activation::Silu, [](auto v) { return v * stable_sigmoid(v); },
       [](auto v) {
         const auto s = stable_sigmoid(v);
         return s * (decltype(v)(1) + v * (decltype(v)(1) - s));
@@ -104,18 +115,19 @@ Tensor silu(const Tensor& x) {
 
 Tensor gelu(const Tensor& x) {
   return pointwise(
-      "gelu", x, Saved::Input, [](auto v) { return gelu_value(v); }, [](auto v) { return gelu_derivative(v); });
+      "gelu", x, Saved::Input, cuda::Activation::Gelu, [](auto v) { return gelu_value(v); },
+      [](auto v) { return gelu_derivative(v); });
 }
 
 Tensor softplus(const Tensor& x) {
   return pointwise(
-      "softplus", x, Saved::Input, [](auto v) { return softplus_value(v); },
+      "softplus", x, Saved::Input, cuda::Activation::Softplus, [](auto v) { return softplus_value(v); },
       [](auto v) { return v > decltype(v)(kSoftplusThreshold) ? decltype(v)(1) : stable_sigmoid(v); });
 }
 
 Tensor exp(const Tensor& x) {
   return pointwise(
-      "exp", x, Saved::Output, [](auto v) { return std::exp(v); }, [](auto y) { return y; });
+      "exp", x, Saved::Output, cuda::Activation::Exp, [](auto v) { return std::exp(v); }, [](auto y) { return y; });
 }
 
 }  // namespace liednet::ops

@@ -6,7 +6,9 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/elementwise_kernels.h"
 #include "ops/reduce.h"
+#include "tensor/cuda.h"
 
 namespace liednet::ops {
 
@@ -17,12 +19,35 @@ template <typename T>
 int8_t sign_of(T v) {
   return static_cast<int8_t>((v > T(0)) - (v < T(0)));
 }
+
+// The same on the GPU: one pass computes the block sums and the signs, a
+// second combines the blocks (see elementwise_kernels.h).
+Tensor cuda_l1_loss(const Tensor& pred, const Tensor& target) {
+  const auto& k = cuda::elementwise_kernels();
+  const int64_t n = pred.numel();
+  Tensor out = Tensor::empty(Shape{}, DType::F32, Device::CUDA);
+  const bool grad = autograd::needs_grad({&pred, &target});
+  // (numel) int8 signs and (blocks) doubles of workspace, each held in an f32
+  // tensor of enough elements (CUDA tensors are f32).
+  Tensor sign = grad ? Tensor::empty({(n + 3) / 4}, DType::F32, Device::CUDA) : Tensor();
+  Tensor partials = Tensor::empty({2 * cuda::sum_partial_count(n)}, DType::F32, Device::CUDA);
+  cuda_kernel(k.l1_loss, "l1_loss")(out.data<float>(), grad ? static_cast<int8_t*>(sign.raw_data()) : nullptr,
+                                    pred.data<float>(), target.data<float>(), n,
+                                    static_cast<double*>(partials.raw_data()), cuda_stream());
+  if (grad)
+    autograd::record(out, "l1_loss", {pred, target}, [sign, n](const Tensor& g, std::vector<Tensor>& gi) {
+      cuda_kernel(cuda::elementwise_kernels().l1_loss_backward, "l1_loss backward")(
+          gi[0].defined() ? gi[0].data<float>() : nullptr, gi[1].defined() ? gi[1].data<float>() : nullptr,
+          static_cast<const int8_t*>(sign.raw_data()), g.data<float>(), n, cuda_stream());
+    });
+  return out;
+}
 }  // namespace
 
 Tensor l1_loss(const Tensor& pred, const Tensor& target) {
   check_same("l1_loss", pred, target);
-  check_cpu("l1_loss", pred);
   LIEDNET_CHECK(pred.numel() > 0, "l1_loss: empty inputs ", pred.str(), " and ", target.str());
+  if (on_cuda("l1_loss", pred)) return cuda_l1_loss(pred, target);
   const int64_t n = pred.numel();
   Tensor out = Tensor::empty(Shape{}, pred.dtype(), pred.device());
   const bool grad = autograd::needs_grad({&pred, &target});
