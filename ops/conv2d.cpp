@@ -8,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/conv_kernels.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
 #include "tensor/parallel.h"
@@ -71,6 +72,12 @@ std::string describe(const Tensor& x, const Tensor& w, const Tensor& b) {
   s << "x " << (x.defined() ? x.str() : "undefined") << ", weight " << (w.defined() ? w.str() : "undefined")
     << ", bias " << (b.defined() ? b.str() : "none");
   return s.str();
+}
+
+// x, weight and bias (when defined) on one device; the message names all three.
+void check_same_device(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
+  LIEDNET_CHECK(x.device() == w.device() && (!b.defined() || b.device() == x.device()), op,
+                ": inputs are on different devices (", describe(x, w, b), ")");
 }
 
 // ---- GEMM paths -------------------------------------------------------------------
@@ -515,6 +522,126 @@ void bias_backward(const Geometry& g, const T* gout, T* db) {
   });
 }
 
+// ---- CUDA -------------------------------------------------------------------------
+//
+// The same three paths on the GPU, in f32: depthwise as direct kernels;
+// pointwise as GEMMs on each sample's plane; everything else im2col over bands
+// of output rows plus GEMM, with dx gathered back by col2im. Every kernel and
+// GEMM goes to the one stream in the order issued here, and no sum uses
+// atomics, so results are bit-identical from run to run.
+
+// Column buffer bound on the GPU, in elements: 64 MiB of f32. There is no cache
+// to fit as on the CPU; larger bands mean fewer, larger GEMMs, and this is still
+// small beside a training step's activations.
+std::atomic<int64_t> g_cuda_tile_elements{int64_t{1} << 24};
+
+cuda::ConvShape cuda_shape(const Geometry& g) {
+  return {g.n, g.c_in, g.h, g.w, g.c_out, g.kh, g.kw, g.stride, g.pad, g.groups, g.oh, g.ow};
+}
+
+int64_t cuda_band_rows(const Geometry& g) {
+  const int64_t per_row = g.c_in * g.taps() * g.ow;
+  return std::clamp<int64_t>(g_cuda_tile_elements.load() / std::max<int64_t>(1, per_row), 1, g.oh);
+}
+
+// A column buffer of `rows` output rows, from the device allocator.
+Tensor cuda_columns(const Geometry& g, int64_t rows) {
+  return Tensor::empty({g.c_in * g.taps() * rows * g.ow}, DType::F32, Device::CUDA);  // (C_in*kh*kw, rows*OW)
+}
+
+void conv_forward_cuda(const char* op, const Geometry& g, const float* x, const float* w, const float* b, float* out) {
+  const cuda::ConvKernels& k = cuda::conv_kernels();
+  const cuda::ConvShape s = cuda_shape(g);
+  if (g.depthwise()) {
+    cuda_kernel(k.depthwise_forward, op)(s, x, w, b, out);
+    return;
+  }
+  const auto gemm = cuda_kernel(k.gemm_cuda, op);
+  const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
+  // With a bias, out starts as the bias and the GEMMs add to it.
+  if (b) cuda_kernel(k.fill_bias, op)(s, b, out);
+  const float beta = b ? 1.0f : 0.0f;
+  if (g.pointwise()) {
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr)
+        gemm(false, false, cgo, pout, depth, 1.0f, w + gr * cgo * depth, depth, x + (n * g.c_in + gr * cgi) * pin,
+             pin, beta, out + (n * g.c_out + gr * cgo) * pout, pout);
+    return;
+  }
+  const auto im2col = cuda_kernel(k.im2col, op);
+  const int64_t rows = cuda_band_rows(g);
+  Tensor columns = cuda_columns(g, rows);
+  float* col = columns.data<float>();
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+      const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
+      im2col(s, x + n * g.c_in * pin, r0, r1, col);  // (C_in*kh*kw, band)
+      for (int64_t gr = 0; gr < g.groups; ++gr)
+        gemm(false, false, cgo, band, depth, 1.0f, w + gr * cgo * depth, depth, col + gr * depth * band, band, beta,
+             out + (n * g.c_out + gr * cgo) * pout + r0 * g.ow, pout);
+    }
+}
+
+// dx, dw, db may be null (not needed); x is null when dw is, w when dx is.
+// Samples and bands run in order, so dw's sum over them has a fixed order.
+void conv_backward_cuda(const char* op, const Geometry& g, const float* x, const float* w, const float* gout,
+                        float* dx, float* dw, float* db) {
+  const cuda::ConvKernels& k = cuda::conv_kernels();
+  const cuda::ConvShape s = cuda_shape(g);
+  if (db) cuda_kernel(k.bias_backward, op)(s, gout, db);
+  if (!dx && !dw) return;
+  if (g.depthwise()) {
+    if (dx) cuda_kernel(k.depthwise_backward_input, op)(s, w, gout, dx);
+    if (dw) cuda_kernel(k.depthwise_backward_weight, op)(s, x, gout, dw);
+    return;
+  }
+  const auto gemm = cuda_kernel(k.gemm_cuda, op);
+  const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
+  if (g.pointwise()) {
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const float* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
+        if (dw)
+          gemm(false, true, cgo, cgi, pout, 1.0f, go, pout, x + (n * g.c_in + gr * cgi) * pin, pin, 1.0f,
+               dw + gr * cgo * depth, depth);
+        if (dx)
+          gemm(true, false, cgi, pin, cgo, 1.0f, w + gr * cgo * depth, depth, go, pout, 1.0f,
+               dx + (n * g.c_in + gr * cgi) * pin, pin);
+      }
+    return;
+  }
+  const auto im2col = cuda_kernel(k.im2col, op);
+  const auto col2im_add = cuda_kernel(k.col2im_add, op);
+  const int64_t rows = cuda_band_rows(g);
+  // One buffer serves both gradients: the columns of x for dw, then (the
+  // GEMM overwrites them) the column gradient for dx.
+  Tensor columns = cuda_columns(g, rows);
+  float* col = columns.data<float>();
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+      const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
+      const float* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
+      if (dw) {
+        im2col(s, x + n * g.c_in * pin, r0, r1, col);  // (C_in*kh*kw, band)
+        for (int64_t gr = 0; gr < g.groups; ++gr)
+          gemm(false, true, cgo, depth, band, 1.0f, go + gr * cgo * pout, pout, col + gr * depth * band, band, 1.0f,
+               dw + gr * cgo * depth, depth);
+      }
+      if (dx) {
+        for (int64_t gr = 0; gr < g.groups; ++gr)
+          gemm(true, false, depth, band, cgo, 1.0f, w + gr * cgo * depth, depth, go + gr * cgo * pout, pout, 0.0f,
+               col + gr * depth * band, band);
+        col2im_add(s, col, r0, r1, dx + n * g.c_in * pin);
+      }
+    }
+}
+
+const float* cuda_data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+float* cuda_mutable_data_or_null(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+// ---- dispatch ---------------------------------------------------------------------
+
 template <typename T>
 void conv_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
   if (g.depthwise()) depthwise_forward(g, x, w, b, out);
@@ -546,13 +673,22 @@ Tensor conv_apply(const char* op, const Geometry& g, const Tensor& x, const Tens
   // Multiply-adds (2 FLOPs each) plus the bias adds.
   FlopCounter::add(g.n * g.c_out * g.oh * g.ow * (2 * g.cg_in() * g.kh * g.kw + (b.defined() ? 1 : 0)));
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype(), x.device());
-  LIEDNET_DISPATCH(x.dtype(), T,
-                   conv_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>()));
+  if (on_cuda(op, x))
+    conv_forward_cuda(op, g, x.data<float>(), w.data<float>(), cuda_data_or_null(b), out.data<float>());
+  else
+    LIEDNET_DISPATCH(x.dtype(), T,
+                     conv_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>()));
   if (autograd::needs_grad({&x, &w, &b})) {
     // dx needs only the weight, dw only x; db needs neither.
     Tensor saved_x = w.requires_grad() ? x.detach() : Tensor();
     Tensor saved_w = x.requires_grad() ? w.detach() : Tensor();
-    autograd::record(out, op, {x, w, b}, [g, saved_x, saved_w](const Tensor& gout, std::vector<Tensor>& gi) {
+    autograd::record(out, op, {x, w, b}, [op, g, saved_x, saved_w](const Tensor& gout, std::vector<Tensor>& gi) {
+      if (on_cuda(op, gout)) {
+        conv_backward_cuda(op, g, cuda_data_or_null(saved_x), cuda_data_or_null(saved_w), gout.data<float>(),
+                           cuda_mutable_data_or_null(gi[0]), cuda_mutable_data_or_null(gi[1]),
+                           cuda_mutable_data_or_null(gi[2]));
+        return;
+      }
       LIEDNET_DISPATCH(gout.dtype(), T,
                        conv_backward<T>(g, data_or_null<T>(saved_x), data_or_null<T>(saved_w), gout.data<T>(),
                                         mutable_data_or_null<T>(gi[0]), mutable_data_or_null<T>(gi[1]),
@@ -567,8 +703,9 @@ Geometry conv2d_geometry(const char* op, const Tensor& x, const Tensor& w, const
   LIEDNET_CHECK(x.defined() && w.defined(), op, ": undefined input (", describe(x, w, b), ")");
   LIEDNET_CHECK(x.ndim() == 4, op, ": x must be (N, C_in, H, W) (", describe(x, w, b), ")");
   LIEDNET_CHECK(w.ndim() == 4, op, ": weight must be (C_out, C_in/groups, kh, kw) (", describe(x, w, b), ")");
+  check_same_device(op, x, w, b);
   check_compatible(op, x, w);
-  check_cpu(op, x);
+  on_cuda(op, x);  // a CUDA x must be f32
   if (b.defined()) {
     check_compatible(op, x, b);
     LIEDNET_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), op, ": bias must be (C_out) = (", w.size(0), ") (",
@@ -604,14 +741,23 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   return conv_apply("conv2d", g, x, weight, bias);
 }
 
+bool set_cuda_tf32(bool on) {
+  const cuda::ConvKernels& k = cuda::conv_kernels();
+  if (!k.set_tf32 || !k.tf32) return false;  // no CUDA in this build: nothing to switch
+  const bool previous = k.tf32();
+  k.set_tf32(on);
+  return previous;
+}
+
 Tensor linear_channels(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const char* op = "linear_channels";
   LIEDNET_CHECK(x.defined() && weight.defined(), op, ": undefined input (", describe(x, weight, bias), ")");
   LIEDNET_CHECK(x.ndim() == 4, op, ": x must be (N, in, H, W) (", describe(x, weight, bias), ")");
   LIEDNET_CHECK(weight.ndim() == 2 && weight.size(1) == x.size(1), op, ": weight must be (out, in) with in = ",
                 x.size(1), " (", describe(x, weight, bias), ")");
+  check_same_device(op, x, weight, bias);
   check_compatible(op, x, weight);
-  check_cpu(op, x);
+  on_cuda(op, x);  // a CUDA x must be f32
   if (bias.defined()) {
     check_compatible(op, x, bias);
     LIEDNET_CHECK(bias.ndim() == 1 && bias.size(0) == weight.size(0), op, ": bias must be (out) = (",
@@ -632,8 +778,14 @@ int64_t set_conv2d_tile_elements(int64_t elements) {
   return g_tile_elements.exchange(elements);
 }
 
+int64_t set_conv2d_cuda_tile_elements(int64_t elements) {
+  LIEDNET_CHECK(elements >= 1, "set_conv2d_cuda_tile_elements: bound must be at least 1, got ", elements);
+  return g_cuda_tile_elements.exchange(elements);
+}
+
 Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   const Geometry g = conv2d_geometry("conv2d_reference", x, weight, bias, opt);
+  check_cpu("conv2d_reference", x);
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype());
   LIEDNET_DISPATCH(x.dtype(), T, {
     const T* xp = x.data<T>();
@@ -664,6 +816,7 @@ Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bia
 Conv2dGrads conv2d_reference_backward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                       const Tensor& grad_out, const Conv2dOptions& opt) {
   const Geometry g = conv2d_geometry("conv2d_reference_backward", x, weight, bias, opt);
+  check_cpu("conv2d_reference_backward", x);
   check_compatible("conv2d_reference_backward", x, grad_out);
   LIEDNET_CHECK(grad_out.shape() == Shape({g.n, g.c_out, g.oh, g.ow}),
                 "conv2d_reference_backward: grad_out must match the output, got ", grad_out.str());

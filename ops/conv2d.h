@@ -8,6 +8,11 @@
 //   - everything else: im2col over bands of output rows plus GEMM, so the column
 //     buffer stays bounded (see detail::set_conv2d_tile_elements).
 // Results are deterministic for a given thread count: no sum depends on timing.
+//
+// On CUDA (f32) the same three paths run on the GPU: direct depthwise kernels,
+// cuBLAS GEMMs on the plane for 1x1, im2col over bands plus cuBLAS for the
+// rest (dx gathered back by col2im, one thread per input pixel). No sum uses
+// atomics, so CUDA results are bit-identical from run to run.
 #pragma once
 
 #include <cstdint>
@@ -30,11 +35,22 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 // x (N, in, H, W) -> (N, out, H, W); bias (out) or undefined.
 Tensor linear_channels(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+// TF32 tensor cores in the CUDA GEMMs (conv2d, linear_channels, and every op
+// that calls cuda::conv_kernels().gemm_cuda). Off by default: GEMMs then round
+// like f32 on the CPU, which the CUDA-vs-CPU tests rely on. On, GEMM inputs
+// are rounded to a 10-bit mantissa (relative error about 1e-3) for several
+// times the speed. Process-wide; returns the previous setting. Does nothing,
+// and returns false, in a build without CUDA. The depthwise kernels are plain
+// f32 either way.
+bool set_cuda_tf32(bool on);
+
 namespace detail {
 // Upper bound, in elements, on the im2col buffer of one band of output rows
 // (a band is never less than one row). Returns the previous bound. Tests set it
 // small so that a small input spans several bands.
 int64_t set_conv2d_tile_elements(int64_t elements);
+// The same bound for the CUDA column buffer (default 2^24 elements, 64 MiB).
+int64_t set_conv2d_cuda_tile_elements(int64_t elements);
 
 // Plain nested loops, no autograd: the reference the fast paths are tested against.
 Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
