@@ -5,6 +5,7 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -34,6 +35,19 @@ void copy_planes(T* dst, int64_t dst_c, int64_t dst_c0, const T* src, int64_t sr
   });
 }
 
+// copy_planes for any dtype and device.
+template <bool kAdd>
+void copy_planes_on(Tensor& dst, int64_t dst_c, int64_t dst_c0, const Tensor& src, int64_t src_c, int64_t src_c0,
+                    int64_t n, int64_t count, int64_t inner, const char* op) {
+  if (on_cuda(op, src))
+    cuda_kernel(cuda::layout_kernels().copy_planes, op)(dst.data<float>(), dst_c, dst_c0, src.data<float>(), src_c,
+                                                         src_c0, n, count, inner, kAdd);
+  else
+    LIEDNET_DISPATCH(src.dtype(), T,
+                     (copy_planes<T, kAdd>(dst.data<T>(), dst_c, dst_c0, src.data<T>(), src_c, src_c0, n, count,
+                                           inner)));
+}
+
 std::string shapes_of(const std::vector<Tensor>& xs) {
   std::ostringstream s;
   for (size_t i = 0; i < xs.size(); ++i) s << (i ? ", " : "") << (xs[i].defined() ? xs[i].str() : "undefined");
@@ -42,7 +56,7 @@ std::string shapes_of(const std::vector<Tensor>& xs) {
 
 void check_channels_input(const char* op, const Tensor& x) {
   LIEDNET_CHECK(x.defined(), op, ": x is undefined");
-  check_cpu(op, x);
+  on_cuda(op, x);  // a CUDA x must be f32
   LIEDNET_CHECK(x.ndim() >= 2, op, ": x must be (N, C, ...), got ", x.str());
 }
 }  // namespace
@@ -52,12 +66,12 @@ Tensor concat_channels(const std::vector<Tensor>& xs) {
   const Tensor& x0 = xs[0];
   for (const Tensor& x : xs) {
     LIEDNET_CHECK(x.defined(), "concat_channels: undefined input among ", shapes_of(xs));
-    check_cpu("concat_channels", x);
     bool same = x.ndim() == x0.ndim() && x.ndim() >= 2 && x.dtype() == x0.dtype() && x.device() == x0.device();
     for (int d = 0; same && d < x.ndim(); ++d) same = d == 1 || x.size(d) == x0.size(d);
     LIEDNET_CHECK(same, "concat_channels: inputs must be (N, C_i, ...) with equal dims but C, dtype and device: ",
                   shapes_of(xs));
   }
+  on_cuda("concat_channels", x0);  // CUDA inputs must be f32
   std::vector<int64_t> offsets;  // first output channel of each input
   int64_t total = 0;
   for (const Tensor& x : xs) {
@@ -68,20 +82,16 @@ Tensor concat_channels(const std::vector<Tensor>& xs) {
   shape[1] = total;
   Tensor out = Tensor::empty(shape, x0.dtype(), x0.device());
   const int64_t n = x0.size(0), inner = inner_size(x0);
-  LIEDNET_DISPATCH(x0.dtype(), T, {
-    for (size_t i = 0; i < xs.size(); ++i)
-      copy_planes<T, false>(out.data<T>(), total, offsets[i], xs[i].data<T>(), xs[i].size(1), 0, n, xs[i].size(1),
-                            inner);
-  });
+  for (size_t i = 0; i < xs.size(); ++i)
+    copy_planes_on<false>(out, total, offsets[i], xs[i], xs[i].size(1), 0, n, xs[i].size(1), inner,
+                          "concat_channels");
   if (autograd::needs_grad(xs))
     autograd::record(out, "concat_channels", xs,
                      [offsets, total, n, inner](const Tensor& g, std::vector<Tensor>& gi) {
-                       LIEDNET_DISPATCH(g.dtype(), T, {
-                         for (size_t i = 0; i < gi.size(); ++i)
-                           if (gi[i].defined())
-                             copy_planes<T, true>(gi[i].data<T>(), gi[i].size(1), 0, g.data<T>(), total, offsets[i],
-                                                  n, gi[i].size(1), inner);
-                       });
+                       for (size_t i = 0; i < gi.size(); ++i)
+                         if (gi[i].defined())
+                           copy_planes_on<true>(gi[i], gi[i].size(1), 0, g, total, offsets[i], n, gi[i].size(1),
+                                                inner, "concat_channels backward");
                      });
   return out;
 }
@@ -95,12 +105,10 @@ Tensor slice_channels(const Tensor& x, int64_t begin, int64_t end) {
   shape[1] = end - begin;
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   const int64_t n = x.size(0), inner = inner_size(x), count = end - begin;
-  LIEDNET_DISPATCH(x.dtype(), T,
-                   (copy_planes<T, false>(out.data<T>(), count, 0, x.data<T>(), c, begin, n, count, inner)));
+  copy_planes_on<false>(out, count, 0, x, c, begin, n, count, inner, "slice_channels");
   if (autograd::needs_grad({&x}))
     autograd::record(out, "slice_channels", {x}, [c, begin, n, count, inner](const Tensor& g, std::vector<Tensor>& gi) {
-      LIEDNET_DISPATCH(g.dtype(), T,
-                       (copy_planes<T, true>(gi[0].data<T>(), c, begin, g.data<T>(), count, 0, n, count, inner)));
+      copy_planes_on<true>(gi[0], c, begin, g, count, 0, n, count, inner, "slice_channels backward");
     });
   return out;
 }

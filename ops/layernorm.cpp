@@ -6,7 +6,9 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
+#include "tensor/storage.h"
 
 namespace liednet::ops {
 
@@ -162,6 +164,29 @@ void bias_grad(T* gb, const T* g, const Layout& l) {
   });
 }
 
+// The CUDA backward: dx from one kernel, dw and db from a two-pass reduction
+// whose per-chunk partials live in a workspace freed when this returns (later
+// kernels on the one stream may reuse it only after these have run).
+void layer_norm_backward_cuda(std::vector<Tensor>& gi, const Tensor& g, const Tensor& x, const Tensor& w,
+                              const Tensor& mean, const Tensor& rstd, const Layout& l) {
+  const cuda::LayoutKernels& k = cuda::layout_kernels();
+  auto ptr = [](Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
+  const float* xp = x.defined() ? x.data<float>() : nullptr;
+  const float* mp = mean.defined() ? mean.data<float>() : nullptr;
+  const float* rp = rstd.defined() ? rstd.data<float>() : nullptr;
+  if (gi[0].defined())
+    cuda_kernel(k.layer_norm_backward_x, "layer_norm_channels")(gi[0].data<float>(), g.data<float>(), xp,
+                                                                w.defined() ? w.data<float>() : nullptr, mp, rp, l.n,
+                                                                l.c, l.p);
+  float* gw = ptr(gi[1]);
+  float* gb = ptr(gi[2]);
+  if (!gw && !gb) return;
+  std::shared_ptr<Storage> workspace =
+      Storage::allocate(static_cast<size_t>(cuda::layer_norm_workspace_bytes(l.n, l.c, l.p)), Device::CUDA);
+  cuda_kernel(k.layer_norm_backward_params, "layer_norm_channels")(gw, gb, g.data<float>(), xp, mp, rp, l.n, l.c,
+                                                                   l.p, workspace->data());
+}
+
 void check_affine(const Tensor& x, const Tensor& t, const char* what, const Tensor& weight, const Tensor& bias) {
   if (!t.defined()) return;
   LIEDNET_CHECK(t.dtype() == x.dtype() && t.device() == x.device() && t.ndim() == 1 && t.size(0) == x.size(1),
@@ -174,7 +199,7 @@ void check_affine(const Tensor& x, const Tensor& t, const char* what, const Tens
 Tensor layer_norm_channels(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   LIEDNET_CHECK(x.defined(), "layer_norm_channels: x is undefined");
   LIEDNET_CHECK(x.ndim() >= 2, "layer_norm_channels: x must be (N, C, ...), got ", x.str());
-  check_cpu("layer_norm_channels", x);
+  const bool cuda = on_cuda("layer_norm_channels", x);
   check_affine(x, weight, "weight", weight, bias);
   check_affine(x, bias, "bias", weight, bias);
   LIEDNET_CHECK(eps >= 0 && std::isfinite(eps), "layer_norm_channels: eps must be finite and >= 0, got ", eps);
@@ -185,10 +210,16 @@ Tensor layer_norm_channels(const Tensor& x, const Tensor& weight, const Tensor& 
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor mean = Tensor::empty({l.n, l.p}, x.dtype(), x.device());  // (N, P)
   Tensor rstd = Tensor::empty({l.n, l.p}, x.dtype(), x.device());  // (N, P)
-  LIEDNET_DISPATCH(x.dtype(), T,
-                   layer_norm_forward<T>(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
-                                         weight.defined() ? weight.data<T>() : nullptr,
-                                         bias.defined() ? bias.data<T>() : nullptr, l, eps));
+  if (cuda)
+    cuda_kernel(cuda::layout_kernels().layer_norm_forward, "layer_norm_channels")(
+        out.data<float>(), mean.data<float>(), rstd.data<float>(), x.data<float>(),
+        weight.defined() ? weight.data<float>() : nullptr, bias.defined() ? bias.data<float>() : nullptr, l.n, l.c,
+        l.p, eps);
+  else
+    LIEDNET_DISPATCH(x.dtype(), T,
+                     layer_norm_forward<T>(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
+                                           weight.defined() ? weight.data<T>() : nullptr,
+                                           bias.defined() ? bias.data<T>() : nullptr, l, eps));
 
   if (autograd::needs_grad({&x, &weight, &bias})) {
     // The bias gradient needs only the upstream gradient; x and the
@@ -199,6 +230,10 @@ Tensor layer_norm_channels(const Tensor& x, const Tensor& weight, const Tensor& 
     if (!need_xh) mean = rstd = Tensor();
     autograd::record(out, "layer_norm_channels", {x, weight, bias},
                      [l, saved_x, saved_w, mean, rstd](const Tensor& g, std::vector<Tensor>& gi) {
+                       if (on_cuda("layer_norm_channels backward", g)) {
+                         layer_norm_backward_cuda(gi, g, saved_x, saved_w, mean, rstd, l);
+                         return;
+                       }
                        LIEDNET_DISPATCH(g.dtype(), T, {
                          auto ptr = [](Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
                          if (!saved_x.defined()) {

@@ -6,7 +6,9 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
+#include "tensor/storage.h"
 
 namespace liednet::ops {
 
@@ -49,13 +51,29 @@ void max_pool2x2_backward(T* gx, const T* g, const uint8_t* winner, const PoolLa
       }
   });
 }
+// The winners live on the GPU as raw bytes (CUDA tensors are f32 only).
+Tensor max_pool2x2_cuda(const Tensor& x, const PoolLayout& l) {
+  Tensor out = Tensor::empty({x.size(0), x.size(1), l.ho, l.wo}, x.dtype(), x.device());
+  std::shared_ptr<Storage> winner;  // (N, C, H/2, W/2) bytes
+  if (autograd::needs_grad({&x})) winner = Storage::allocate(static_cast<size_t>(out.numel()), Device::CUDA);
+  uint8_t* w = winner ? static_cast<uint8_t*>(winner->data()) : nullptr;
+  cuda_kernel(cuda::layout_kernels().max_pool2x2_forward, "max_pool2x2")(out.data<float>(), w, x.data<float>(),
+                                                                         l.planes, l.h, l.w);
+  if (winner)
+    autograd::record(out, "max_pool2x2", {x}, [winner, l](const Tensor& g, std::vector<Tensor>& gi) {
+      cuda_kernel(cuda::layout_kernels().max_pool2x2_backward, "max_pool2x2")(
+          gi[0].data<float>(), g.data<float>(), static_cast<const uint8_t*>(winner->data()), l.planes, l.h, l.w);
+    });
+  return out;
+}
 }  // namespace
 
 Tensor max_pool2x2(const Tensor& x) {
   check_ndim("max_pool2x2", x, 4, "x");
-  check_cpu("max_pool2x2", x);
+  const bool cuda = on_cuda("max_pool2x2", x);
   LIEDNET_CHECK(x.size(2) >= 2 && x.size(3) >= 2, "max_pool2x2: H and W must be at least 2, got ", x.str());
   const PoolLayout l{x.size(0) * x.size(1), x.size(2), x.size(3), x.size(2) / 2, x.size(3) / 2};
+  if (cuda) return max_pool2x2_cuda(x, l);
   Tensor out = Tensor::empty({x.size(0), x.size(1), l.ho, l.wo}, x.dtype(), x.device());
   const bool grad = autograd::needs_grad({&x});
   // One byte per output instead of the input: all the backward needs.

@@ -4,6 +4,7 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -44,7 +45,6 @@ void shuffle_move(std::conditional_t<kToBig, T*, const T*> big, std::conditional
 
 void check_factor(const char* op, const Tensor& x, int64_t r) {
   LIEDNET_CHECK(x.defined(), op, ": x is undefined");
-  check_cpu(op, x);
   LIEDNET_CHECK(x.ndim() == 4, op, ": x must be (N, C, H, W), got ", x.str());
   LIEDNET_CHECK(r >= 1, op, ": factor must be >= 1, got ", r, " for x ", x.str());
 }
@@ -54,14 +54,23 @@ Tensor pixel_shuffle(const Tensor& x, int64_t r) {
   check_factor("pixel_shuffle", x, r);
   LIEDNET_CHECK(x.size(1) % (r * r) == 0, "pixel_shuffle: channels of x ", x.str(),
                 " are not a multiple of r*r = ", r * r);
+  const bool cuda = on_cuda("pixel_shuffle", x);
   const Geometry s{x.size(0), x.size(1) / (r * r), x.size(2), x.size(3), r};
   Tensor out = Tensor::empty({s.n, s.c, s.h * r, s.w * r}, x.dtype(), x.device());
-  LIEDNET_DISPATCH(x.dtype(), T,
-                   (shuffle_move<T, true, false>(out.data<T>(), x.data<T>(), s)));
+  if (cuda)
+    cuda_kernel(cuda::layout_kernels().shuffle_to_big, "pixel_shuffle")(out.data<float>(), x.data<float>(), s.n, s.c,
+                                                                         s.h, s.w, s.r, false);
+  else
+    LIEDNET_DISPATCH(x.dtype(), T,
+                     (shuffle_move<T, true, false>(out.data<T>(), x.data<T>(), s)));
   if (autograd::needs_grad({&x}))
     autograd::record(out, "pixel_shuffle", {x}, [s](const Tensor& g, std::vector<Tensor>& gi) {
-      LIEDNET_DISPATCH(g.dtype(), T,
-                       (shuffle_move<T, false, true>(g.data<T>(), gi[0].data<T>(), s)));
+      if (on_cuda("pixel_shuffle backward", g))
+        cuda_kernel(cuda::layout_kernels().shuffle_to_small, "pixel_shuffle")(gi[0].data<float>(), g.data<float>(),
+                                                                               s.n, s.c, s.h, s.w, s.r, true);
+      else
+        LIEDNET_DISPATCH(g.dtype(), T,
+                         (shuffle_move<T, false, true>(g.data<T>(), gi[0].data<T>(), s)));
     });
   return out;
 }
@@ -70,14 +79,23 @@ Tensor pixel_unshuffle(const Tensor& x, int64_t r) {
   check_factor("pixel_unshuffle", x, r);
   LIEDNET_CHECK(x.size(2) % r == 0 && x.size(3) % r == 0, "pixel_unshuffle: height and width of x ", x.str(),
                 " are not multiples of r = ", r);
+  const bool cuda = on_cuda("pixel_unshuffle", x);
   const Geometry s{x.size(0), x.size(1), x.size(2) / r, x.size(3) / r, r};
   Tensor out = Tensor::empty({s.n, s.c * r * r, s.h, s.w}, x.dtype(), x.device());
-  LIEDNET_DISPATCH(x.dtype(), T,
-                   (shuffle_move<T, false, false>(x.data<T>(), out.data<T>(), s)));
+  if (cuda)
+    cuda_kernel(cuda::layout_kernels().shuffle_to_small, "pixel_unshuffle")(out.data<float>(), x.data<float>(), s.n,
+                                                                             s.c, s.h, s.w, s.r, false);
+  else
+    LIEDNET_DISPATCH(x.dtype(), T,
+                     (shuffle_move<T, false, false>(x.data<T>(), out.data<T>(), s)));
   if (autograd::needs_grad({&x}))
     autograd::record(out, "pixel_unshuffle", {x}, [s](const Tensor& g, std::vector<Tensor>& gi) {
-      LIEDNET_DISPATCH(g.dtype(), T,
-                       (shuffle_move<T, true, true>(gi[0].data<T>(), g.data<T>(), s)));
+      if (on_cuda("pixel_unshuffle backward", g))
+        cuda_kernel(cuda::layout_kernels().shuffle_to_big, "pixel_unshuffle")(gi[0].data<float>(), g.data<float>(),
+                                                                               s.n, s.c, s.h, s.w, s.r, true);
+      else
+        LIEDNET_DISPATCH(g.dtype(), T,
+                         (shuffle_move<T, true, true>(gi[0].data<T>(), g.data<T>(), s)));
     });
   return out;
 }
