@@ -153,7 +153,7 @@ TEST_SUITE("ops") {
     const std::vector<std::pair<const char*, std::pair<std::vector<Shape>, Fn>>> cases = {
         {"sum", {{kLarge}, [](auto& x) { return ops::sum(x[0]); }}},
         {"mean", {{kLarge}, [](auto& x) { return ops::mean(x[0]); }}},
-        {"mean odd count", {{3 * 8192 + 17}, [](auto& x) { return ops::mean(x[0]); }}},
+        {"mean odd count", {{Shape{3 * 8192 + 17}}, [](auto& x) { return ops::mean(x[0]); }}},
         {"mean_hw", {{kLarge}, [](auto& x) { return ops::mean_hw(x[0]); }}},
         {"l1_loss", {{kLarge, kLarge}, [](auto& x) { return ops::l1_loss(x[0], x[1]); }}},
         {"add_channel (C)", {{kLarge, {64}}, [](auto& x) { return ops::add_channel(x[0], x[1]); }}},
@@ -191,7 +191,7 @@ TEST_SUITE("ops") {
       INFO("weight_decay ", weight_decay);
       Generator init_cpu(5), init_gpu(5);
       nn::Linear cpu(64, 48, true, init_cpu), gpu(64, 48, true, init_gpu);
-      // Module has no device move: replace each parameter by a CUDA leaf before building Adam.
+      // Replace each parameter by a CUDA leaf before building Adam (as Module::to does).
       for (Tensor* p : {&gpu.weight, &gpu.bias}) {
         *p = p->to(Device::CUDA);
         p->set_requires_grad(true);
@@ -211,7 +211,7 @@ TEST_SUITE("ops") {
       CHECK(gpu.weight.device() == Device::CUDA);
       CHECK(testing::scaled_max_error(gpu.weight.to(Device::CPU), cpu.weight) <= 1e-6);
       CHECK(testing::scaled_max_error(gpu.bias.to(Device::CPU), cpu.bias) <= 1e-6);
-      const StateDict sc = adam_cpu.state(), sg = adam_gpu.state();
+      const nn::StateDict sc = adam_cpu.state(), sg = adam_gpu.state();
       REQUIRE(sc.size() == sg.size());
       for (size_t i = 0; i < sc.size(); ++i) {
         INFO(sc[i].first);
