@@ -1,5 +1,7 @@
 // LIEDNet inference: wall time of one forward (no graph) at the given sizes,
-// and peak memory. usage: bench_forward [--preset P] [--repeats R] [H W]...
+// and peak memory (device memory too with --device cuda, where the time is
+// taken after a stream synchronise).
+//   usage: bench_forward [--preset P] [--repeats R] [--device cpu|cuda] [--tf32] [H W]...
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +10,8 @@
 #include "autograd/autograd.h"
 #include "bench_util.h"
 #include "liednet/liednet.h"
+#include "ops/conv2d.h"
+#include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
 using namespace liednet;
@@ -16,10 +20,14 @@ int main(int argc, char** argv) {
   init_threads_from_env();
   std::string preset = "liednet";
   int repeats = 3;
+  Device device = Device::CPU;
+  bool tf32 = false;
   std::vector<std::pair<int64_t, int64_t>> sizes;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
     else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--tf32")) tf32 = true;
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device = !std::strcmp(argv[++i], "cuda") ? Device::CUDA : Device::CPU;
     else if (i + 1 < argc) {
       sizes.push_back({std::atoll(argv[i]), std::atoll(argv[i + 1])});
       ++i;
@@ -29,13 +37,31 @@ int main(int argc, char** argv) {
   Generator gen(1);
   net::LIEDNet model(net::preset(preset), gen);
   model.eval();
-  std::printf("%s forward (inference, f32), %d threads, median of %d\n", preset.c_str(), num_threads(), repeats);
+  if (device == Device::CUDA) {
+    if (cuda_device_count() == 0) {
+      std::fprintf(stderr, "bench_forward: --device cuda: no GPU on this machine\n");
+      return 1;
+    }
+    model.to(device);
+    ops::set_cuda_tf32(tf32);
+  }
+  std::printf("%s forward (inference, f32%s) on %s, median of %d\n", preset.c_str(), tf32 ? ", TF32 GEMMs" : "",
+              device == Device::CUDA ? cuda_device_name(0).c_str() : (std::to_string(num_threads()) + " CPU threads").c_str(),
+              repeats);
   for (auto [H, W] : sizes) {
     Tensor x = Tensor::uniform({1, 3, H, W}, -1, 1, gen);
+    if (device == Device::CUDA) {
+      x = x.to(device);
+      cuda_reset_peak();
+    }
     autograd::NoGradGuard no_grad;
-    const double ms = bench::median_ms(repeats, [&] { model.forward(x); });
+    const double ms = bench::median_ms(repeats, [&] {
+      model.forward(x);
+      if (device == Device::CUDA) cuda_synchronize();
+    });
     std::printf("1x3x%lldx%lld: %.0f ms (%.2f megapixel/s), peak RSS so far %.0f MiB\n", static_cast<long long>(H),
                 static_cast<long long>(W), ms, H * W / ms / 1e3, bench::peak_rss_mib());
+    if (device == Device::CUDA) std::printf("  peak device memory %.0f MiB\n", cuda_memory_stats().peak / 1048576.0);
   }
   return 0;
 }

@@ -2,8 +2,11 @@
 // VGG19 perceptual terms, random VGG weights), backward and the Adam update,
 // at 1x3x128x128, 1x3x256x256 and 8x3x256x256; peak RSS; and, given the JSON
 // written by bench/torch_train_step.py in the same session, the ratio to the
-// test-only PyTorch reference.
+// test-only PyTorch reference. With --device cuda every phase is timed after a
+// stream synchronise and the peak device memory of the step is printed too;
+// --tf32 lets cuBLAS use TF32 tensor cores (off by default, as in the tests).
 //   usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual]
+//                      [--device cpu|cuda] [--tf32]
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -17,6 +20,8 @@
 #include "liednet/liednet.h"
 #include "liednet/losses.h"
 #include "nn/optim.h"
+#include "ops/conv2d.h"
+#include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
 using namespace liednet;
@@ -27,20 +32,28 @@ struct Split {
   double total() const { return forward + losses + backward + optim; }
 };
 
+// The clock, after the GPU has finished what was queued (a no-op on the CPU).
+double now_ms(Device device) {
+  if (device == Device::CUDA) cuda_synchronize();
+  return bench::now_ms();
+}
+
 Split time_step(net::LIEDNet& model, net::VGG19Features* vgg, nn::Adam& adam, const net::LossConfig& cfg,
                 const Tensor& lq, const Tensor& gt) {
   Split s;
-  double t0 = bench::now_ms();
+  const Device dev = lq.device();
+  const auto now_ms = [dev] { return ::now_ms(dev); };
+  double t0 = now_ms();
   adam.zero_grad();
   net::LIEDNetOutput out = model.forward(lq, true);
-  double t1 = bench::now_ms();
+  double t1 = now_ms();
   net::LossTerms terms = net::compute_loss(out, gt, vgg, cfg);
   out = {};
-  double t2 = bench::now_ms();
+  double t2 = now_ms();
   terms.total.backward();
-  double t3 = bench::now_ms();
+  double t3 = now_ms();
   adam.step(1e-4);
-  double t4 = bench::now_ms();
+  double t4 = now_ms();
   s.forward = t1 - t0;
   s.losses = t2 - t1;
   s.backward = t3 - t2;
@@ -54,11 +67,16 @@ int main(int argc, char** argv) {
   int repeats = 3;
   std::string torch_json;
   bool perceptual = true;
+  Device device = Device::CPU;
+  bool tf32 = false;
   std::vector<std::array<int64_t, 3>> sizes{{1, 128, 128}, {1, 256, 256}, {8, 256, 256}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--torch-json") && i + 1 < argc) torch_json = argv[++i];
     else if (!std::strcmp(argv[i], "--no-perceptual")) perceptual = false;
+    else if (!std::strcmp(argv[i], "--tf32")) tf32 = true;
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc && !std::strcmp(argv[i + 1], "cuda")) device = Device::CUDA, ++i;
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc && !std::strcmp(argv[i + 1], "cpu")) ++i;
     else if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
       sizes.clear();
       std::stringstream ss(argv[++i]);
@@ -68,7 +86,8 @@ int main(int argc, char** argv) {
         if (std::sscanf(item.c_str(), "%lld:%lld:%lld", &b, &h, &w) == 3) sizes.push_back({b, h, w});
       }
     } else {
-      std::fprintf(stderr, "usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual]\n");
+      std::fprintf(stderr, "usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual] "
+                           "[--device cpu|cuda] [--tf32]\n");
       return 2;
     }
   }
@@ -81,15 +100,33 @@ int main(int argc, char** argv) {
   Generator gen(1);
   net::LIEDNet model(net::preset("liednet"), gen);
   net::VGG19Features vgg(gen);
-  nn::Adam adam(model, {});
+  if (device == Device::CUDA) {
+    if (cuda_device_count() == 0) {
+      std::fprintf(stderr, "bench_train: --device cuda: no GPU on this machine\n");
+      return 1;
+    }
+    model.to(device);
+    vgg.to(device);
+    ops::set_cuda_tf32(tf32);
+  }
+  nn::Adam adam(model, {});  // after the move: the moments live beside the parameters
   net::LossConfig cfg;
   if (!perceptual) cfg.perceptual_weight = 0;
-  std::printf("LIEDNet train step (f32, %d threads, median of %d after a warm-up; perceptual loss %s)\n", num_threads(),
-              repeats, perceptual ? "on, random VGG19" : "off");
+  if (device == Device::CUDA)
+    std::printf("LIEDNet train step on %s (f32%s, median of %d after a warm-up; perceptual loss %s)\n",
+                cuda_device_name(0).c_str(), tf32 ? ", TF32 GEMMs" : "", repeats, perceptual ? "on, random VGG19" : "off");
+  else
+    std::printf("LIEDNet train step (f32, %d threads, median of %d after a warm-up; perceptual loss %s)\n",
+                num_threads(), repeats, perceptual ? "on, random VGG19" : "off");
   std::printf("%-12s %9s %9s %9s %9s %10s %10s %12s %8s\n", "batch", "fwd ms", "loss ms", "bwd ms", "adam ms", "step ms",
               "img/s", "torch step", "ratio");
   for (auto [B, H, W] : sizes) {
     Tensor lq = Tensor::uniform({B, 3, H, W}, -1, 1, gen), gt = Tensor::uniform({B, 3, H, W}, -1, 1, gen);
+    if (device == Device::CUDA) {
+      lq = lq.to(device);
+      gt = gt.to(device);
+      cuda_reset_peak();
+    }
     time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);  // warm-up
     std::vector<Split> runs;
     for (int r = 0; r < repeats; ++r) runs.push_back(time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt));
@@ -107,6 +144,9 @@ int main(int argc, char** argv) {
         }
     std::printf("%-12s %9.0f %9.0f %9.0f %9.0f %10.0f %10.2f %12s %8s\n", name, s.forward, s.losses, s.backward,
                 s.optim, s.total(), B * 1000.0 / s.total(), torch_col, ratio_col);
+    if (device == Device::CUDA)
+      std::printf("%-12s peak device memory %.0f MiB (%zu cudaMalloc calls so far)\n", "",
+                  cuda_memory_stats().peak / 1048576.0, cuda_memory_stats().driver_allocations);
     std::fflush(stdout);
   }
   std::printf("peak RSS %.0f MiB (ratio = our step time / torch's; below 0.25 meets the target; * torch recomputed\n"

@@ -1,5 +1,6 @@
 #include "tensor/cuda.h"
 
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -121,10 +122,75 @@ void* cuda_stream() {
   return a.stream;
 }
 
+namespace {
+constexpr size_t kPinnedThreshold = size_t{256} << 10;
+
+struct PinnedStaging {
+  std::mutex mutex;
+  void* data = nullptr;
+  size_t bytes = 0;
+  ~PinnedStaging() {
+    if (data) cudaFreeHost(data);
+  }
+};
+
+PinnedStaging& staging() {
+  static PinnedStaging s;
+  return s;
+}
+}  // namespace
+
 void cuda_copy_to_device(void* dst, const void* src, size_t bytes) {
   auto s = static_cast<cudaStream_t>(cuda_stream());
+  if (bytes >= kPinnedThreshold) {
+    PinnedStaging& p = staging();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (p.bytes < bytes) {
+      if (p.data) LIEDNET_CUDA_CALL(cudaFreeHost(p.data));
+      p.data = nullptr;
+      p.bytes = 0;
+      LIEDNET_CUDA_CALL(cudaHostAlloc(&p.data, bytes, cudaHostAllocDefault));
+      p.bytes = bytes;
+    }
+    std::memcpy(p.data, src, bytes);
+    LIEDNET_CUDA_CALL(cudaMemcpyAsync(dst, p.data, bytes, cudaMemcpyHostToDevice, s));
+    LIEDNET_CUDA_CALL(cudaStreamSynchronize(s));  // the staging buffer is reused by the next copy
+    return;
+  }
   LIEDNET_CUDA_CALL(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
   LIEDNET_CUDA_CALL(cudaStreamSynchronize(s));  // the host buffer may be freed right after
+}
+
+size_t cuda_pinned_staging_bytes() {
+  PinnedStaging& p = staging();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  return p.bytes;
+}
+
+CudaTimer::CudaTimer() {
+  cudaEvent_t b, e;
+  LIEDNET_CUDA_CALL(cudaEventCreate(&b));
+  LIEDNET_CUDA_CALL(cudaEventCreate(&e));
+  begin_ = b;
+  end_ = e;
+}
+
+CudaTimer::~CudaTimer() {
+  cudaEventDestroy(static_cast<cudaEvent_t>(begin_));
+  cudaEventDestroy(static_cast<cudaEvent_t>(end_));
+}
+
+void CudaTimer::start() {
+  LIEDNET_CUDA_CALL(cudaEventRecord(static_cast<cudaEvent_t>(begin_), static_cast<cudaStream_t>(cuda_stream())));
+}
+
+double CudaTimer::stop_ms() {
+  auto e = static_cast<cudaEvent_t>(end_);
+  LIEDNET_CUDA_CALL(cudaEventRecord(e, static_cast<cudaStream_t>(cuda_stream())));
+  LIEDNET_CUDA_CALL(cudaEventSynchronize(e));
+  float ms = 0;
+  LIEDNET_CUDA_CALL(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(begin_), e));
+  return ms;
 }
 
 void cuda_copy_to_host(void* dst, const void* src, size_t bytes) {
@@ -147,6 +213,12 @@ CudaMemoryStats cuda_memory_stats() {
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   return a.stats;
+}
+
+void cuda_reset_peak() {
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.stats.peak = a.stats.in_use;
 }
 
 void cuda_empty_cache() {
@@ -176,7 +248,13 @@ void cuda_copy_on_device(void*, const void*, size_t) { not_built(); }
 void cuda_zero(void*, size_t) { not_built(); }
 void cuda_synchronize() {}
 CudaMemoryStats cuda_memory_stats() { return {}; }
+void cuda_reset_peak() {}
 void cuda_empty_cache() {}
+size_t cuda_pinned_staging_bytes() { return 0; }
+CudaTimer::CudaTimer() { not_built(); }
+CudaTimer::~CudaTimer() = default;
+void CudaTimer::start() { not_built(); }
+double CudaTimer::stop_ms() { not_built(); }
 void* cuda_stream() { not_built(); }
 
 #endif

@@ -34,7 +34,28 @@ struct CudaMemoryStats {
   size_t driver_allocations = 0;  // cudaMalloc calls so far
 };
 CudaMemoryStats cuda_memory_stats();
+void cuda_reset_peak();  // peak = in_use, to measure one phase
 void cuda_empty_cache();
+
+// Host-to-device copies of 256 KiB or more (the training batches) go through
+// one page-locked (pinned) staging buffer, so the GPU reads them by DMA; it
+// grows to the largest copy and lives until the process ends.
+size_t cuda_pinned_staging_bytes();
+
+// Elapsed GPU time between start() and stop_ms() on the stream, from CUDA events.
+class CudaTimer {
+ public:
+  CudaTimer();
+  ~CudaTimer();
+  CudaTimer(const CudaTimer&) = delete;
+  CudaTimer& operator=(const CudaTimer&) = delete;
+  void start();
+  double stop_ms();  // waits for the stream
+
+ private:
+  void* begin_ = nullptr;
+  void* end_ = nullptr;
+};
 
 // The stream all kernels run on (a cudaStream_t), for the .cu files.
 void* cuda_stream();

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "ops/conv2d.h"
 #include "tensor/cuda.h"
 #include "tensor/error.h"
 
@@ -70,9 +71,11 @@ std::vector<int64_t> Args::get_ints(const std::string& name) const {
 Device device_option(const Args& args, const std::string& command) {
   const std::string d = args.get_or("--device", "cpu");
   LIEDNET_CHECK(d == "cpu" || d == "cuda", "liednet ", command, ": --device must be cpu or cuda, got '", d, "'");
+  LIEDNET_CHECK(d == "cuda" || !args.flag("--tf32"), "liednet ", command, ": --tf32 needs --device cuda");
   if (d == "cpu") return Device::CPU;
   LIEDNET_CHECK(cuda_device_count() > 0, "liednet ", command, ": --device cuda: ",
                 cuda_built() ? "no GPU on this machine" : "this build has no CUDA backend");
+  ops::set_cuda_tf32(args.flag("--tf32"));
   return Device::CUDA;
 }
 

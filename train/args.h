@@ -34,7 +34,8 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-// --device cpu|cuda (default cpu); cuda needs a CUDA build and a GPU.
+// --device cpu|cuda (default cpu); cuda needs a CUDA build and a GPU. The
+// --tf32 switch (CUDA only) lets cuBLAS round GEMM inputs to TF32 on tensor cores.
 Device device_option(const Args& args, const std::string& command);
 
 }  // namespace liednet::cli

@@ -102,7 +102,7 @@ int cmd_init(const std::vector<std::string>& argv) {
 }
 
 int cmd_forward(const std::vector<std::string>& argv) {
-  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side"});
+  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side", "--tf32"});
   const Device device = device_option(args, "forward");
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
   SafetensorsContents w = load_safetensors(weights);

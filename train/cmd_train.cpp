@@ -1,4 +1,4 @@
-// liednet train --config FILE.yml [--resume CKPT] [--device cpu]
+// liednet train --config FILE.yml [--resume CKPT] [--device cpu|cuda] [--tf32]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -93,7 +93,7 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args args("train", argv, {"--config", "--resume", "--device"}, {});
+  Args args("train", argv, {"--config", "--resume", "--device"}, {"--tf32"});
   const Device device = device_option(args, "train");
   train::TrainConfig cfg = train::load_train_config(args.get("--config"));
   cfg.device = device;

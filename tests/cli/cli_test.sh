@@ -92,5 +92,15 @@ expect_error "input of the wrong shape" "'input' must be (N, 3, H, W), got f32 (
 expect_error "input without the key 'input'" "no tensor named 'input'" "$BIN" forward --weights "$WORK/dim8.safetensors" \
   --input "$WORK/dim8.safetensors" --output "$WORK/y3.safetensors"
 
+# --device: a bad name, --tf32 on the CPU, and CUDA on a machine without a GPU.
+FWD=(forward --weights "$WORK/dim8.safetensors" --input "$WORK/x.safetensors" --output "$WORK/yd.safetensors")
+expect_error "--device with a bad name" "--device must be cpu or cuda, got 'gpu'" "$BIN" "${FWD[@]}" --device gpu
+expect_error "--tf32 without --device cuda" "--tf32 needs --device cuda" "$BIN" "${FWD[@]}" --tf32
+if "$BIN" version | grep -q "devices: 0"; then
+  expect_error "--device cuda without a GPU" "--device cuda: no GPU on this machine\\|this build has no CUDA backend" \
+    "$BIN" "${FWD[@]}" --device cuda
+  expect_error "train --device cuda without a GPU" "liednet train: --device cuda" "$BIN" train --config x.yml --device cuda
+fi
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
