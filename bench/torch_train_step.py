@@ -16,7 +16,13 @@ Each configuration runs in a fresh subprocess (so its peak RSS, from
 resource.getrusage, is its own): 1 warm-up step, then R timed steps; the
 reported value of each phase (and of the total) is the median over the R steps.
 
-Usage: torch_train_step.py [--threads N] [--repeats R] [--json FILE]
+On a GPU (--device cuda) every phase is timed after torch.cuda.synchronize(),
+the peak is torch.cuda.max_memory_allocated(), and --scan mamba swaps the
+plain-loop scan for mamba_ssm's CUDA selective_scan_fn when that package is
+importable (built from its public source, never part of liednet): the best scan
+available, for the CUDA benchmark's comparison.
+
+Usage: torch_train_step.py [--threads N] [--repeats R] [--json FILE] [--device cpu|cuda] [--scan loop|mamba]
            [--sizes 1x128x128,1x256x256] [--optional 8x256x256] [--max-step-s 120]
            [--max-mem-frac 0.5]
 Sizes are predicted from the last size that ran normally, scaled by pixels:
@@ -62,7 +68,17 @@ def rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False):
+def use_mamba_scan(ref):
+    """Route liednet_ref's selective scan through mamba_ssm's CUDA kernel (same semantics)."""
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+    def scan(u, delta, A, B, C, D, delta_bias):
+        return selective_scan_fn(u, delta, A, B, C, D.float(), z=None, delta_bias=delta_bias.float(),
+                                 delta_softplus=True)
+    ref.selective_scan = scan
+
+
+def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False, device="cpu", scan="loop"):
     """In the child: build, warm up, time; returns the result dict.
     recompute: wrap every VSSLocalBlock in torch.utils.checkpoint (its activations are recomputed in
     the backward pass instead of kept: less memory, one more forward pass of the blocks)."""
@@ -74,6 +90,13 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False):
     from train_cases import losses
 
     torch.set_num_threads(threads)
+    if scan == "mamba":
+        use_mamba_scan(ref)
+    cuda = device == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
     baseline = rss_mib()
     dtype = torch.float32
     model = ref.make("liednet", 32, seed=3, dtype=dtype)
@@ -84,27 +107,39 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False):
                 m.forward = (lambda f: lambda x: torch.utils.checkpoint.checkpoint(f, x, use_reentrant=False))(
                     m.forward)
     vgg = vgg_ref.random_vgg19(19, dtype=dtype).eval()
+    model.to(device)
+    vgg.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0)
     gen = torch.Generator().manual_seed(1)
     gt = torch.rand(batch, 3, h, w, generator=gen) * 2 - 1
     lq = (0.2 * (gt + 1) - 1 + 0.02 * torch.randn(batch, 3, h, w, generator=gen)).clamp(-1, 1)
+    gt, lq = gt.to(device), lq.to(device)
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     cfg = {"loss": {"pixel_weight": 1.0, "side_loss_weight": 0.8, "perceptual_weight": 0.01}}
 
+    def now():
+        sync()
+        return time.perf_counter()
+
     def step():
-        t = [time.perf_counter()]
+        t = [now()]
         side, out = model(lq, side=True)
-        t.append(time.perf_counter())
+        t.append(now())
         total, _, _ = losses(vgg, side, out, gt, cfg)  # gt features recomputed each step, as upstream
-        t.append(time.perf_counter())
+        t.append(now())
         total.backward()
-        t.append(time.perf_counter())
+        t.append(now())
         opt.step()
         opt.zero_grad(set_to_none=True)
-        t.append(time.perf_counter())
+        t.append(now())
         assert torch.isfinite(total)
         return [b - a for a, b in zip(t, t[1:])], total.item()
 
     t0 = time.time()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     warm, _ = step() if warmup else ([float("nan")], None)
     samples = {p: [] for p in PHASES}
     totals = []
@@ -118,7 +153,11 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False):
            "total_s": statistics.median(totals), "warmup_s": sum(warm),
            "samples": {**samples, "total": totals},
            "peak_rss_mib": rss_mib(), "baseline_rss_mib": baseline, "wall_s": time.time() - t0,
-           "last_loss": loss, "repeats": repeats, "warmup": warmup, "recompute_blocks": recompute}
+           "last_loss": loss, "repeats": repeats, "warmup": warmup, "recompute_blocks": recompute,
+           "device": device, "scan": scan}
+    if cuda:
+        res["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+        res["gpu"] = torch.cuda.get_device_name()
     return res
 
 
@@ -145,6 +184,9 @@ def main():
                     help="a size whose predicted peak RSS exceeds this fraction of MemAvailable runs with "
                          "per-block recompute (default 0.5: the machine is shared); the child's address space "
                          "is limited to this fraction plus 4 GiB")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--scan", choices=("loop", "mamba"), default="loop",
+                    help="mamba: mamba_ssm's CUDA selective_scan_fn (needs --device cuda and the package)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--no-warmup", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--recompute", action="store_true", help=argparse.SUPPRESS)
@@ -156,13 +198,18 @@ def main():
             lim = int(args.as_limit_mib * 2 ** 20)
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
         b, h, w = map(int, args.child.split("x"))
-        print(json.dumps(run_one(b, h, w, args.threads, args.repeats, not args.no_warmup, args.recompute)))
+        print(json.dumps(run_one(b, h, w, args.threads, args.repeats, not args.no_warmup, args.recompute,
+                                 args.device, args.scan)))
         return
 
     import torch
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("torch_train_step.py: --device cuda: this torch has no usable GPU")
+    if args.scan == "mamba" and args.device != "cuda":
+        sys.exit("torch_train_step.py: --scan mamba needs --device cuda")
     parse = lambda text: [tuple(map(int, s.split("x"))) for s in text.split(",") if s]  # noqa: E731
     sizes = [(s, False) for s in parse(args.sizes)] + [(s, True) for s in parse(args.optional)]
-    report = {"torch": torch.__version__, "threads": args.threads, "repeats": args.repeats, "dtype": "float32",
+    report = {"torch": torch.__version__, "device": args.device, "scan": args.scan, "threads": args.threads, "repeats": args.repeats, "dtype": "float32",
               "model": "liednet_ref LIEDNet(32, (1, 2, 4), 4), plain-loop scan; random VGG19 to conv4_4; Adam",
               "host": platform.node(), "cpus": os.cpu_count(), "load_avg_start": list(os.getloadavg()),
               "configs": []}
@@ -192,7 +239,9 @@ def main():
         if "skipped" not in entry:
             print(f"running {b}x{h}x{w} ({entry.get('note', f'{repeats} steps after 1 warm-up')}) ...", flush=True)
             cmd = [sys.executable, __file__, "--child", f"{b}x{h}x{w}", "--threads", str(args.threads),
-                   "--repeats", str(repeats), "--as-limit-mib", str(mem_cap + 4096)]
+                   "--repeats", str(repeats), "--device", args.device, "--scan", args.scan]
+            if args.device == "cpu":  # an address-space cap would break the CUDA runtime's mappings
+                cmd += ["--as-limit-mib", str(mem_cap + 4096)]
             cmd += ["--no-warmup"] if not warmup else []
             cmd += ["--recompute"] if recompute else []
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -205,7 +254,7 @@ def main():
         report["configs"].append(entry)
     report["load_avg_end"] = list(os.getloadavg())
 
-    print(f"\ntorch {report['torch']} CPU float32, {args.threads} threads, median of {args.repeats} "
+    print(f"\ntorch {report['torch']} {args.device} float32 ({args.scan} scan), {args.threads} threads, median of {args.repeats} "
           f"(after 1 warm-up) unless noted; load average at start {report['load_avg_start'][0]:.2f}, "
           f"end {report['load_avg_end'][0]:.2f}")
     print(f"{'B x H x W':>12s} {'forward':>9s} {'losses':>9s} {'backward':>9s} {'optim':>9s} {'total':>9s} "
@@ -216,7 +265,8 @@ def main():
             print(f"{name:>12s}  skipped: {e['skipped']}")
             continue
         print(f"{name:>12s} " + " ".join(f"{e[p + '_s']:8.3f}s" for p in PHASES)
-              + f" {e['total_s']:8.3f}s {e['peak_rss_mib'] / 1024:8.2f}GiB" + (f"  ({e['note']})" if "note" in e else ""))
+              + f" {e['total_s']:8.3f}s {e['peak_rss_mib'] / 1024:8.2f}GiB"
+              + (f" GPU {e['peak_gpu_mib'] / 1024:.2f}GiB" if "peak_gpu_mib" in e else "") + (f"  ({e['note']})" if "note" in e else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
