@@ -46,36 +46,39 @@ Run run_on(Device device, const std::vector<Tensor>& inputs, const Tensor& g, co
   return r;
 }
 
-// The largest scaled difference between CUDA and CPU over the output and every gradient.
-double cuda_vs_cpu(const std::vector<Shape>& shapes, const Fn& fn, uint64_t seed = 7) {
-  Generator gen(seed);
+// Random f32 CPU inputs of the given shapes and a random upstream gradient shaped like fn's output.
+struct Problem {
   std::vector<Tensor> inputs;
-  for (const Shape& s : shapes) inputs.push_back(Tensor::randn(s, gen, DType::F32));
+  Tensor g;
+};
+Problem make_problem(const std::vector<Shape>& shapes, const Fn& fn, uint64_t seed) {
+  Generator gen(seed);
+  Problem p;
+  for (const Shape& s : shapes) p.inputs.push_back(Tensor::randn(s, gen, DType::F32));
   Tensor probe;
   {
     autograd::NoGradGuard no_grad;
-    probe = fn(inputs);
+    probe = fn(p.inputs);
   }
-  const Tensor g = Tensor::randn(probe.shape(), gen, DType::F32);
-  const Run cpu = run_on(Device::CPU, inputs, g, fn);
-  const Run gpu = run_on(Device::CUDA, inputs, g, fn);
+  p.g = Tensor::randn(probe.shape(), gen, DType::F32);
+  return p;
+}
+
+// The largest scaled difference between CUDA and CPU over the output and every gradient.
+double cuda_vs_cpu(const std::vector<Shape>& shapes, const Fn& fn, uint64_t seed = 7) {
+  const Problem p = make_problem(shapes, fn, seed);
+  const Run cpu = run_on(Device::CPU, p.inputs, p.g, fn);
+  const Run gpu = run_on(Device::CUDA, p.inputs, p.g, fn);
   double err = testing::scaled_max_error(gpu.y, cpu.y);
-  for (size_t i = 0; i < inputs.size(); ++i) err = std::max(err, testing::scaled_max_error(gpu.grads[i], cpu.grads[i]));
+  for (size_t i = 0; i < p.inputs.size(); ++i)
+    err = std::max(err, testing::scaled_max_error(gpu.grads[i], cpu.grads[i]));
   return err;
 }
 
 // Output and gradients of two CUDA runs, as exact values.
 std::vector<std::vector<double>> cuda_values(const std::vector<Shape>& shapes, const Fn& fn, uint64_t seed = 11) {
-  Generator gen(seed);
-  std::vector<Tensor> inputs;
-  for (const Shape& s : shapes) inputs.push_back(Tensor::randn(s, gen, DType::F32));
-  Tensor probe;
-  {
-    autograd::NoGradGuard no_grad;
-    probe = fn(inputs);
-  }
-  const Tensor g = Tensor::randn(probe.shape(), gen, DType::F32);
-  const Run r = run_on(Device::CUDA, inputs, g, fn);
+  const Problem p = make_problem(shapes, fn, seed);
+  const Run r = run_on(Device::CUDA, p.inputs, p.g, fn);
   std::vector<std::vector<double>> v{r.y.to_vector()};
   for (const Tensor& t : r.grads) v.push_back(t.to_vector());
   return v;
