@@ -190,8 +190,8 @@ TEST_SUITE("ops") {
       int which32 = -1, which64 = -1;
       const double e32 = worst_error(emu, cpu_op(xs, gy, DType::F32), &which32);
       const double e64 = worst_error(emu, cpu_op(xs, gy, DType::F64), &which64);
-      MESSAGE(std::string(c.name), ": vs CPU f32 ", e32, " (worst: result ", which32, "), vs CPU f64 ", e64, " (worst: result ",
-              which64, ")");
+      MESSAGE(std::string(c.name), ": vs CPU f32 ", e32, " (worst: result ", which32, "), vs CPU f64 ", e64,
+              " (worst: result ", which64, ")");
       // Measured about 5e-7 (expf/log1pf here vs the CPU kernel's polynomials,
       // and other summation orders); 1e-5 leaves room for other libms.
       CHECK(e32 <= 1e-5);

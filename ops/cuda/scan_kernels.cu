@@ -61,19 +61,24 @@ void launch(const ScanParams& p, int64_t count, const char* name, const char* fi
 #define SCAN_LAUNCH(Phase, p, count) launch<Phase>(p, count, #Phase, __FILE__, __LINE__)
 
 // The phases, templated on the state count (16: LIEDNet's, in registers; 0: any).
-template <int NS> struct FwdLocal { __device__ static void run(const ScanParams& p, int64_t i) { dev::fwd_local<NS>(p, i); } };
-template <int NS> struct FwdCarry { __device__ static void run(const ScanParams& p, int64_t i) { dev::fwd_carry<NS>(p, i); } };
-template <int NS> struct FwdOutput { __device__ static void run(const ScanParams& p, int64_t i) { dev::fwd_output<NS>(p, i); } };
-struct FwdMerge { __device__ static void run(const ScanParams& p, int64_t i) { dev::fwd_merge(p, i); } };
-template <int NS> struct BwdLocal { __device__ static void run(const ScanParams& p, int64_t i) { dev::bwd_local<NS>(p, i); } };
-template <int NS> struct BwdCarry { __device__ static void run(const ScanParams& p, int64_t i) { dev::bwd_carry<NS>(p, i); } };
-template <int NS> struct BwdSegment { __device__ static void run(const ScanParams& p, int64_t i) { dev::bwd_segment<NS>(p, i); } };
-struct BwdBC { __device__ static void run(const ScanParams& p, int64_t i) { dev::bwd_bc(p, i); } };
-struct BwdDtRows { __device__ static void run(const ScanParams& p, int64_t i) { dev::bwd_dt_rows(p, i); } };
-struct RedAlogs { __device__ static void run(const ScanParams& p, int64_t i) { dev::red_alogs(p, i); } };
-struct RedChannel { __device__ static void run(const ScanParams& p, int64_t i) { dev::red_channel(p, i); } };
-struct RedWdt { __device__ static void run(const ScanParams& p, int64_t i) { dev::red_wdt(p, i); } };
-struct RedDx { __device__ static void run(const ScanParams& p, int64_t i) { dev::red_dx(p, i); } };
+#define SCAN_PHASE(Name, call) \
+  struct Name {                \
+    __device__ static void run(const ScanParams& p, int64_t i) { call; } \
+  }
+template <int NS> SCAN_PHASE(FwdLocal, dev::fwd_local<NS>(p, i));
+template <int NS> SCAN_PHASE(FwdCarry, dev::fwd_carry<NS>(p, i));
+template <int NS> SCAN_PHASE(FwdOutput, dev::fwd_output<NS>(p, i));
+SCAN_PHASE(FwdMerge, dev::fwd_merge(p, i));
+template <int NS> SCAN_PHASE(BwdLocal, dev::bwd_local<NS>(p, i));
+template <int NS> SCAN_PHASE(BwdCarry, dev::bwd_carry<NS>(p, i));
+template <int NS> SCAN_PHASE(BwdSegment, dev::bwd_segment<NS>(p, i));
+SCAN_PHASE(BwdBC, dev::bwd_bc(p, i));
+SCAN_PHASE(BwdDtRows, dev::bwd_dt_rows(p, i));
+SCAN_PHASE(RedAlogs, dev::red_alogs(p, i));
+SCAN_PHASE(RedChannel, dev::red_channel(p, i));
+SCAN_PHASE(RedWdt, dev::red_wdt(p, i));
+SCAN_PHASE(RedDx, dev::red_dx(p, i));
+#undef SCAN_PHASE
 
 void check_params(const ScanParams& p) {
   if (p.N < 1 || p.N > kScanMaxState || p.R < 1 || p.P != p.R + 2 * p.N || p.L != p.H * p.W ||
