@@ -2,6 +2,8 @@
 
 #include "autograd/autograd.h"
 #include "ops/check.h"
+#include "ops/cuda/conv_kernels.h"
+#include "ops/cuda/scan_kernels.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
 #include "ops/scan_kernel.h"
@@ -20,10 +22,11 @@ struct Dims {
   int64_t KS() const { return kDirections * S; }
 };
 
+// allow_cuda: the op has a CUDA path (the fast op has, the reference has not).
 Dims check_inputs(const char* op, const Tensor& x, const Tensor& wx, const Tensor& wdt, const Tensor& bias,
-                  const Tensor& alogs, const Tensor& ds) {
+                  const Tensor& alogs, const Tensor& ds, bool allow_cuda) {
   check_ndim(op, x, 4, "x");
-  check_cpu(op, x);
+  if (!allow_cuda || !on_cuda(op, x)) check_cpu(op, x);
   for (const Tensor* t : {&wx, &wdt, &bias, &alogs, &ds}) check_compatible(op, x, *t);
   check_ndim(op, wx, 3, "x_proj_weight");
   check_ndim(op, wdt, 3, "dt_projs_weight");
@@ -387,6 +390,117 @@ void ref_backward(const Dims& d, const RefSaved& s, const Tensor& gy_t, std::vec
       for (int64_t k = 0, n = gi[i].numel(); k < n; ++k) dst[k] += src[k];
     }
 }
+
+// ---- CUDA ---------------------------------------------------------------------------
+//
+// f32 only. The projections are one cuBLAS GEMM per sample into a pixel-major
+// (Bt, L, 4(R+2N)) buffer; the scan runs the phases of ops/cuda/scan_device.h
+// over segments of cuda::kScanSegment steps (opt.chunk is the CPU's chunk and
+// does not apply); docs/selective_scan.md ("On CUDA") describes them. With
+// |y| = Bt d L values, the forward keeps for the backward the projections
+// (Bt L 4(R+2N)), the segment start states (4 |y| N / 32: 2 |y| at N = 16) and
+// the segment step sums (|y| / 8); its scratch is ys (4 |y|) and the local end
+// states (as large as the start states). The backward's scratch is three (four
+// with dx) per-direction planes of 4 |y|, the segment carries (twice the start
+// states), the gradient of the projections (like proj) and the per-segment
+// parameter sums in double. No atomics: bit-identical from run to run.
+
+struct CudaSaved {
+  Tensor x, wx, wdt, bias, alogs, ds;
+  Tensor proj;      // (Bt, L, 4(R+2N)) pixel-major
+  Tensor hstart;    // (segments, N): the state before each segment
+  Tensor sumdelta;  // (segments): the sum of each segment's steps
+};
+
+Tensor cuda_f32(const Shape& shape) { return Tensor::empty(shape, DType::F32, Device::CUDA); }
+
+// n doubles of device scratch, as a tensor of 2n floats (CUDA tensors are f32).
+Tensor cuda_f64_scratch(int64_t n) { return cuda_f32({2 * std::max<int64_t>(n, 1)}); }
+double* f64_data(Tensor& t) { return reinterpret_cast<double*>(t.data<float>()); }
+
+float* f32_or_null(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+cuda::ScanParams cuda_params(const Dims& d, const CudaSaved& s) {
+  cuda::ScanParams p;
+  p.batch = d.batch, p.d = d.d, p.H = d.H, p.W = d.W, p.L = d.L;
+  p.R = d.R, p.N = d.N, p.P = d.S;
+  p.nseg = (d.L + cuda::kScanSegment - 1) / cuda::kScanSegment;
+  p.x = s.x.data<float>();
+  p.proj = s.proj.data<float>();
+  p.wdt = s.wdt.data<float>();
+  p.bias = s.bias.data<float>();
+  p.alogs = s.alogs.data<float>();
+  p.ds = s.ds.data<float>();
+  return p;
+}
+
+// Fills s.proj, s.hstart and s.sumdelta; returns y.
+Tensor forward_cuda(const char* op, const Dims& d, CudaSaved& s) {
+  const auto gemm = cuda_kernel(cuda::conv_kernels().gemm_cuda, op);
+  const auto forward = cuda_kernel(cuda::scan_kernels().ss2d_forward, op);
+  const int64_t L = d.L, KS = d.KS();
+  s.proj = cuda_f32({d.batch, L, KS});
+  // proj[b] (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), as on the CPU.
+  for (int64_t b = 0; b < d.batch; ++b)
+    gemm(true, true, L, KS, d.d, 1.0f, s.x.data<float>() + b * d.d * L, L, s.wx.data<float>(), d.d, 0.0f,
+         s.proj.data<float>() + b * L * KS, KS);
+  cuda::ScanParams p = cuda_params(d, s);
+  s.hstart = cuda_f32({p.segments(), d.N});
+  s.sumdelta = cuda_f32({p.segments()});
+  Tensor hloc = cuda_f32({p.segments(), d.N});
+  Tensor ys = cuda_f32({d.batch, kDirections, d.d, L});
+  Tensor y = cuda_f32({d.batch, d.d, d.H, d.W});
+  p.hloc = hloc.data<float>();
+  p.sumdelta = s.sumdelta.data<float>();
+  p.hstart = s.hstart.data<float>();
+  p.ys = ys.data<float>();
+  p.y = y.data<float>();
+  forward(p);
+  return y;
+}
+
+// Adds the gradients into the defined gi, as fast_backward does.
+void backward_cuda(const char* op, const Dims& d, const CudaSaved& s, const Tensor& gy, std::vector<Tensor>& gi) {
+  const auto gemm = cuda_kernel(cuda::conv_kernels().gemm_cuda, op);
+  const auto backward = cuda_kernel(cuda::scan_kernels().ss2d_backward, op);
+  const auto reduce = cuda_kernel(cuda::scan_kernels().ss2d_reduce, op);
+  const int64_t L = d.L, KS = d.KS();
+  cuda::ScanParams p = cuda_params(d, s);
+  const int64_t segs = p.segments();
+  const Shape plane{d.batch, kDirections, d.d, L};
+  Tensor outloc = cuda_f32({segs, d.N}), ghend = cuda_f32({segs, d.N});
+  Tensor dl = cuda_f32(plane), gz = cuda_f32(plane), du = gi[0].defined() ? cuda_f32(plane) : Tensor();
+  Tensor part_a = cuda_f64_scratch(segs * d.N), part_d = cuda_f64_scratch(segs), part_bias = cuda_f64_scratch(segs);
+  Tensor part_w = cuda_f64_scratch(segs * d.R);
+  Tensor dproj = cuda_f32({d.batch, L, KS});
+  p.hstart = const_cast<float*>(s.hstart.data<float>());    // read only in the backward
+  p.sumdelta = const_cast<float*>(s.sumdelta.data<float>());  // read only in the backward
+  p.gy = gy.data<float>();
+  p.outloc = outloc.data<float>();
+  p.ghend = ghend.data<float>();
+  p.dl = dl.data<float>();
+  p.du = f32_or_null(du);
+  p.gz = gz.data<float>();
+  p.part_a = f64_data(part_a);
+  p.part_d = f64_data(part_d);
+  p.part_bias = f64_data(part_bias);
+  p.part_w = f64_data(part_w);
+  p.dproj = dproj.data<float>();
+  backward(p);
+  p.dx = f32_or_null(gi[0]);
+  p.dwdt = f32_or_null(gi[2]);
+  p.dbias = f32_or_null(gi[3]);
+  p.dalogs = f32_or_null(gi[4]);
+  p.dds = f32_or_null(gi[5]);
+  reduce(p);
+  // Through the projections: dx[b] (d, L) += W^T (d, 4S) dproj[b]^T; dW (4S, d) += dproj[b]^T x[b]^T, samples in order.
+  for (int64_t b = 0; b < d.batch; ++b) {
+    const float* g = dproj.data<float>() + b * L * KS;
+    if (p.dx) gemm(true, true, d.d, L, KS, 1.0f, s.wx.data<float>(), d.d, g, KS, 1.0f, p.dx + b * d.d * L, L);
+    if (gi[1].defined())
+      gemm(true, true, KS, d.d, L, 1.0f, g, KS, s.x.data<float>() + b * d.d * L, L, 1.0f, gi[1].data<float>(), d.d);
+  }
+}
 }  // namespace
 
 int64_t ss2d_pixel(int k, int64_t t, int64_t H, int64_t W) {
@@ -403,17 +517,31 @@ int64_t ss2d_saved_state_bytes(const Shape& x, int64_t state_size, const SS2DSca
 
 Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
                  const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds, const SS2DScanOptions& opt) {
-  const Dims d = check_inputs("ss2d_scan", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds);
+  const Dims d = check_inputs("ss2d_scan", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, true);
   LIEDNET_CHECK(opt.chunk >= 1, "ss2d_scan: chunk must be positive, got ", opt.chunk);
   const bool grad = autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds});
+  // Projections 2 L d 4S; per step and channel the delta dot (2R), and per
+  // state dt*A, a*h, dt*u*B (2), C*h and the sum: 6 multiply/adds, plus D*u.
+  FlopCounter::add(d.batch * (2 * d.L * d.d * d.KS() + kDirections * d.d * d.L * (2 * d.R + 6 * d.N + 2)));
+  if (on_cuda("ss2d_scan", x)) {
+    CudaSaved s{x.detach(),      x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
+                A_logs.detach(), Ds.detach(),            {},                       {},
+                {}};
+    Tensor y = forward_cuda("ss2d_scan", d, s);
+    if (grad)
+      autograd::record(y, "ss2d_scan", {x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds},
+                       [d, s](const Tensor& g, std::vector<Tensor>& gi) {
+                         LIEDNET_CHECK(on_cuda("ss2d_scan", g),
+                                       "ss2d_scan: the gradient of a CUDA output must be on CUDA, got ", g.str());
+                         backward_cuda("ss2d_scan", d, s, g, gi);
+                       });
+    return y;
+  }
   const int64_t chunks = (d.L + opt.chunk - 1) / opt.chunk;
   Saved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(), Ds.detach(),
           Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, kDirections, d.L, d.S}, x.dtype()),
           grad ? Tensor::empty({d.batch, d.d, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
           std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
-  // Projections 2 L d 4S; per step and channel the delta dot (2R), and per
-  // state dt*A, a*h, dt*u*B (2), C*h and the sum: 6 multiply/adds, plus D*u.
-  FlopCounter::add(d.batch * (2 * d.L * d.d * d.KS() + kDirections * d.d * d.L * (2 * d.R + 6 * d.N + 2)));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   LIEDNET_DISPATCH(x.dtype(), T, {
     const std::vector<T> A = negative_exp<T>(A_logs);
@@ -430,7 +558,8 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
 
 Tensor ss2d_scan_reference(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
                            const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds) {
-  const Dims d = check_inputs("ss2d_scan_reference", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds);
+  const Dims d =
+      check_inputs("ss2d_scan_reference", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, false);
   RefSaved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
              A_logs.detach(), Ds.detach()};
   Tensor y = Tensor::empty(x.shape(), x.dtype());

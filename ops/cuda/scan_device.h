@@ -1,0 +1,379 @@
+// Every thread's work of the CUDA ss2d_scan, as __host__ __device__ functions.
+//
+// Each function takes the call's ScanParams and ONE flat thread index and does
+// all the work of that thread; the kernels in scan_kernels.cu only compute the
+// index and call it. Plain g++ compiles this header too, so the host-emulation
+// test (ops/cuda_scan_emulation_test.cpp) runs exactly these functions over all
+// indices, phase by phase, and checks them against the CPU op without a GPU.
+//
+// Notation: sequence (b, k, c) = sample, direction, channel; its step t visits
+// pixel ss2d_pixel(k, t, H, W). Segment seg covers steps [seg*S, min((seg+1)*S, L)),
+// S = kScanSegment; its number j is ((b*4 + k)*nseg + seg)*d + c, so threads of
+// neighbouring channels read the same projection rows. The recurrence and the
+// adjoint are those of ops/scan_kernel.h:
+//   delta = softplus(z), a_t = exp(delta A), h_t = a_t h_{t-1} + delta u_t B_t,
+//   y_t = C_t . h_t + D u_t;  g = dL/dh walks backwards: g += gy C; ...; g *= a.
+// A segment's decay of state n is prod_t a_t = exp(A_n * sum_t delta_t).
+//
+// Math is plain C (expf, log1pf), the same functions on both sides; the GPU's
+// expf differs from glibc's by at most a couple of ulps.
+#pragma once
+
+#include <math.h>
+
+#include <cstdint>
+
+#include "ops/cuda/scan_kernels.h"
+
+#ifdef __CUDACC__
+#define LIEDNET_HD __host__ __device__
+#else
+#define LIEDNET_HD
+#endif
+
+namespace liednet::ops::cuda::scan_device {
+
+constexpr int kS = kScanSegment;
+
+// Local state arrays: NS states when known at compile time, else the maximum.
+template <int NS>
+constexpr int kLanes = NS > 0 ? NS : kScanMaxState;
+
+LIEDNET_HD inline int64_t pixel(int64_t k, int64_t t, int64_t H, int64_t W) {
+  const int64_t L = H * W;
+  if (k >= 2) t = L - 1 - t;
+  if (k % 2 == 0) return t;
+  return (t % H) * W + t / H;
+}
+
+// torch's softplus (threshold 20) and its derivative.
+LIEDNET_HD inline float softplus(float z) { return z > 20.0f ? z : log1pf(expf(z)); }
+LIEDNET_HD inline float softplus_grad(float z) { return z > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-z)); }
+
+// The segment thread i = j (see above), decoded.
+struct SegIndex {
+  int64_t b, k, c, seg, bk, t0, t1;
+  int64_t seq;    // (b*4 + k)*d + c: row of the plane arrays
+  int64_t kc;     // k*d + c: row of the per-(direction, channel) parameters
+};
+
+LIEDNET_HD inline SegIndex seg_index(const ScanParams& p, int64_t j) {
+  SegIndex s;
+  s.c = j % p.d;
+  const int64_t r = j / p.d;
+  s.seg = r % p.nseg;
+  s.bk = r / p.nseg;
+  s.b = s.bk / 4;
+  s.k = s.bk % 4;
+  s.t0 = s.seg * kS;
+  s.t1 = s.t0 + kS < p.L ? s.t0 + kS : p.L;
+  s.seq = s.bk * p.d + s.c;
+  s.kc = s.k * p.d + s.c;
+  return s;
+}
+
+// Projection row (dt, B, C) of direction k at pixel pix.
+LIEDNET_HD inline const float* proj_row(const ScanParams& p, int64_t b, int64_t k, int64_t pix) {
+  return p.proj + (b * p.L + pix) * 4 * p.P + k * p.P;
+}
+
+// dt_raw = bias + dt_projs_weight[k, c] . proj dt rows (in the CPU op's order).
+LIEDNET_HD inline float dt_raw(const ScanParams& p, int64_t kc, const float* row) {
+  const float* w = p.wdt + kc * p.R;
+  float v = p.bias[kc];
+  for (int64_t r = 0; r < p.R; ++r) v += w[r] * row[r];
+  return v;
+}
+
+template <int NS>
+LIEDNET_HD inline void load_A(const ScanParams& p, int64_t kc, int n, float* A) {
+  for (int q = 0; q < n; ++q) A[q] = -expf(p.alogs[kc * n + q]);
+}
+
+template <int NS>
+LIEDNET_HD inline int states(const ScanParams& p) {
+  return NS > 0 ? NS : static_cast<int>(p.N);
+}
+
+// ---- forward ----------------------------------------------------------------------
+
+// F1, per segment j: the segment from h = 0; writes hloc[j] and sumdelta[j].
+template <int NS>
+LIEDNET_HD inline void fwd_local(const ScanParams& p, int64_t j) {
+  const int n = states<NS>(p);
+  const SegIndex s = seg_index(p, j);
+  float A[kLanes<NS>], h[kLanes<NS>];
+  load_A<NS>(p, s.kc, n, A);
+  for (int q = 0; q < n; ++q) h[q] = 0.0f;
+  const float* x = p.x + (s.b * p.d + s.c) * p.L;
+  float sd = 0.0f;
+  for (int64_t t = s.t0; t < s.t1; ++t) {
+    const int64_t pix = pixel(s.k, t, p.H, p.W);
+    const float* row = proj_row(p, s.b, s.k, pix);
+    const float delta = softplus(dt_raw(p, s.kc, row));
+    const float du = delta * x[pix];
+    const float* B = row + p.R;
+    sd += delta;
+    for (int q = 0; q < n; ++q) h[q] = expf(delta * A[q]) * h[q] + du * B[q];
+  }
+  for (int q = 0; q < n; ++q) p.hloc[j * n + q] = h[q];
+  p.sumdelta[j] = sd;
+}
+
+// F2, per sequence i = (b*4 + k)*d + c: the segments in order;
+// hstart[seg] = carry, carry = exp(A sumdelta) carry + hloc.
+template <int NS>
+LIEDNET_HD inline void fwd_carry(const ScanParams& p, int64_t i) {
+  const int n = states<NS>(p);
+  const int64_t c = i % p.d, bk = i / p.d, kc = (bk % 4) * p.d + c;
+  float A[kLanes<NS>], h[kLanes<NS>];
+  load_A<NS>(p, kc, n, A);
+  for (int q = 0; q < n; ++q) h[q] = 0.0f;
+  for (int64_t seg = 0; seg < p.nseg; ++seg) {
+    const int64_t j = (bk * p.nseg + seg) * p.d + c;
+    const float sd = p.sumdelta[j];
+    for (int q = 0; q < n; ++q) {
+      p.hstart[j * n + q] = h[q];
+      h[q] = expf(A[q] * sd) * h[q] + p.hloc[j * n + q];
+    }
+  }
+}
+
+// F3, per segment j: the segment from hstart; writes each step's output to ys at its pixel.
+template <int NS>
+LIEDNET_HD inline void fwd_output(const ScanParams& p, int64_t j) {
+  const int n = states<NS>(p);
+  const SegIndex s = seg_index(p, j);
+  float A[kLanes<NS>], h[kLanes<NS>];
+  load_A<NS>(p, s.kc, n, A);
+  for (int q = 0; q < n; ++q) h[q] = p.hstart[j * n + q];
+  const float* x = p.x + (s.b * p.d + s.c) * p.L;
+  const float D = p.ds[s.kc];
+  float* ys = p.ys + s.seq * p.L;
+  for (int64_t t = s.t0; t < s.t1; ++t) {
+    const int64_t pix = pixel(s.k, t, p.H, p.W);
+    const float* row = proj_row(p, s.b, s.k, pix);
+    const float delta = softplus(dt_raw(p, s.kc, row));
+    const float u = x[pix], du = delta * u;
+    const float* B = row + p.R;
+    const float* C = B + p.N;
+    float acc = 0.0f;
+    for (int q = 0; q < n; ++q) {
+      h[q] = expf(delta * A[q]) * h[q] + du * B[q];
+      acc += C[q] * h[q];
+    }
+    ys[pix] = acc + D * u;
+  }
+}
+
+// F4, per output element i = (b*d + c)*L + pix: y = ((ys_0 + ys_1) + ys_2) + ys_3.
+LIEDNET_HD inline void fwd_merge(const ScanParams& p, int64_t i) {
+  const int64_t pix = i % p.L, bc = i / p.L, c = bc % p.d, b = bc / p.d;
+  const float* ys = p.ys + (b * 4 * p.d + c) * p.L + pix;
+  const int64_t dir = p.d * p.L;  // from one direction's plane to the next
+  p.y[i] = ((ys[0] + ys[dir]) + ys[2 * dir]) + ys[3 * dir];
+}
+
+// ---- backward ---------------------------------------------------------------------
+
+// B1, per segment j: the adjoint over the segment from a zero carry;
+// outloc[j] = what flows out of its first step (a_t0 * dL/dh_t0).
+template <int NS>
+LIEDNET_HD inline void bwd_local(const ScanParams& p, int64_t j) {
+  const int n = states<NS>(p);
+  const SegIndex s = seg_index(p, j);
+  float A[kLanes<NS>], g[kLanes<NS>];
+  load_A<NS>(p, s.kc, n, A);
+  for (int q = 0; q < n; ++q) g[q] = 0.0f;
+  const float* gy = p.gy + (s.b * p.d + s.c) * p.L;
+  for (int64_t t = s.t1 - 1; t >= s.t0; --t) {
+    const int64_t pix = pixel(s.k, t, p.H, p.W);
+    const float* row = proj_row(p, s.b, s.k, pix);
+    const float delta = softplus(dt_raw(p, s.kc, row));
+    const float gyv = gy[pix];
+    const float* C = row + p.R + p.N;
+    for (int q = 0; q < n; ++q) g[q] = (g[q] + gyv * C[q]) * expf(delta * A[q]);
+  }
+  for (int q = 0; q < n; ++q) p.outloc[j * n + q] = g[q];
+}
+
+// B2, per sequence i: the segments last to first; ghend[seg] = carry,
+// carry = outloc + exp(A sumdelta) carry.
+template <int NS>
+LIEDNET_HD inline void bwd_carry(const ScanParams& p, int64_t i) {
+  const int n = states<NS>(p);
+  const int64_t c = i % p.d, bk = i / p.d, kc = (bk % 4) * p.d + c;
+  float A[kLanes<NS>], g[kLanes<NS>];
+  load_A<NS>(p, kc, n, A);
+  for (int q = 0; q < n; ++q) g[q] = 0.0f;
+  for (int64_t seg = p.nseg - 1; seg >= 0; --seg) {
+    const int64_t j = (bk * p.nseg + seg) * p.d + c;
+    const float sd = p.sumdelta[j];
+    for (int q = 0; q < n; ++q) {
+      p.ghend[j * n + q] = g[q];
+      g[q] = p.outloc[j * n + q] + expf(A[q] * sd) * g[q];
+    }
+  }
+}
+
+// B3, per segment j: recompute h over the segment from hstart (kS x N local
+// values), then the adjoint from ghend. Writes per step delta (dl, by step),
+// du (at the pixel, when wanted) and gz = dL/d dt_raw (at the pixel); the
+// segment's sums of dL/dA, dL/dD, dL/d bias and dL/d dt_projs_weight go to the
+// part_* arrays, accumulated in double.
+template <int NS>
+LIEDNET_HD inline void bwd_segment(const ScanParams& p, int64_t j) {
+  const int n = states<NS>(p);
+  const SegIndex s = seg_index(p, j);
+  float A[kLanes<NS>], g[kLanes<NS>], h0[kLanes<NS>];
+  float hs[kS][kLanes<NS>];
+  float deltas[kS], dsp[kS];
+  double dA[kLanes<NS>];
+  load_A<NS>(p, s.kc, n, A);
+  const float* x = p.x + (s.b * p.d + s.c) * p.L;
+  const float* gy = p.gy + (s.b * p.d + s.c) * p.L;
+  const int len = static_cast<int>(s.t1 - s.t0);
+  for (int q = 0; q < n; ++q) h0[q] = p.hstart[j * n + q];
+  for (int i = 0; i < len; ++i) {
+    const int64_t t = s.t0 + i;
+    const int64_t pix = pixel(s.k, t, p.H, p.W);
+    const float* row = proj_row(p, s.b, s.k, pix);
+    const float z = dt_raw(p, s.kc, row);
+    const float delta = softplus(z);
+    deltas[i] = delta;
+    dsp[i] = softplus_grad(z);
+    p.dl[s.seq * p.L + t] = delta;
+    const float du = delta * x[pix];
+    const float* B = row + p.R;
+    const float* hp = i > 0 ? hs[i - 1] : h0;
+    for (int q = 0; q < n; ++q) hs[i][q] = expf(delta * A[q]) * hp[q] + du * B[q];
+  }
+  for (int q = 0; q < n; ++q) {
+    g[q] = p.ghend[j * n + q];
+    dA[q] = 0.0;
+  }
+  double dD = 0.0, dbias = 0.0;
+  double* dw = p.part_w + j * p.R;
+  for (int64_t r = 0; r < p.R; ++r) dw[r] = 0.0;
+  const float D = p.ds[s.kc];
+  for (int i = len - 1; i >= 0; --i) {
+    const int64_t pix = pixel(s.k, s.t0 + i, p.H, p.W);
+    const float* row = proj_row(p, s.b, s.k, pix);
+    const float* B = row + p.R;
+    const float* C = B + p.N;
+    const float gyv = gy[pix], u = x[pix], delta = deltas[i];
+    const float* hp = i > 0 ? hs[i - 1] : h0;
+    dD += static_cast<double>(gyv * u);
+    float sdt = 0.0f, su = 0.0f;
+    for (int q = 0; q < n; ++q) {
+      const float a = expf(delta * A[q]);
+      g[q] += gyv * C[q];
+      const float ah = a * hp[q];
+      sdt += g[q] * (A[q] * ah + u * B[q]);
+      su += g[q] * B[q];
+      dA[q] += static_cast<double>(g[q] * delta * ah);
+      g[q] *= a;
+    }
+    const float gzv = sdt * dsp[i];
+    if (p.du) p.du[s.seq * p.L + pix] = gyv * D + delta * su;
+    p.gz[s.seq * p.L + pix] = gzv;
+    dbias += gzv;
+    for (int64_t r = 0; r < p.R; ++r) dw[r] += static_cast<double>(gzv * row[r]);
+  }
+  for (int q = 0; q < n; ++q) p.part_a[j * n + q] = dA[q];
+  p.part_d[j] = dD;
+  p.part_bias[j] = dbias;
+}
+
+// B4, per i = ((b*4 + k)*N + state)*nseg + seg: for every channel in order,
+// recompute that state over the segment from hstart and run its adjoint from
+// ghend, summing dB_t and dC_t over the channels; then writes them to dproj's
+// B and C rows of direction k at the steps' pixels. Uses dl from B3.
+LIEDNET_HD inline void bwd_bc(const ScanParams& p, int64_t i) {
+  const int64_t seg = i % p.nseg, r = i / p.nseg, st = r % p.N, bk = r / p.N, b = bk / 4, k = bk % 4;
+  const int64_t t0 = seg * kS, t1 = t0 + kS < p.L ? t0 + kS : p.L;
+  const int len = static_cast<int>(t1 - t0);
+  const int n = static_cast<int>(p.N);
+  float dB[kS], dC[kS], hs[kS];
+  for (int q = 0; q < len; ++q) dB[q] = dC[q] = 0.0f;
+  for (int64_t c = 0; c < p.d; ++c) {
+    const int64_t kc = k * p.d + c, seq = bk * p.d + c, j = (bk * p.nseg + seg) * p.d + c;
+    const float A = -expf(p.alogs[kc * n + st]);
+    const float* x = p.x + (b * p.d + c) * p.L;
+    const float* gy = p.gy + (b * p.d + c) * p.L;
+    const float* dl = p.dl + seq * p.L;
+    float h = p.hstart[j * n + st];
+    for (int q = 0; q < len; ++q) {
+      const int64_t t = t0 + q, pix = pixel(k, t, p.H, p.W);
+      const float delta = dl[t];
+      const float du = delta * x[pix];
+      h = expf(delta * A) * h + du * proj_row(p, b, k, pix)[p.R + st];
+      hs[q] = h;
+    }
+    float g = p.ghend[j * n + st];
+    for (int q = len - 1; q >= 0; --q) {
+      const int64_t t = t0 + q, pix = pixel(k, t, p.H, p.W);
+      const float delta = dl[t], gyv = gy[pix];
+      g += gyv * proj_row(p, b, k, pix)[p.R + p.N + st];
+      dC[q] += gyv * hs[q];
+      dB[q] += g * (delta * x[pix]);
+      g *= expf(delta * A);
+    }
+  }
+  for (int q = 0; q < len; ++q) {
+    const int64_t pix = pixel(k, t0 + q, p.H, p.W);
+    float* out = p.dproj + (b * p.L + pix) * 4 * p.P + k * p.P + p.R;
+    out[st] = dB[q];
+    out[p.N + st] = dC[q];
+  }
+}
+
+// B5, per i = (b*4 + k)*L + pix: dproj's dt rows of direction k at pixel pix,
+// sum over channels (in order) of gz * dt_projs_weight.
+LIEDNET_HD inline void bwd_dt_rows(const ScanParams& p, int64_t i) {
+  const int64_t pix = i % p.L, bk = i / p.L, b = bk / 4, k = bk % 4;
+  float* out = p.dproj + (b * p.L + pix) * 4 * p.P + k * p.P;
+  for (int64_t r = 0; r < p.R; ++r) {
+    float v = 0.0f;
+    for (int64_t c = 0; c < p.d; ++c) v += p.gz[(bk * p.d + c) * p.L + pix] * p.wdt[(k * p.d + c) * p.R + r];
+    out[r] = v;
+  }
+}
+
+// ---- B6: reductions in a fixed order (samples, then segments) ------------------------
+
+// The sum over samples and segments of part[(j * width) + e] for parameter row kc.
+LIEDNET_HD inline double sum_parts(const ScanParams& p, const double* part, int64_t width, int64_t kc, int64_t e) {
+  const int64_t k = kc / p.d, c = kc % p.d;
+  double v = 0.0;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t seg = 0; seg < p.nseg; ++seg) v += part[(((b * 4 + k) * p.nseg + seg) * p.d + c) * width + e];
+  return v;
+}
+
+// Per i = kc*N + state: dA_logs += (sum dA) * A.
+LIEDNET_HD inline void red_alogs(const ScanParams& p, int64_t i) {
+  const float A = -expf(p.alogs[i]);
+  p.dalogs[i] += static_cast<float>(sum_parts(p, p.part_a, p.N, i / p.N, i % p.N) * A);
+}
+
+// Per i = kc: dDs and dt_projs_bias (either may be null).
+LIEDNET_HD inline void red_channel(const ScanParams& p, int64_t i) {
+  if (p.dds) p.dds[i] += static_cast<float>(sum_parts(p, p.part_d, 1, i, 0));
+  if (p.dbias) p.dbias[i] += static_cast<float>(sum_parts(p, p.part_bias, 1, i, 0));
+}
+
+// Per i = kc*R + r: dt_projs_weight.
+LIEDNET_HD inline void red_wdt(const ScanParams& p, int64_t i) {
+  p.dwdt[i] += static_cast<float>(sum_parts(p, p.part_w, p.R, i / p.R, i % p.R));
+}
+
+// Per i = (b*d + c)*L + pix: dx += the four directions' du, in order.
+LIEDNET_HD inline void red_dx(const ScanParams& p, int64_t i) {
+  const int64_t pix = i % p.L, bc = i / p.L, c = bc % p.d, b = bc / p.d;
+  const float* du = p.du + (b * 4 * p.d + c) * p.L + pix;
+  const int64_t dir = p.d * p.L;
+  p.dx[i] = (((p.dx[i] + du[0]) + du[dir]) + du[2 * dir]) + du[3 * dir];
+}
+
+}  // namespace liednet::ops::cuda::scan_device
