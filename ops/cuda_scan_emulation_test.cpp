@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "op_harness.h"
+#include "scan_cases.h"
 #include "ops/cuda/scan_device.h"
 #include "ops/ss2d_scan.h"
 
@@ -19,30 +20,8 @@ namespace {
 
 namespace dev = ops::cuda::scan_device;
 
-struct ScanShape {
-  int64_t batch, d, H, W, R, N;
-};
-
-// x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds in f64, in the
-// network's ranges (as ops/ss2d_scan_test.cpp makes them).
-std::vector<Tensor> make_inputs(const ScanShape& s, uint64_t seed, double bias_shift = -1.0) {
-  const std::vector<Shape> shapes = {{s.batch, s.d, s.H, s.W}, {4, s.R + 2 * s.N, s.d}, {4, s.d, s.R},
-                                     {4, s.d},                 {4 * s.d, s.N},          {4 * s.d}};
-  Generator g(seed);
-  std::vector<Tensor> xs;
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    Tensor t = Tensor::randn(shapes[i], g, DType::F64);
-    double* p = t.data<double>();
-    for (int64_t k = 0; k < t.numel(); ++k) {
-      if (i == 1) p[k] *= 0.4;
-      if (i == 2) p[k] *= 0.6;
-      if (i == 3) p[k] = 0.5 * p[k] + bias_shift;
-      if (i == 4) p[k] = std::log(1.0 + k % s.N) + 0.1 * p[k];
-    }
-    xs.push_back(t);
-  }
-  return xs;
-}
+using ScanShape = testing::SS2DShape;
+using testing::make_ss2d_inputs;  // the six inputs in f64, in the network's ranges
 
 // y and the six gradients.
 using Results = std::vector<std::vector<double>>;
@@ -183,7 +162,7 @@ TEST_SUITE("ops") {
     };
     for (const Case& c : cases) {
       INFO(c.name);
-      const auto xs = make_inputs(c.shape, 5, c.bias_shift);
+      const auto xs = make_ss2d_inputs(c.shape, 5, c.bias_shift);
       Generator g(9);
       const Tensor gy = Tensor::randn(xs[0].shape(), g, DType::F64);
       const Results emu = emulate_any(c.shape, xs, gy);
@@ -203,7 +182,7 @@ TEST_SUITE("ops") {
 
   TEST_CASE("CUDA ss2d_scan emulation: the comparison catches a broken segment carry") {
     const ScanShape shape{1, 8, 12, 11, 2, 16};
-    const auto xs = make_inputs(shape, 5);
+    const auto xs = make_ss2d_inputs(shape, 5);
     Generator g(9);
     const Tensor gy = Tensor::randn(xs[0].shape(), g, DType::F64);
     const Results cpu = cpu_op(xs, gy, DType::F64);

@@ -9,6 +9,7 @@
 
 #include "op_harness.h"
 #include "ops/ss2d_scan.h"
+#include "scan_cases.h"
 #include "tensor/cuda.h"
 
 using namespace liednet;
@@ -17,28 +18,12 @@ namespace {
 
 const bool kNoGpu = cuda_device_count() == 0;
 
-struct ScanShape {
-  int64_t batch, d, H, W, R, N;
-};
+using ScanShape = testing::SS2DShape;
 
-// x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds in f32, in the
-// network's ranges (as ops/ss2d_scan_test.cpp makes them).
+// The six inputs in f32, in the network's ranges.
 std::vector<Tensor> make_inputs(const ScanShape& s, uint64_t seed, double bias_shift = -1.0) {
-  const std::vector<Shape> shapes = {{s.batch, s.d, s.H, s.W}, {4, s.R + 2 * s.N, s.d}, {4, s.d, s.R},
-                                     {4, s.d},                 {4 * s.d, s.N},          {4 * s.d}};
-  Generator g(seed);
-  std::vector<Tensor> xs;
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    Tensor t = Tensor::randn(shapes[i], g, DType::F64);
-    double* p = t.data<double>();
-    for (int64_t k = 0; k < t.numel(); ++k) {
-      if (i == 1) p[k] *= 0.4;
-      if (i == 2) p[k] *= 0.6;
-      if (i == 3) p[k] = 0.5 * p[k] + bias_shift;
-      if (i == 4) p[k] = std::log(1.0 + k % s.N) + 0.1 * p[k];
-    }
-    xs.push_back(t.to(DType::F32));
-  }
+  std::vector<Tensor> xs = testing::make_ss2d_inputs(s, seed, bias_shift);
+  for (Tensor& t : xs) t = t.to(DType::F32);
   return xs;
 }
 

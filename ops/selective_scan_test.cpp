@@ -5,6 +5,7 @@
 #include "op_harness.h"
 #include "ops/selective_scan.h"
 #include "parity.h"
+#include "scan_cases.h"
 #include "tensor/parallel.h"
 
 using namespace liednet;
@@ -44,18 +45,7 @@ autograd::TensorFn scan_fn(ops::ScanOptions opt, bool with_d = true, bool with_b
   };
 }
 
-// Forward and every gradient of fn at dtype, with a fixed upstream gradient.
-std::vector<Tensor> outputs_and_grads(const autograd::TensorFn& fn, const std::vector<Tensor>& xs64, DType dt,
-                                      uint64_t seed) {
-  std::vector<Tensor> in;
-  for (const Tensor& x : xs64) in.push_back(x.to(dt).set_requires_grad());
-  Tensor y = fn(in);
-  Generator g(seed);
-  y.backward(Tensor::randn(y.shape(), g, DType::F64).to(dt));
-  std::vector<Tensor> out{y.detach()};
-  for (const Tensor& x : in) out.push_back(x.grad());
-  return out;
-}
+using testing::outputs_and_grads;
 
 std::vector<Tensor> make_scan_inputs(const ScanShape& s, uint64_t seed, double delta_shift = 0.0) {
   Generator g(seed);

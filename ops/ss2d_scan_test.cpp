@@ -5,37 +5,18 @@
 #include "op_harness.h"
 #include "ops/ss2d_scan.h"
 #include "parity.h"
+#include "scan_cases.h"
 #include "ops/selective_scan.h"
 #include "tensor/parallel.h"
 
 using namespace liednet;
 
 namespace {
-struct SS2DShape {
-  int64_t batch, d, H, W, R, N;
-};
-
-// x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds.
-std::vector<Shape> ss2d_shapes(const SS2DShape& s) {
-  return {{s.batch, s.d, s.H, s.W}, {4, s.R + 2 * s.N, s.d}, {4, s.d, s.R}, {4, s.d}, {4 * s.d, s.N}, {4 * s.d}};
-}
-
-// Values in the ranges the network sees: dt_projs_bias near inverse-softplus
-// of small steps (shifted by bias_shift), A_logs near log(n+1) (shifted by
-// a_log_shift).
-std::function<Tensor(int, const Shape&, Generator&)> ss2d_inputs(double bias_shift = -1.0, double a_log_shift = 0.0) {
-  return [=](int i, const Shape& s, Generator& g) {
-    Tensor t = Tensor::randn(s, g, DType::F64);
-    double* p = t.data<double>();
-    for (int64_t k = 0; k < t.numel(); ++k) {
-      if (i == 1) p[k] *= 0.4;
-      if (i == 2) p[k] *= 0.6;
-      if (i == 3) p[k] = 0.5 * p[k] + bias_shift;
-      if (i == 4) p[k] = std::log(1.0 + k % s[1]) + 0.1 * p[k] + a_log_shift;
-    }
-    return t;
-  };
-}
+using testing::make_ss2d_inputs;
+using testing::outputs_and_grads;
+using testing::SS2DShape;
+using testing::ss2d_inputs;
+using testing::ss2d_shapes;
 
 autograd::TensorFn ss2d_fn(int64_t chunk, bool reference = false) {
   return [=](const std::vector<Tensor>& x) {
@@ -44,26 +25,6 @@ autograd::TensorFn ss2d_fn(int64_t chunk, bool reference = false) {
   };
 }
 
-std::vector<Tensor> make_ss2d_inputs(const SS2DShape& s, uint64_t seed) {
-  Generator g(seed);
-  auto make = ss2d_inputs();
-  std::vector<Tensor> xs;
-  auto shapes = ss2d_shapes(s);
-  for (size_t i = 0; i < shapes.size(); ++i) xs.push_back(make(static_cast<int>(i), shapes[i], g));
-  return xs;
-}
-
-std::vector<Tensor> outputs_and_grads(const autograd::TensorFn& fn, const std::vector<Tensor>& xs64, DType dt,
-                                      uint64_t seed) {
-  std::vector<Tensor> in;
-  for (const Tensor& x : xs64) in.push_back(x.to(dt).set_requires_grad());
-  Tensor y = fn(in);
-  Generator g(seed);
-  y.backward(Tensor::randn(y.shape(), g, DType::F64).to(dt));
-  std::vector<Tensor> out{y.detach()};
-  for (const Tensor& x : in) out.push_back(x.grad());
-  return out;
-}
 }  // namespace
 
 TEST_SUITE("ops") {
