@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "parity.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -100,8 +102,7 @@ TEST_SUITE("data") {
 // tests/oracle/metrics_cases.py writes images and numpy's values of the formulas.
 TEST_SUITE("parity") {
   TEST_CASE("image metrics match numpy's basicsr and pyiqa formulas") {
-    const char* env = std::getenv("LIEDNET_ORACLE_DIR");
-    const std::string dir = std::string(env && *env ? env : LIEDNET_DEFAULT_ORACLE_DIR) + "/metrics";
+    const std::string dir = testing::oracle_file("metrics");
     REQUIRE_MESSAGE(std::filesystem::exists(dir + "/cases.json"), "no metric cases in ", dir,
                     ": run /usr/bin/python3 tests/oracle/metrics_cases.py --out ", dir);
     const nlohmann::json cases = nlohmann::json::parse(std::ifstream(dir + "/cases.json"));

@@ -2,6 +2,8 @@
 // with no missing or unexpected keys, and gives torch's output.
 #include <doctest/doctest.h>
 
+#include "parity.h"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -16,11 +18,9 @@ using namespace liednet;
 
 TEST_SUITE("parity") {
   TEST_CASE("a torch.save checkpoint of LIEDNet loads and reproduces torch's output") {
-    const char* dir = std::getenv("LIEDNET_ORACLE_DIR");
-    const std::string base = dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR;
-    nn::TorchCheckpoint ck = nn::load_torch_checkpoint(base + "/liednet_dim8.pth");
+    nn::TorchCheckpoint ck = nn::load_torch_checkpoint(testing::oracle_file("liednet_dim8.pth"));
     CHECK(ck.source == "params");
-    const SafetensorsContents expect = load_safetensors(base + "/liednet_dim8_f32.safetensors");
+    const SafetensorsContents expect = load_safetensors(testing::oracle_file("liednet_dim8_f32.safetensors"));
 
     Generator gen(0);
     net::LIEDNetConfig cfg = net::config_from_state_dict(ck.tensors, "liednet_dim8.pth");

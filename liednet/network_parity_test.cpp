@@ -4,6 +4,8 @@
 // and the input gradient, in f64 and f32.
 #include <doctest/doctest.h>
 
+#include "parity.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -20,21 +22,9 @@
 using namespace liednet;
 
 namespace {
-std::string oracle_file(const std::string& name) {
-  const char* dir = std::getenv("LIEDNET_ORACLE_DIR");
-  return std::string(dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR) + "/" + name;
-}
-
+using testing::oracle_file;
 // ||a - b|| / ||b|| (or ||a - b|| when b is zero).
-double rel_err(const Tensor& a, const Tensor& b) {
-  const auto va = a.to_vector(), vb = b.to_vector();
-  double d = 0, n = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    d += (va[i] - vb[i]) * (va[i] - vb[i]);
-    n += vb[i] * vb[i];
-  }
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
-}
+const auto rel_err = testing::rel_l2;
 
 // A module under test: its parameters and a forward giving (out, side).
 struct Subject {

@@ -8,6 +8,8 @@
 #include <iterator>
 
 #include <doctest/doctest.h>
+
+#include "parity.h"
 #include <unistd.h>
 
 #include "nn/torch_checkpoint.h"
@@ -19,10 +21,7 @@ using nn::TorchCheckpoint;
 
 namespace {
 
-std::string checkpoint_dir() {
-  const char* dir = std::getenv("LIEDNET_ORACLE_DIR");
-  return std::string(dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR) + "/checkpoints";
-}
+std::string checkpoint_dir() { return testing::oracle_file("checkpoints"); }
 
 std::string ckpt(const std::string& name) {
   const std::string dir = checkpoint_dir();

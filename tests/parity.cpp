@@ -1,5 +1,6 @@
 #include "parity.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,14 +11,23 @@
 
 namespace liednet::testing {
 
-namespace {
-std::string oracle_path(const std::string& group) {
-  // ctest sets LIEDNET_ORACLE_DIR after running tests/oracle/generate.py; a
-  // direct run of the test binary reads the build folder's oracle.
+std::string oracle_file(const std::string& name) {
   const char* dir = std::getenv("LIEDNET_ORACLE_DIR");
-  const std::string base = dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR;
-  return base + "/" + group + ".safetensors";
+  return std::string(dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR) + "/" + name;
 }
+
+double rel_l2(const Tensor& a, const Tensor& b) {
+  const auto va = a.to(Device::CPU).to_vector(), vb = b.to(Device::CPU).to_vector();
+  double d = 0, n = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    d += (va[i] - vb[i]) * (va[i] - vb[i]);
+    n += vb[i] * vb[i];
+  }
+  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
+}
+
+namespace {
+std::string oracle_path(const std::string& group) { return oracle_file(group + ".safetensors"); }
 
 std::string case_of(const std::string& key) { return key.substr(0, key.rfind('/')); }
 

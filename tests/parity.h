@@ -15,6 +15,13 @@
 
 namespace liednet::testing {
 
+// <oracle dir>/<name>: $LIEDNET_ORACLE_DIR (ctest sets it after running the
+// scripts in tests/oracle/), else the build folder's oracle.
+std::string oracle_file(const std::string& name);
+
+// ||a - b|| / ||b|| over all elements (||a - b|| when b is zero); either may be on the GPU.
+double rel_l2(const Tensor& a, const Tensor& b);
+
 class ParityGroup {
  public:
   explicit ParityGroup(const std::string& group);  // loads $LIEDNET_ORACLE_DIR/<group>.safetensors

@@ -14,6 +14,7 @@
 #include "nn/state_dict.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
+#include "parity.h"
 #include "tensor/cuda.h"
 #include "tensor/safetensors.h"
 #include "train/trainer.h"
@@ -22,17 +23,7 @@ using namespace liednet;
 
 namespace {
 const bool kNoGpu = cuda_device_count() == 0;
-
-// ||a - b|| / ||b||, both brought to the CPU.
-double rel_l2(const Tensor& a, const Tensor& b) {
-  const auto va = a.to(Device::CPU).to_vector(), vb = b.to(Device::CPU).to_vector();
-  double d = 0, n = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    d += (va[i] - vb[i]) * (va[i] - vb[i]);
-    n += vb[i] * vb[i];
-  }
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
-}
+using testing::rel_l2;
 }  // namespace
 
 TEST_SUITE("train") {

@@ -11,16 +11,15 @@
 #include <cstring>
 
 #include "nn/state_dict.h"
+#include "parity.h"
 #include "tensor/safetensors.h"
 #include "train/trainer.h"
 
 using namespace liednet;
 
 namespace {
-std::string oracle(const std::string& name) {
-  const char* dir = std::getenv("LIEDNET_ORACLE_DIR");
-  return std::string(dir && *dir ? dir : LIEDNET_DEFAULT_ORACLE_DIR) + "/" + name;
-}
+const auto oracle = testing::oracle_file;
+using testing::rel_l2;
 
 // Rows [first, first + n) of a (N, ...) tensor.
 Tensor rows(const Tensor& t, int64_t first, int64_t n) {
@@ -31,16 +30,6 @@ Tensor rows(const Tensor& t, int64_t first, int64_t n) {
   std::memcpy(out.raw_data(), static_cast<const char*>(t.raw_data()) + first * per * dtype_size(t.dtype()),
               n * per * dtype_size(t.dtype()));
   return out;
-}
-
-double rel_l2(const Tensor& a, const Tensor& b) {
-  const auto va = a.to_vector(), vb = b.to_vector();
-  double d = 0, n = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    d += (va[i] - vb[i]) * (va[i] - vb[i]);
-    n += vb[i] * vb[i];
-  }
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
 }
 
 train::TrainConfig parity_config(DType dt) {
