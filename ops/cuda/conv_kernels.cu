@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ops/cuda/check.cuh"
 #include "ops/cuda/conv_kernels.h"
 
 namespace liednet {
@@ -27,27 +28,10 @@ namespace liednet::ops::cuda {
 
 namespace {
 
-[[noreturn]] void fail_at(const char* call, const char* what, const char* file, int line) {
-  throw std::runtime_error(std::string(call) + " failed: " + what + " (" + file + ":" + std::to_string(line) + ")");
-}
-
-#define CONV_CUDA_CALL(expr)                                                        \
-  do {                                                                              \
-    const cudaError_t err_ = (expr);                                                \
-    if (err_ != cudaSuccess) fail_at(#expr, cudaGetErrorString(err_), __FILE__, __LINE__); \
-  } while (0)
-
 #define CONV_CUBLAS_CALL(expr)                                                                  \
   do {                                                                                          \
     const cublasStatus_t status_ = (expr);                                                      \
     if (status_ != CUBLAS_STATUS_SUCCESS) fail_at(#expr, cublasGetStatusString(status_), __FILE__, __LINE__); \
-  } while (0)
-
-// A launch reports a bad configuration only through cudaGetLastError.
-#define CONV_CHECK_LAUNCH(kernel)                                                                  \
-  do {                                                                                             \
-    const cudaError_t err_ = cudaGetLastError();                                                   \
-    if (err_ != cudaSuccess) fail_at("launch of " #kernel, cudaGetErrorString(err_), __FILE__, __LINE__); \
   } while (0)
 
 cudaStream_t stream() { return static_cast<cudaStream_t>(liednet::cuda_stream()); }
@@ -99,7 +83,7 @@ struct Blas {
     CONV_CUBLAS_CALL(cublasCreate(&handle));
     // setStream resets the workspace to cuBLAS's pool, so it goes first.
     CONV_CUBLAS_CALL(cublasSetStream(handle, stream()));
-    CONV_CUDA_CALL(cudaMalloc(&workspace, kBlasWorkspaceBytes));
+    LIEDNET_CUDA_CHECK(cudaMalloc(&workspace, kBlasWorkspaceBytes));
     CONV_CUBLAS_CALL(cublasSetWorkspace(handle, workspace, kBlasWorkspaceBytes));
     CONV_CUBLAS_CALL(cublasSetAtomicsMode(handle, CUBLAS_ATOMICS_NOT_ALLOWED));
     CONV_CUBLAS_CALL(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
@@ -324,7 +308,7 @@ void im2col(const ConvShape& s, const float* x, int64_t r0, int64_t r1, float* c
   const int64_t total = s.c_in * s.kh * s.kw * (r1 - r0) * s.ow;
   if (total <= 0) return;
   im2col_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, x, r0, r1, col, total);
-  CONV_CHECK_LAUNCH(im2col_kernel);
+  LIEDNET_CHECK_LAUNCH("im2col_kernel");
 }
 
 // Only input rows that some output row of [r0, r1) reads get a contribution.
@@ -343,35 +327,35 @@ void col2im_add(const ConvShape& s, const float* col, int64_t r0, int64_t r1, fl
   const int64_t total = s.c_in * (ih1 - ih0) * s.w;
   if (total <= 0) return;
   col2im_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, col, r0, r1, ih0, ih1, dx, total);
-  CONV_CHECK_LAUNCH(col2im_add_kernel);
+  LIEDNET_CHECK_LAUNCH("col2im_add_kernel");
 }
 
 void fill_bias(const ConvShape& s, const float* bias, float* out) {
   const int64_t total = s.n * s.c_out * s.oh * s.ow;
   if (total <= 0) return;
   fill_bias_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, bias, out, total);
-  CONV_CHECK_LAUNCH(fill_bias_kernel);
+  LIEDNET_CHECK_LAUNCH("fill_bias_kernel");
 }
 
 void bias_backward(const ConvShape& s, const float* gout, float* db) {
   if (s.c_out <= 0) return;
   if (s.c_out > INT_MAX) throw std::runtime_error("bias_backward: too many channels for one block each");
   bias_backward_kernel<<<static_cast<unsigned int>(s.c_out), kReduceThreads, 0, stream()>>>(s, gout, db);
-  CONV_CHECK_LAUNCH(bias_backward_kernel);
+  LIEDNET_CHECK_LAUNCH("bias_backward_kernel");
 }
 
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* out) {
   const int64_t total = s.n * s.c_in * s.oh * s.ow;
   if (total <= 0) return;
   depthwise_forward_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, x, w, bias, out, total);
-  CONV_CHECK_LAUNCH(depthwise_forward_kernel);
+  LIEDNET_CHECK_LAUNCH("depthwise_forward_kernel");
 }
 
 void depthwise_backward_input(const ConvShape& s, const float* w, const float* gout, float* dx) {
   const int64_t total = s.n * s.c_in * s.h * s.w;
   if (total <= 0) return;
   depthwise_backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, w, gout, dx, total);
-  CONV_CHECK_LAUNCH(depthwise_backward_input_kernel);
+  LIEDNET_CHECK_LAUNCH("depthwise_backward_input_kernel");
 }
 
 void depthwise_backward_weight(const ConvShape& s, const float* x, const float* gout, float* dw) {
@@ -380,7 +364,7 @@ void depthwise_backward_weight(const ConvShape& s, const float* x, const float* 
   if (blocks > INT_MAX) throw std::runtime_error("depthwise_backward_weight: too many (channel, tap) blocks");
   depthwise_backward_weight_kernel<<<static_cast<unsigned int>(blocks), kReduceThreads, 0, stream()>>>(s, x, gout,
                                                                                                       dw);
-  CONV_CHECK_LAUNCH(depthwise_backward_weight_kernel);
+  LIEDNET_CHECK_LAUNCH("depthwise_backward_weight_kernel");
 }
 
 }  // namespace

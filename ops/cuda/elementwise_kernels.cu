@@ -10,6 +10,8 @@
 // in the same order) so that CUDA and CPU agree to rounding.
 #include "ops/cuda/elementwise_kernels.h"
 
+#include "ops/cuda/check.cuh"
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -26,16 +28,6 @@ constexpr int kThreads = 256;
 // Grid-stride loops cover the rest; more blocks would only add launch work.
 constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 
-// A bad launch (configuration, missing image for this GPU) is reported by
-// cudaGetLastError at once; a fault inside a kernel surfaces at the next
-// synchronising call, which tensor/cuda.cpp checks.
-void check_launch(const char* kernel, const char* file, int line) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(err) +
-                             " (" + file + ":" + std::to_string(line) + ")");
-}
-#define LIEDNET_CHECK_LAUNCH(kernel) check_launch(kernel, __FILE__, __LINE__)
 
 cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
 

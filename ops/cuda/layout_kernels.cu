@@ -8,6 +8,8 @@
 // is bit-identical from run to run.
 #include "ops/cuda/layout_kernels.h"
 
+#include "ops/cuda/check.cuh"
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -23,15 +25,6 @@ void* cuda_stream();
 namespace liednet::ops::cuda {
 
 namespace {
-
-void check(cudaError_t err, const char* call, const char* file, int line) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(call) + " failed: " + cudaGetErrorString(err) + " (" + file + ":" +
-                             std::to_string(line) + ")");
-}
-#define LAYOUT_CUDA_CHECK(call) check((call), #call, __FILE__, __LINE__)
-// A bad launch configuration is reported only through cudaGetLastError.
-#define LAYOUT_LAUNCH_CHECK(kernel) check(cudaGetLastError(), #kernel " launch", __FILE__, __LINE__)
 
 cudaStream_t stream() { return static_cast<cudaStream_t>(::liednet::cuda_stream()); }
 
@@ -165,14 +158,14 @@ void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, cons
   if (n * p == 0) return;
   layer_norm_forward_kernel<<<grid_for(n * p), kThreads, 0, stream()>>>(y, mean, rstd, x, weight, bias, n, c, p,
                                                                           eps);
-  LAYOUT_LAUNCH_CHECK(layer_norm_forward_kernel);
+  LIEDNET_CHECK_LAUNCH("layer_norm_forward_kernel");
 }
 
 void layer_norm_backward_x(float* gx, const float* g, const float* x, const float* weight, const float* mean,
                            const float* rstd, int64_t n, int64_t c, int64_t p) {
   if (n * p == 0) return;
   layer_norm_backward_x_kernel<<<grid_for(n * p), kThreads, 0, stream()>>>(gx, g, x, weight, mean, rstd, n, c, p);
-  LAYOUT_LAUNCH_CHECK(layer_norm_backward_x_kernel);
+  LIEDNET_CHECK_LAUNCH("layer_norm_backward_x_kernel");
 }
 
 void layer_norm_backward_params(float* gw, float* gb, const float* g, const float* x, const float* mean,
@@ -184,9 +177,9 @@ void layer_norm_backward_params(float* gw, float* gb, const float* g, const floa
   double* part_b = part_w + c * chunks;               // (C, chunks)
   layer_norm_param_partials_kernel<<<static_cast<unsigned>(c * chunks), kThreads, 0, stream()>>>(
       part_w, part_b, g, x, mean, rstd, n, c, p, chunks, gw != nullptr);
-  LAYOUT_LAUNCH_CHECK(layer_norm_param_partials_kernel);
+  LIEDNET_CHECK_LAUNCH("layer_norm_param_partials_kernel");
   layer_norm_param_combine_kernel<<<grid_for(c), kThreads, 0, stream()>>>(gw, gb, part_w, part_b, c, chunks);
-  LAYOUT_LAUNCH_CHECK(layer_norm_param_combine_kernel);
+  LIEDNET_CHECK_LAUNCH("layer_norm_param_combine_kernel");
 }
 
 // ---- pixel shuffle ---------------------------------------------------------------
@@ -215,7 +208,7 @@ void shuffle_to_big(float* big, const float* small, int64_t n, int64_t c, int64_
   const int64_t total = n * c * h * r * w * r;
   if (total == 0) return;
   shuffle_kernel<true><<<grid_for(total), kThreads, 0, stream()>>>(big, small, n, c, h, w, r, add);
-  LAYOUT_LAUNCH_CHECK(shuffle_kernel<true>);
+  LIEDNET_CHECK_LAUNCH("shuffle_kernel<true>");
 }
 
 void shuffle_to_small(float* small, const float* big, int64_t n, int64_t c, int64_t h, int64_t w, int64_t r,
@@ -223,7 +216,7 @@ void shuffle_to_small(float* small, const float* big, int64_t n, int64_t c, int6
   const int64_t total = n * c * h * r * w * r;
   if (total == 0) return;
   shuffle_kernel<false><<<grid_for(total), kThreads, 0, stream()>>>(small, big, n, c, h, w, r, add);
-  LAYOUT_LAUNCH_CHECK(shuffle_kernel<false>);
+  LIEDNET_CHECK_LAUNCH("shuffle_kernel<false>");
 }
 
 // ---- channel copies --------------------------------------------------------------
@@ -248,7 +241,7 @@ void copy_planes(float* dst, int64_t dst_c, int64_t dst_c0, const float* src, in
   if (total == 0) return;
   copy_planes_kernel<<<grid_for(total), kThreads, 0, stream()>>>(dst, dst_c, dst_c0, src, src_c, src_c0, n, count,
                                                                    inner, add);
-  LAYOUT_LAUNCH_CHECK(copy_planes_kernel);
+  LIEDNET_CHECK_LAUNCH("copy_planes_kernel");
 }
 
 // ---- pad_reflect and crop ----------------------------------------------------------
@@ -287,7 +280,7 @@ void remap_forward(float* out, const float* in, int64_t planes, int64_t h, int64
   const int64_t total = planes * ho * wo;
   if (total == 0) return;
   remap_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out, in, planes, h, w, rows, ho, cols, wo);
-  LAYOUT_LAUNCH_CHECK(remap_forward_kernel);
+  LIEDNET_CHECK_LAUNCH("remap_forward_kernel");
 }
 
 void remap_backward(float* gin, const float* gout, int64_t planes, int64_t h, int64_t w, const int32_t* row_start,
@@ -297,7 +290,7 @@ void remap_backward(float* gin, const float* gout, int64_t planes, int64_t h, in
   if (total == 0) return;
   remap_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(gin, gout, planes, h, w, row_start, row_list, ho,
                                                                       col_start, col_list, wo);
-  LAYOUT_LAUNCH_CHECK(remap_backward_kernel);
+  LIEDNET_CHECK_LAUNCH("remap_backward_kernel");
 }
 
 // ---- resize_bicubic --------------------------------------------------------------
@@ -357,7 +350,7 @@ void resize_bicubic_forward(float* out, const float* x, int64_t planes, int64_t 
   if (total == 0) return;
   resize_bicubic_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out, x, planes, h, w, oh, ow, ty_index,
                                                                               ty_weight, tx_index, tx_weight);
-  LAYOUT_LAUNCH_CHECK(resize_bicubic_forward_kernel);
+  LIEDNET_CHECK_LAUNCH("resize_bicubic_forward_kernel");
 }
 
 void resize_bicubic_backward(float* gx, const float* gout, int64_t planes, int64_t h, int64_t w, int64_t oh,
@@ -367,7 +360,7 @@ void resize_bicubic_backward(float* gx, const float* gout, int64_t planes, int64
   if (total == 0) return;
   resize_bicubic_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
       gx, gout, planes, h, w, oh, ow, ry_start, ry_list, ty_weight, rx_start, rx_list, tx_weight);
-  LAYOUT_LAUNCH_CHECK(resize_bicubic_backward_kernel);
+  LIEDNET_CHECK_LAUNCH("resize_bicubic_backward_kernel");
 }
 
 // ---- max_pool2x2 -----------------------------------------------------------------
@@ -404,14 +397,14 @@ void max_pool2x2_forward(float* out, uint8_t* winner, const float* x, int64_t pl
   const int64_t total = planes * (h / 2) * (w / 2);
   if (total == 0) return;
   max_pool2x2_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out, winner, x, planes, h, w);
-  LAYOUT_LAUNCH_CHECK(max_pool2x2_forward_kernel);
+  LIEDNET_CHECK_LAUNCH("max_pool2x2_forward_kernel");
 }
 
 void max_pool2x2_backward(float* gx, const float* g, const uint8_t* winner, int64_t planes, int64_t h, int64_t w) {
   const int64_t total = planes * (h / 2) * (w / 2);
   if (total == 0) return;
   max_pool2x2_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(gx, g, winner, planes, h, w);
-  LAYOUT_LAUNCH_CHECK(max_pool2x2_backward_kernel);
+  LIEDNET_CHECK_LAUNCH("max_pool2x2_backward_kernel");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ops/cuda/check.cuh"
 #include "ops/cuda/scan_device.h"
 #include "ops/cuda/scan_kernels.h"
 
@@ -27,15 +28,6 @@ namespace dev = scan_device;
 constexpr int kThreads = 128;
 constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 
-// A bad launch (configuration, missing image for this GPU) is reported by
-// cudaGetLastError at once; a fault inside a kernel surfaces at the next
-// synchronising call, which tensor/cuda.cpp checks.
-void check_launch(const char* kernel, const char* file, int line) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(err) +
-                             " (" + file + ":" + std::to_string(line) + ")");
-}
 
 cudaStream_t stream() { return static_cast<cudaStream_t>(liednet::cuda_stream()); }
 
