@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "tensor/safetensors.h"
+
 namespace liednet::net {
 
 namespace {
@@ -32,6 +34,16 @@ LIEDNetConfig config_from_state_dict(const nn::StateDict& sd, const std::string&
 
 LIEDNetConfig resolve_config(const std::string& name, const nn::StateDict& sd, const std::string& source) {
   return name.empty() ? config_from_state_dict(sd, source) : preset(name);
+}
+
+std::unique_ptr<LIEDNet> load_for_inference(const std::string& weights, const std::string& preset, Device device) {
+  const SafetensorsContents w = load_safetensors(weights);
+  Generator gen(0);  // the initial values are all overwritten
+  auto model = std::make_unique<LIEDNet>(resolve_config(preset, w.tensors, weights), gen);
+  nn::load_state_dict(*model, w.tensors, true, weights);
+  model->eval();
+  model->to(device);
+  return model;
 }
 
 }  // namespace liednet::net

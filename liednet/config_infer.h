@@ -2,6 +2,9 @@
 // load weights without being told the preset.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "liednet/liednet.h"
 #include "nn/state_dict.h"
 
@@ -13,5 +16,9 @@ LIEDNetConfig config_from_state_dict(const nn::StateDict& sd, const std::string&
 
 // The preset named `name`, or, when empty, the configuration the weights describe.
 LIEDNetConfig resolve_config(const std::string& name, const nn::StateDict& sd, const std::string& source);
+
+// The network of a safetensors weights file (configuration from `preset`, or
+// inferred when empty; every key must match), in eval mode, on `device`.
+std::unique_ptr<LIEDNet> load_for_inference(const std::string& weights, const std::string& preset, Device device);
 
 }  // namespace liednet::net

@@ -56,12 +56,8 @@ int cmd_enhance(const std::vector<std::string>& argv) {
   const Device device = device_option(args, "enhance");
   const std::string gt_dir = args.get_or("--gt", "");
 
-  SafetensorsContents w = load_safetensors(weights);
-  Generator gen(0);
-  net::LIEDNet model(net::resolve_config(args.get_or("--preset", ""), w.tensors, weights), gen);
-  nn::load_state_dict(model, w.tensors, true, weights);
-  model.eval();
-  model.to(device);
+  const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
+  const net::LIEDNet& model = *loaded;
 
   // (input file, output file, relative name) for a file or a folder.
   // Side-by-side images go beside the output file, or for a folder into a

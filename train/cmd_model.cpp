@@ -105,12 +105,8 @@ int cmd_forward(const std::vector<std::string>& argv) {
   Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side", "--tf32"});
   const Device device = device_option(args, "forward");
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
-  SafetensorsContents w = load_safetensors(weights);
-  Generator gen(0);
-  net::LIEDNet model(net::resolve_config(args.get_or("--preset", ""), w.tensors, weights), gen);
-  nn::load_state_dict(model, w.tensors, true, weights);
-  model.eval();
-  model.to(device);
+  const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
+  net::LIEDNet& model = *loaded;
 
   SafetensorsContents in = load_safetensors(input);
   Tensor x = in.at("input");
