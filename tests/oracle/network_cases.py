@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import pathlib
-import struct
 import sys
 import time
 import zlib
@@ -50,27 +49,6 @@ CASES = [
     ("liednet dim32", "liednet", 32, (1, 3, 40, 56), {"blocks": [1, 2, 4], "refinement": 4, "side": True}),
     ("liednet dim32 batch2", "liednet", 32, (2, 3, 24, 32), {"blocks": [1, 2, 4], "refinement": 4, "side": True}),
 ]
-
-
-def save_with_metadata(path, tensors, metadata):
-    """oracle.save_safetensors's format, plus the "__metadata__" map (str -> str)."""
-    header, blobs, offset = {}, [], 0
-    for key, t in tensors.items():
-        raw = t.detach().contiguous().cpu().numpy().tobytes()
-        header[key] = {"dtype": {torch.float64: "F64", torch.float32: "F32"}[t.dtype], "shape": list(t.shape),
-                       "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = metadata
-    head = json.dumps(header).encode()
-    head += b" " * ((8 - len(head) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(tmp, path)
 
 
 def build(module, dim, cfg, seed, dtype=torch.float64):
@@ -203,7 +181,7 @@ def main():
                   f"{(y32.double() - tensors[name + '/out']).abs().max().item():.1e}; "
                   f"finite differences and float32 files {time.time() - t1:.1f} s")
 
-    save_with_metadata(os.path.join(args.out, "network.safetensors"), tensors, metadata)
+    save_safetensors(os.path.join(args.out, "network.safetensors"), tensors, metadata)
     size = os.path.getsize(os.path.join(args.out, "network.safetensors"))
     print(f"network.safetensors: {len(CASES)} cases, {len(tensors)} tensors, {size / 2**20:.1f} MiB; "
           f"total {time.time() - t_all:.1f} s")

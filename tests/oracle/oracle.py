@@ -14,7 +14,8 @@ import torch
 _DTYPES = {torch.float32: "F32", torch.float64: "F64"}
 
 
-def save_safetensors(path, tensors):
+def save_safetensors(path, tensors, metadata=None):
+    """safetensors with the given tensors (and a "__metadata__" map of str -> str when given)."""
     header, blobs, offset = {}, [], 0
     for key, t in tensors.items():
         t = t.detach().contiguous().cpu()
@@ -23,6 +24,8 @@ def save_safetensors(path, tensors):
                        "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
+    if metadata is not None:
+        header["__metadata__"] = metadata
     head = json.dumps(header).encode()
     head += b" " * ((8 - len(head) % 8) % 8)
     tmp = path + ".tmp"

@@ -74,7 +74,6 @@ from torch.optim.lr_scheduler import _LRScheduler  # noqa: E402
 
 import liednet_ref as ref  # noqa: E402
 import vgg_ref  # noqa: E402
-from network_cases import save_with_metadata  # noqa: E402
 from oracle import save_safetensors  # noqa: E402
 
 CONFIG = {
@@ -507,7 +506,7 @@ def main():
     tensors.update({f"grad/{k}": v.to(torch.float64) for k, v in grad_case.items()})
     tensors.update({f"grad_f32/{k}": v.to(torch.float32) for k, v in grad32.items()})
     meta = json.dumps(cfg)
-    save_with_metadata(os.path.join(args.out, "train_curve.safetensors"), tensors, {"config": meta})
+    save_safetensors(os.path.join(args.out, "train_curve.safetensors"), tensors, {"config": meta})
     with open(os.path.join(args.out, "train_meta.json"), "w") as f:
         f.write(json.dumps(cfg, indent=1) + "\n")
     print(f"train_curve.safetensors: {len(tensors)} tensors; total {time.time() - t_all:.1f} s "
