@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "data/image.h"
+#include "ops/pad.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
 #include "tensor/safetensors.h"
@@ -212,14 +213,8 @@ Tensor random_motion_kernel(const SynthParams& p, Generator& rng, double* length
 
 namespace {
 
-// Reflection about the edge pixels (…, 2, 1, [0, 1, …, n-1], n-2, …), repeated for offsets past a whole image.
-int64_t reflect(int64_t i, int64_t n) {
-  if (n == 1) return 0;
-  const int64_t period = 2 * (n - 1);
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - i;
-}
+// Reflection about the edge pixels, as the network's padding does.
+using ops::reflect_index;
 
 void check_blur_args(const Tensor& image, const Tensor& kernel) {
   LIEDNET_CHECK(image.ndim() == 3 && image.dtype() == DType::F32, "blur: image must be f32 (C, H, W), got ",
@@ -253,12 +248,12 @@ Tensor blur(const Tensor& image, const Tensor& kernel) {
     const int64_t c = row / H, y = row % H;
     float* o = dst + row * W;
     for (const Tap& t : taps) {
-      const float* s = src + (c * H + reflect(y + t.dy, H)) * W;
+      const float* s = src + (c * H + reflect_index(y + t.dy, H)) * W;
       // Columns whose source x + dx is inside the row run as one plain loop.
       const int64_t lo = std::clamp<int64_t>(-t.dx, 0, W), hi = std::clamp<int64_t>(W - t.dx, lo, W);
-      for (int64_t x = 0; x < lo; ++x) o[x] += t.w * s[reflect(x + t.dx, W)];
+      for (int64_t x = 0; x < lo; ++x) o[x] += t.w * s[reflect_index(x + t.dx, W)];
       for (int64_t x = lo; x < hi; ++x) o[x] += t.w * s[x + t.dx];
-      for (int64_t x = hi; x < W; ++x) o[x] += t.w * s[reflect(x + t.dx, W)];
+      for (int64_t x = hi; x < W; ++x) o[x] += t.w * s[reflect_index(x + t.dx, W)];
     }
   });
   return out;
@@ -279,7 +274,7 @@ Tensor blur_reference(const Tensor& image, const Tensor& kernel) {
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < K; ++j)
             acc += static_cast<double>(kd[i * K + j]) *
-                   src[(c * H + reflect(y + R - i, H)) * W + reflect(x + R - j, W)];
+                   src[(c * H + reflect_index(y + R - i, H)) * W + reflect_index(x + R - j, W)];
         dst[(c * H + y) * W + x] = static_cast<float>(acc);
       }
   return out;

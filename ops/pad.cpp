@@ -14,15 +14,6 @@
 namespace liednet::ops {
 
 namespace {
-// The source index of position i (which may lie outside [0, n)) under mirror padding.
-int64_t reflect_index(int64_t i, int64_t n) {
-  if (n == 1) return 0;
-  const int64_t period = 2 * (n - 1);
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - i;
-}
-
 // out[plane, y, x] = in[plane, rows[y], cols[x]]; the backward scatters back.
 template <typename T>
 void gather_2d(const T* in, T* out, int64_t planes, int64_t H, int64_t W, const std::vector<int64_t>& rows,
