@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,8 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// doctest::Contains takes a C string; messages here are built as std::string.
-doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
+using testing::has;
 
 constexpr int64_t kH = 37, kW = 53;  // odd and not square: a transposed window cannot pass for the original
 

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -15,8 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// doctest::Contains takes a C string; messages here are built as std::string.
-doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
+using testing::has;
 
 // A fresh folder under the temporary directory, removed at the end of the test.
 struct TempDir {

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,8 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// doctest::Contains takes a C string; messages here are built as std::string.
-doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
+using testing::has;
 
 // n random pairs of h x w images in lq/ and gt/ under a fresh folder.
 struct Dataset {

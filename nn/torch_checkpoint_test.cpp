@@ -9,6 +9,8 @@
 
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include "parity.h"
 #include <unistd.h>
 
@@ -58,8 +60,7 @@ int check_same(const TorchCheckpoint& got, const std::string& expected_file) {
   return empties;
 }
 
-// doctest::Contains takes its own string type; this takes ours.
-doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
+using testing::has;
 
 const std::vector<std::string> kSkipped{"bn.num_batches_tracked"};
 

@@ -1,6 +1,8 @@
 // `liednet eval` on a tiny pair of folders: the CSV it writes against the metric functions.
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -20,7 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-doctest::Contains has(const std::string& s) { return doctest::Contains(s.c_str()); }
+using testing::has;
 
 std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   std::ifstream f(path);
