@@ -1,4 +1,6 @@
-// liednet train --config FILE.yml [--resume CKPT] [--device cpu|cuda] [--tf32]
+// One training run: data, the trainer, logs, validation, checkpoints and curves.
+#include "train/run.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,12 +19,10 @@
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 #include "tensor/safetensors.h"
-#include "train/args.h"
-#include "train/commands.h"
 #include "train/plot.h"
 #include "train/trainer.h"
 
-namespace liednet::cli {
+namespace liednet::train {
 
 namespace {
 namespace fs = std::filesystem;
@@ -92,11 +92,7 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
 }
 }  // namespace
 
-int cmd_train(const std::vector<std::string>& argv) {
-  Args args("train", argv, {"--config", "--resume", "--device"}, {"--tf32"});
-  const Device device = device_option(args, "train");
-  train::TrainConfig cfg = train::load_train_config(args.get("--config"));
-  cfg.device = device;
+int run_training(const TrainConfig& cfg, const RunOptions& options) {
   for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
   if (cfg.threads > 0) set_num_threads(cfg.threads);
 
@@ -115,7 +111,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
   }
 
-  train::Trainer trainer(cfg);
+  Trainer trainer(cfg);
   data::LoaderOptions lo;
   lo.batch = cfg.train.batch_size;
   lo.shuffle = cfg.train.use_shuffle;
@@ -125,9 +121,9 @@ int cmd_train(const std::vector<std::string>& argv) {
   lo.augment = {cfg.train.crop_size, cfg.train.use_flip, cfg.train.use_rot};
   data::TrainLoader loader(pairs, lo);
 
-  const std::string resume = args.get_or("--resume", cfg.resume_state);
+  const std::string resume = options.resume.empty() ? cfg.resume_state : options.resume;
   if (!resume.empty()) {
-    const train::LoaderPosition pos = trainer.load_checkpoint(resume);
+    const LoaderPosition pos = trainer.load_checkpoint(resume);
     loader.restore({pos.epoch, pos.cursor});
     trim_log(train_log, trainer.iter());
     trim_log(val_log, trainer.iter());
@@ -162,7 +158,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   int64_t window_iters = 0;
   while (trainer.iter() < cfg.total_iter) {
     data::TrainLoader::Batch batch = loader.next();
-    const train::StepReport r = trainer.step(batch.lq, batch.gt);
+    const StepReport r = trainer.step(batch.lq, batch.gt);
     ++window_iters;
     if (r.iter % cfg.print_freq == 0 || r.iter == first_iter + 1 || r.iter == cfg.total_iter) {
       const auto now = clock::now();
@@ -193,10 +189,10 @@ int cmd_train(const std::vector<std::string>& argv) {
   }
   save(true);
   const std::string curves = (root / "curves.svg").string();
-  train::write_curves_svg(curves, cfg.name, train::read_series(train_log, "l_total", "training loss"),
-                          train::read_series(val_log, "psnr", "validation PSNR (dB)"));
+  write_curves_svg(curves, cfg.name, read_series(train_log, "l_total", "training loss"),
+                          read_series(val_log, "psnr", "validation PSNR (dB)"));
   std::printf("wrote %s\n", curves.c_str());
   return 0;
 }
 
-}  // namespace liednet::cli
+}  // namespace liednet::train

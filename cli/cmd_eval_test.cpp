@@ -15,7 +15,7 @@
 #include "data/image.h"
 #include "data/metrics.h"
 #include "tensor/error.h"
-#include "train/commands.h"
+#include "cli/commands.h"
 
 using namespace liednet;
 namespace fs = std::filesystem;

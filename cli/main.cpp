@@ -6,12 +6,9 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
-
-#include "tensor/cuda.h"
+#include "cli/commands.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
-#include "train/commands.h"
 
 namespace {
 
@@ -33,17 +30,6 @@ const char* kUsage =
     "  version  build configuration and compute resources\n"
     "LIEDNET_THREADS (or OMP_NUM_THREADS) sets the number of CPU threads.\n";
 
-int cmd_version(const std::vector<std::string>&) {
-  std::printf("liednet %s\n", LIEDNET_VERSION);
-  std::printf("cpu threads: %d\n", liednet::num_threads());
-  std::printf("eigen: %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
-              Eigen::SimdInstructionSetsInUse());
-  const int gpus = liednet::cuda_device_count();
-  std::printf("cuda backend: %s, devices: %d\n", liednet::cuda_built() ? "built" : "not built", gpus);
-  for (int i = 0; i < gpus; ++i) std::printf("  cuda:%d %s\n", i, liednet::cuda_device_name(i).c_str());
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,7 +43,7 @@ int main(int argc, char** argv) {
       {"forward", liednet::cli::cmd_forward}, {"convert", liednet::cli::cmd_convert},
       {"train", liednet::cli::cmd_train},     {"synth", liednet::cli::cmd_synth},
       {"eval", liednet::cli::cmd_eval},       {"enhance", liednet::cli::cmd_enhance},
-      {"version", cmd_version},
+      {"version", liednet::cli::cmd_version},
   };
   auto it = commands.find(args[0]);
   if (it == commands.end()) {

@@ -14,8 +14,8 @@
 #include "data/metrics.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
-#include "train/args.h"
-#include "train/commands.h"
+#include "cli/args.h"
+#include "cli/commands.h"
 
 namespace liednet::cli {
 

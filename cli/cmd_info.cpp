@@ -1,32 +1,18 @@
-// liednet info | init | forward | convert: the network as a program.
+// liednet info [--preset P] [--size H W]: modules, parameters and FLOPs per stage.
+#include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 
 #include "autograd/autograd.h"
-#include "liednet/config_infer.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/format.h"
 #include "liednet/liednet.h"
-#include "nn/state_dict.h"
 #include "ops/flops.h"
-#include "tensor/cuda.h"
-#include "tensor/parallel.h"
-#include "tensor/safetensors.h"
-#include "train/args.h"
-#include "train/commands.h"
 
 namespace liednet::cli {
 
 namespace {
-std::string with_commas(int64_t v) {
-  const std::string digits = std::to_string(v);
-  std::string s;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') s += ',';
-    s += digits[i];
-  }
-  return s;
-}
-
 // Parameters per stage of the table: a stage is a block ("encoder_level1.0")
 // or a top-level module ("patch_embed").
 std::string stage_of(const std::string& param) {
@@ -87,49 +73,6 @@ int cmd_info(const std::vector<std::string>& argv) {
   std::printf("flops: %.3f G\n", total_flops / 1e9);
   std::printf("(multiply-adds count as 2 FLOPs: convolutions, linear layers and the 2D scan's projections and "
               "recurrence; the side output, used only in training, is not in the total)\n");
-  return 0;
-}
-
-int cmd_init(const std::vector<std::string>& argv) {
-  Args args("init", argv, {"--preset", "--seed", "--output"}, {});
-  const std::string out = args.get("--output");
-  Generator gen(static_cast<uint64_t>(args.get_int("--seed", 10)));
-  net::LIEDNet model(net::preset(args.get_or("--preset", "liednet")), gen);
-  nn::save_weights(model, out, {{"preset", model.config.name}, {"format", "pt"}});
-  std::printf("wrote %s: %s, %s parameters in %zu tensors\n", out.c_str(), model.config.name.c_str(),
-              with_commas(model.parameter_count()).c_str(), model.named_parameters().size());
-  return 0;
-}
-
-int cmd_forward(const std::vector<std::string>& argv) {
-  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side", "--tf32"});
-  const Device device = device_option(args, "forward");
-  const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
-  const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
-  net::LIEDNet& model = *loaded;
-
-  SafetensorsContents in = load_safetensors(input);
-  Tensor x = in.at("input");
-  LIEDNET_CHECK(x.ndim() == 4 && x.size(1) == 3, input, ": 'input' must be (N, 3, H, W), got ", x.str());
-  if (x.dtype() != DType::F32) x = x.to(DType::F32);
-  x = x.to(device);
-
-  std::vector<std::pair<std::string, Tensor>> dumped;
-  if (args.has("--dump"))
-    model.observer = [&](const std::string& name, const Tensor& y) { dumped.push_back({name, y.to(Device::CPU)}); };
-  autograd::NoGradGuard no_grad;
-  const bool side = args.flag("--side");
-  net::LIEDNetOutput r = model.forward(x, side);
-  std::vector<std::pair<std::string, Tensor>> out{{"output", r.out.to(Device::CPU)}};
-  if (side) out.push_back({"side", r.side.to(Device::CPU)});
-  save_safetensors(output, out);
-  std::printf("wrote %s: output %s%s\n", output.c_str(), r.out.shape().str().c_str(),
-              side ? (", side " + r.side.shape().str()).c_str() : "");
-  if (args.has("--dump")) {
-    const std::string path = (std::filesystem::path(args.get("--dump")) / "activations.safetensors").string();
-    save_safetensors(path, dumped);
-    std::printf("wrote %s: %zu activations (every stage and block, in order)\n", path.c_str(), dumped.size());
-  }
   return 0;
 }
 

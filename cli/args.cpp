@@ -1,4 +1,4 @@
-#include "train/args.h"
+#include "cli/args.h"
 
 #include <cstdlib>
 

@@ -3,8 +3,8 @@
 
 #include "nn/torch_checkpoint.h"
 #include "tensor/safetensors.h"
-#include "train/args.h"
-#include "train/commands.h"
+#include "cli/args.h"
+#include "cli/commands.h"
 
 namespace liednet::cli {
 

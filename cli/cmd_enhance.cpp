@@ -13,8 +13,8 @@
 #include "nn/state_dict.h"
 #include "ops/channels.h"
 #include "tensor/safetensors.h"
-#include "train/args.h"
-#include "train/commands.h"
+#include "cli/args.h"
+#include "cli/commands.h"
 
 namespace liednet::cli {
 
