@@ -125,7 +125,7 @@ def median(xs):
 
 def choose_baseline(bench, candidates, log):
     """Checks every candidate interpreter (torch importable, the chunked scan's f64 check passes),
-    probes each on a 1x3x128x128 training step, and returns (python, {python: info})."""
+    probes each on a 1x3x128x128 training step (1 warm-up, 1 timed), and returns (python, {python: info})."""
     infos = {}
     for py in candidates:
         info = {"python": py}
@@ -153,12 +153,14 @@ def choose_baseline(bench, candidates, log):
         die("no usable baseline interpreter: " + "; ".join(f"{p}: {i['refused']}" for p, i in infos.items()))
     if len(usable) > 1:
         for py in usable:
-            c = bench.torch_child(py, (1, 128, 128), 2)
+            c = bench.torch_child(py, (1, 128, 128), 1)
             if c.result is None:
                 infos[py]["refused"] = c.failure()
                 continue
             infos[py]["probe_step_s"] = c.result["total_s"]
-            log(f"  probe, 1x3x128x128 training step: {py} (torch {infos[py]['torch']}): {c.result['total_s']:.2f} s")
+            infos[py]["probe_cpu_s"] = c.result.get("cpu_s")
+            log(f"  probe, 1x3x128x128 training step: {py} (torch {infos[py]['torch']}): {c.result['total_s']:.2f} s "
+                f"({c.result.get('cpu_s', float('nan')):.1f} s CPU time)")
         usable = [py for py in usable if "refused" not in infos[py]]
         if not usable:
             die("every baseline interpreter failed its probe")
@@ -359,10 +361,7 @@ def main():
         say(f"{r['target']:<{w}s}  {r['ours']:>12s}  {r['baseline']:>12s}  {r['ratio']:>6s}  {r['goal']:>8s}  {met}"
             + (f"  ({r['note']})" if r["note"] else ""))
     if args.json:
-        tmp = f"{args.json}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=1)
-        os.replace(tmp, args.json)
+        tts.write_json(args.json, report)
         say(f"wrote {args.json}")
 
 

@@ -57,7 +57,7 @@ JSON: {"torch", "python", "threads", "repeats", "dtype", "model", "scan", "mode"
        "configs": [{"batch", "height", "width", "forward_s", "losses_s", "backward_s",
                     "optimizer_s", "total_s" (medians, seconds; inference: forward_s = total_s),
                     "warmup_s", "samples": {phase or "total": [values]}, "repeats", "warmup",
-                    "recompute_blocks", "peak_rss_mib", "baseline_rss_mib", "wall_s",
+                    "recompute_blocks", "peak_rss_mib", "baseline_rss_mib", "wall_s", "cpu_s",
                     "last_loss", optional "predicted_total_s", "predicted_peak_rss_mib",
                     "note"}
                    | {"batch", "height", "width", "predicted_total_s",
@@ -179,6 +179,7 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False, device=
     warm, _ = run() if warmup else ([float("nan")], None)
     samples = {p: [] for p in phases}
     totals = []
+    cpu0 = time.process_time()
     for _ in range(repeats):
         ts, loss = run()
         for p, v in zip(phases, ts):
@@ -187,6 +188,7 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False, device=
     res = {"batch": batch, "height": h, "width": w,
            **{f"{p}_s": statistics.median(samples[p]) for p in phases},
            "total_s": statistics.median(totals), "warmup_s": sum(warm),
+           "cpu_s": (time.process_time() - cpu0) / max(1, repeats),  # all threads' CPU time, mean per step
            "samples": {**samples, "total": totals},
            "peak_rss_mib": rss_mib(), "baseline_rss_mib": baseline, "wall_s": time.time() - t0,
            "last_loss": loss, "repeats": repeats, "warmup": warmup, "recompute_blocks": recompute,
@@ -254,6 +256,14 @@ def child_command(size, threads, repeats, device, scan, forward_only, warmup, re
     cmd += ["--no-warmup"] if not warmup else []
     cmd += ["--recompute"] if recompute else []
     return cmd
+
+
+def write_json(path, obj):
+    """Writes obj through a temporary name and a rename: a reader never sees half a file."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
 
 
 def reexec_under(python):
@@ -384,10 +394,7 @@ def main():
               + (f" GPU {e['peak_gpu_mib'] / 1024:.2f}GiB" if "peak_gpu_mib" in e else "")
               + (f"  ({e['note']})" if "note" in e else ""))
     if args.json:
-        tmp = f"{args.json}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, report)
         print(f"wrote {args.json}")
 
 
