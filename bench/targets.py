@@ -243,6 +243,11 @@ def main():
     for cv in convs:
         cv["fraction"] = (cv["forward_flops"] + cv["backward_flops"]) / (cv["forward_s"] + cv["backward_s"]) / peak_all
     report["dense_convs"] = convs
+    say(f"dense convolutions of a 1x3x256x256 training step (forward + backward, % of the {peak_all / 1e9:.0f} "
+        f"GFLOP/s all-core peak; count = runs per step):")
+    for cv in sorted(convs, key=lambda cv: cv["fraction"]):
+        say(f"  {cv['shape']:<30s} x{cv['count']:<2d} {100 * cv['fraction']:5.1f}%"
+            f"{'  (1x1 output: a matrix-vector product, not in the target)' if cv['matvec'] else ''}  {cv['where']}")
 
     # ---- forward (inference)
     rows = []
@@ -331,12 +336,6 @@ def main():
             flops / t / peak_all >= 0.35, f"{flops / 1e9:.0f} GFLOP in {t:.2f} s")
     report["table"] = table
 
-    say("")
-    say(f"dense convolutions of a 1x3x256x256 training step (forward + backward, % of the {peak_all / 1e9:.0f} "
-        f"GFLOP/s all-core peak; count = runs per step):")
-    for cv in sorted(convs, key=lambda cv: cv["fraction"]):
-        say(f"  {cv['shape']:<30s} x{cv['count']:<2d} {100 * cv['fraction']:5.1f}%"
-            f"{'  (1x1 output: a matrix-vector product, not in the target)' if cv['matvec'] else ''}  {cv['where']}")
     say("")
     bi = infos[py]
     say(f"baseline: PyTorch {bi['torch']} ({py}): chunked scan (bench/torch_baseline.py, f64 check passed), "
