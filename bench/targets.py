@@ -168,6 +168,11 @@ def choose_baseline(bench, candidates, log):
     return best, infos
 
 
+def total_s(child):
+    """A child's median time: bench_* write {"configs": [{"total_s"}]}, torch_train_step.py {"total_s"}."""
+    return child.result["configs"][0]["total_s"] if "configs" in child.result else child.result["total_s"]
+
+
 def interleaved(bench, label, rounds, ours_fn, base_fn, log):
     """rounds x (ours child, baseline child); returns the lists of successful children of each."""
     ours, base = [], []
@@ -180,8 +185,11 @@ def interleaved(bench, label, rounds, ours_fn, base_fn, log):
                 log(f"  {label} round {r + 1} {side}: {c.failure()}")
                 continue
             acc.append(c)
-            log(f"  {label} round {r + 1} {side}: {c.result['configs'][0]['total_s'] if 'configs' in c.result else c.result['total_s']:.3f} s"
-                f" (peak RSS {c.peak_rss_mib / GIB:.2f} GiB, child wall {c.wall_s:.0f} s)")
+            log(f"  {label} round {r + 1} {side}: {total_s(c):.3f} s (peak RSS {c.peak_rss_mib / GIB:.2f} GiB, "
+                f"child wall {c.wall_s:.0f} s)")
+    if ours and base:
+        o, b = median([total_s(c) for c in ours]), median([total_s(c) for c in base])
+        log(f"  {label}: ours {o:.3f} s, baseline {b:.3f} s, ratio {o / b:.3f}")
     return ours, base
 
 
