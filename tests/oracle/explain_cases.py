@@ -24,7 +24,6 @@ Stages: patch_embed, encoder_level1, encoder_level2, encoder_level3, decoder_lev
 decoder_level1, refinement (each level's output, i.e. its last block's) and output
 (the network's output, after the global residual).
 """
-import argparse
 import json
 import os
 import pathlib
@@ -37,7 +36,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 import liednet_ref as ref  # noqa: E402
-from oracle import rand, save_safetensors  # noqa: E402
+from oracle import out_dir, rand, save_safetensors  # noqa: E402
 from ops_scan import cross_scan  # noqa: E402
 
 DIM, BLOCKS, REFINEMENT = 8, (1, 2, 2), 2
@@ -132,11 +131,7 @@ def lfm_weights(block, x):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(2)
+    out_path = out_dir(__doc__)
     t0 = time.time()
 
     model = ref.make("liednet", DIM, seed=1616, num_blocks=BLOCKS, num_refinement_blocks=REFINEMENT)
@@ -167,7 +162,7 @@ def main():
         print(f"{s:16s} ERF radii 20/50/90%: {out[f'erf_radius.{s}'].tolist()}  "
               f"without SS2D: {out[f'erf_without_ss2d_radius.{s}'].tolist()}")
     config = {"dim": DIM, "blocks": list(BLOCKS), "refinement": REFINEMENT}
-    save_safetensors(os.path.join(args.out, "explain.safetensors"), out, {"config": json.dumps(config)})
+    save_safetensors(os.path.join(out_path, "explain.safetensors"), out, {"config": json.dumps(config)})
     print(f"explain.safetensors: {len(out)} tensors, images {SHAPE}, {time.time() - t0:.1f} s")
 
 
