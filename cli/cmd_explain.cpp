@@ -91,8 +91,14 @@ int cmd_explain(const std::vector<std::string>& argv) {
               opt.without_ss2d ? ", also without SS2D" : "");
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
+  const auto elapsed = [&t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  opt.progress = [&](const std::string& pass, int64_t done, int64_t total) {
+    std::printf("  %s: %lld/%lld images (%.1f s)\n", pass.c_str(), static_cast<long long>(done),
+                static_cast<long long>(total), elapsed());
+    std::fflush(stdout);
+  };
   const net::Explanation e = net::explain(*model, data::to_model_range(images01), opt);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = elapsed();
 
   std::printf("%-16s %8s %8s %8s   (ERF mass radii in input pixels)\n", "stage", "r20", "r50", "r90");
   for (size_t i = 0; i < e.erf.size(); ++i) {

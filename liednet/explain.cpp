@@ -178,8 +178,11 @@ void check_images(const LIEDNet& model, const Tensor& x) {
   LIEDNET_CHECK(autograd::grad_enabled(), "explain: needs gradients, but was called inside a NoGradGuard");
 }
 
+using Progress = std::function<void(const std::string&, int64_t, int64_t)>;
+
 // Runs erf_batch over x `batch` images at a time; the maps are the sums over images / N.
-std::vector<StageERF> erf_over_batches(LIEDNet& model, const Tensor& x, int64_t batch, const Inspect& inspect) {
+std::vector<StageERF> erf_over_batches(LIEDNet& model, const Tensor& x, int64_t batch, const Inspect& inspect,
+                                       const Progress& progress = nullptr, const std::string& pass = "") {
   check_images(model, x);
   LIEDNET_CHECK(batch >= 1, "explain: batch must be at least 1, got ", batch);
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
@@ -190,6 +193,7 @@ std::vector<StageERF> erf_over_batches(LIEDNet& model, const Tensor& x, int64_t 
   for (int64_t b0 = 0; b0 < N; b0 += batch) {
     const Tensor xb = images_slice(x, b0, std::min(N, b0 + batch));
     erf_batch(model, model.device() == Device::CPU ? xb : xb.to(DType::F32), sums, shapes, inspect);
+    if (progress) progress(pass, std::min(N, b0 + batch), N);
   }
   std::vector<StageERF> out;
   for (size_t i = 0; i < stages.size(); ++i) {
@@ -384,10 +388,10 @@ Explanation explain(LIEDNet& model, const Tensor& x, const ExplainOptions& opt) 
     }
     done += n;
   };
-  e.erf = erf_over_batches(model, x, opt.batch, inspect);
+  e.erf = erf_over_batches(model, x, opt.batch, inspect, opt.progress, "network");
   if (opt.without_ss2d) {
     SS2DSwitch off(model, true);
-    e.erf_without_ss2d = erf_over_batches(model, x, opt.batch, nullptr);
+    e.erf_without_ss2d = erf_over_batches(model, x, opt.batch, nullptr, opt.progress, "without SS2D");
   }
 
   for (const std::string& name : scan_blocks) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +61,8 @@ struct ExplainOptions {
   std::vector<std::string> scan_blocks;  // blocks for the scan maps; per level, the default is its first block
   int64_t batch = 1;                     // images per forward: memory grows with it
   int64_t mosaic_channels = 16;          // feature channels shown per stage
+  // Called after each batch: the pass ("network" or "without SS2D"), images done, images in all.
+  std::function<void(const std::string& pass, int64_t done, int64_t total)> progress;
 };
 
 struct Explanation {

@@ -114,8 +114,13 @@ TEST_SUITE("nn") {
     net::ExplainOptions opt;
     opt.without_ss2d = true;
     opt.scan_blocks = {"encoder_level2.1"};
+    std::vector<std::string> progress;
+    opt.progress = [&](const std::string& pass, int64_t done, int64_t total) {
+      progress.push_back(pass + " " + std::to_string(done) + "/" + std::to_string(total));
+    };
     const net::Explanation e = net::explain(*m, x, opt);
     CHECK(e.images == 2);
+    CHECK(progress == std::vector<std::string>{"network 1/2", "network 2/2", "without SS2D 1/2", "without SS2D 2/2"});
     REQUIRE(e.erf_without_ss2d.size() == e.erf.size());
     // Nothing before the first block has an SS2D; every later stage depends on it.
     CHECK(max_abs_diff(e.erf[0].map, e.erf_without_ss2d[0].map) == 0);
