@@ -15,6 +15,7 @@ int cmd_train(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_enhance(const std::vector<std::string>& args);
+int cmd_explain(const std::vector<std::string>& args);
 int cmd_version(const std::vector<std::string>& args);
 
 }  // namespace liednet::cli

@@ -23,6 +23,9 @@ const char* kUsage =
     "  train    --config FILE.yml [--resume CKPT] [--device cpu|cuda [--tf32]]   train with upstream's YAML keys\n"
     "  enhance  --weights W --input IN (file or folder) --output OUT [--tile 1024 --overlap 64] [--compare]\n"
     "           [--gt DIR] [--preset P] [--device cpu|cuda [--tf32]]   restore images (PNG out; large ones in tiles)\n"
+    "  explain  --weights W --input IN (file or folder) --output DIR [--size H W] [--max-images N]\n"
+    "           [--without-ss2d] [--scan-blocks B,...] [--batch B] [--preset P] [--device cpu|cuda [--tf32]]\n"
+    "           effective receptive fields, scan directions, LFM weights, feature maps: DIR/index.html\n"
     "  synth    --input CLEAN_DIR --output OUT_DIR [--count N] [--seed S] [--config F.yml] [--size S | --size H W]\n"
     "           synthetic dark, shaken, noisy pairs (low_blur_noise/, high_sharp_scaled/)\n"
     "  eval     --pred DIR --gt DIR [--convention basicsr|paper|paper-bgr|both] [--output FILE.csv]\n"
@@ -43,7 +46,7 @@ int main(int argc, char** argv) {
       {"forward", liednet::cli::cmd_forward}, {"convert", liednet::cli::cmd_convert},
       {"train", liednet::cli::cmd_train},     {"synth", liednet::cli::cmd_synth},
       {"eval", liednet::cli::cmd_eval},       {"enhance", liednet::cli::cmd_enhance},
-      {"version", liednet::cli::cmd_version},
+      {"explain", liednet::cli::cmd_explain}, {"version", liednet::cli::cmd_version},
   };
   auto it = commands.find(args[0]);
   if (it == commands.end()) {

@@ -112,7 +112,8 @@ LocalMambaBlock::LocalMambaBlock(int64_t dim, Generator& gen) : Module("VSSLocal
 
 Tensor LocalMambaBlock::forward(const Tensor& x) const {
   Tensor n = norm->forward(x);
-  Tensor mixed = fusion->forward(ops::concat_channels({op->forward(n), local->forward(n)}));
+  Tensor global = without_ss2d ? Tensor::zeros(n.shape(), n.dtype(), n.device()) : op->forward(n);
+  Tensor mixed = fusion->forward(ops::concat_channels({global, local->forward(n)}));
   Tensor y = ops::add(mixed, x);
   return ops::add(ffn->forward(norm2->forward(y)), y);
 }

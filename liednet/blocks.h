@@ -54,6 +54,9 @@ class LocalMambaBlock : public nn::Module {
  public:
   LocalMambaBlock(int64_t dim, Generator& gen);
   Tensor forward(const Tensor& x) const;
+  // An ablation for analysis (liednet explain --without-ss2d): SS2D's output is
+  // replaced by zeros, leaving the block without its global branch.
+  bool without_ss2d = false;
   std::shared_ptr<nn::LayerNorm> norm, norm2;
   std::shared_ptr<SS2D> op;
   std::shared_ptr<LocalFeatureModule> local;

@@ -65,9 +65,27 @@ Tensor LIEDNet::run_stage(const std::string& name, const std::function<Tensor()>
 }
 
 Tensor LIEDNet::run_blocks(const std::string& name, const nn::ModuleList<LocalMambaBlock>& blocks, Tensor x) const {
-  for (size_t i = 0; i < blocks.size(); ++i)
-    x = run_stage(name + "." + std::to_string(i), [&] { return blocks[i].forward(x); });
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const std::string path = name + "." + std::to_string(i);
+    if (block_input_observer) block_input_observer(path, x);
+    x = run_stage(path, [&] { return blocks[i].forward(x); });
+  }
   return x;
+}
+
+std::vector<std::pair<std::string, LocalMambaBlock*>> LIEDNet::named_blocks() const {
+  std::vector<std::pair<std::string, LocalMambaBlock*>> out;
+  const std::pair<const char*, const nn::ModuleList<LocalMambaBlock>*> levels[] = {
+      {"encoder_level1", encoder_level1.get()}, {"encoder_level2", encoder_level2.get()},
+      {"encoder_level3", encoder_level3.get()}, {"decoder_level2", decoder_level2.get()},
+      {"decoder_level1", decoder_level1.get()}, {"refinement", refinement.get()}};
+  for (const auto& [name, list] : levels)
+    for (size_t i = 0; i < list->size(); ++i) out.push_back({std::string(name) + "." + std::to_string(i), &(*list)[i]});
+  return out;
+}
+
+void LIEDNet::set_without_ss2d(bool on) {
+  for (auto& [name, block] : named_blocks()) block->without_ss2d = on;
 }
 
 LIEDNetOutput LIEDNet::forward(const Tensor& x, bool with_side) const {

@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "liednet/blocks.h"
 
@@ -36,6 +38,14 @@ class LIEDNet : public nn::Module {
   // Called after every stage and block with its dotted name and output
   // ("patch_embed", "encoder_level1.0", ..., "output"), for dumps and summaries.
   std::function<void(const std::string& name, const Tensor& value)> observer;
+  // Called before every Local Mamba Block with its dotted name and its input
+  // ("encoder_level1.0", ...), for analyses that recompute a block's branches.
+  std::function<void(const std::string& name, const Tensor& input)> block_input_observer;
+
+  // Every Local Mamba Block with its dotted name, in the order the forward runs them.
+  std::vector<std::pair<std::string, LocalMambaBlock*>> named_blocks() const;
+  // Every block's SS2D output replaced by zeros (LocalMambaBlock::without_ss2d), or restored.
+  void set_without_ss2d(bool on);
 
   LIEDNetConfig config;
 

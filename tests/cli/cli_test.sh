@@ -102,5 +102,44 @@ if "$BIN" version | grep -q "devices: 0"; then
   expect_error "train --device cuda without a GPU" "liednet train: --device cuda" "$BIN" train --config x.yml --device cuda
 fi
 
+# explain: a small report on two sample photos with the dim-8 weights, then bad input.
+SAMPLES="$(cd "$(dirname "$0")/../.." && pwd)/data/samples"
+mkdir -p "$WORK/photos" "$WORK/no_images"
+cp "$SAMPLES/cat.png" "$SAMPLES/coffee.png" "$WORK/photos/"
+expect_ok "explain on two photos, --without-ss2d" "$BIN" explain --weights "$WORK/dim8.safetensors" \
+  --input "$WORK/photos" --output "$WORK/explain" --size 32 48 --without-ss2d --scan-blocks encoder_level2.0
+/usr/bin/python3 - "$WORK/explain" <<'PY' && pass "explain: every picture on the page exists, tensors under the issue's keys" \
+  || fail "explain: page or tensors"
+import json, os, re, struct, sys
+d = sys.argv[1]
+html = open(os.path.join(d, "index.html")).read()
+srcs = re.findall(r'<img src="([^"]+)"', html)
+pngs = sorted(f for f in os.listdir(d) if f.endswith(".png"))
+assert sorted(srcs) == pngs, (srcs, pngs)           # every picture shown, every shown picture written
+assert "<script" not in html and "http" not in html  # self-contained: no scripts, no outside links
+assert html.count("<figcaption>") == len(srcs)       # a sentence under each picture
+with open(os.path.join(d, "tensors.safetensors"), "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+stages = ["patch_embed", "encoder_level1", "encoder_level2", "encoder_level3", "decoder_level2", "decoder_level1",
+          "refinement", "output"]
+for s in stages:
+    for key in ("erf." + s, "erf_without_ss2d." + s):
+        assert header[key]["dtype"] == "F32" and header[key]["shape"] == [32, 48], key
+    assert "erf_%s.png" % s in pngs and "erf_without_ss2d_%s.png" % s in pngs, s
+for k in range(4):
+    assert header["scan.encoder_level2.0.k%d" % k]["shape"] == [8, 12]  # level 2 is at 1/4
+    assert "scan.encoder_level1.0.k%d" % k in header
+print(len(srcs), "pictures,", len(header) - 1, "tensors")
+PY
+expect_error "explain: missing weights" "nope.safetensors" "$BIN" explain --weights "$WORK/nope.safetensors" \
+  --input "$WORK/photos" --output "$WORK/explain2" --size 32 48
+expect_error "explain: an image smaller than --size" "cat.png: the image is 448x298 (width x height), smaller than --size 512 512" \
+  "$BIN" explain --weights "$WORK/dim8.safetensors" --input "$WORK/photos" --output "$WORK/explain2" --size 512
+expect_error "explain: a folder without images" "no_images holds no images" "$BIN" explain \
+  --weights "$WORK/dim8.safetensors" --input "$WORK/no_images" --output "$WORK/explain2"
+expect_error "explain: --size not a multiple of 8" "--size must be H W" "$BIN" explain \
+  --weights "$WORK/dim8.safetensors" --input "$WORK/photos" --output "$WORK/explain2" --size 30 48
+[ ! -e "$WORK/explain2" ] && pass "explain wrote nothing on error" || fail "explain left files behind"
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

@@ -22,7 +22,6 @@ outputs on it.
 Parameters come from liednet_ref.init_ (upstream's initialisation, seeded) and
 liednet_ref.perturb_; inputs and upstream gradients are seeded randn.
 """
-import argparse
 import json
 import os
 import pathlib
@@ -36,7 +35,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 import liednet_ref as ref  # noqa: E402
-from oracle import randn, save_safetensors  # noqa: E402
+from oracle import out_dir, randn, save_safetensors  # noqa: E402
 
 # name, module, dim, input shape, extra config
 CASES = [
@@ -143,11 +142,7 @@ def run_case(name, module, dim, shape, cfg, out):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(2)
+    out_path = out_dir(__doc__)
     t_all = time.time()
     ref.check_counts()
 
@@ -174,15 +169,15 @@ def main():
             with torch.no_grad():
                 x32 = x.to(torch.float32)
                 s32, y32 = m32(x32, side=True)
-            torch.save({"params": m32.state_dict()}, os.path.join(args.out, "liednet_dim8.pth"))
-            save_safetensors(os.path.join(args.out, "liednet_dim8_f32.safetensors"),
+            torch.save({"params": m32.state_dict()}, os.path.join(out_path, "liednet_dim8.pth"))
+            save_safetensors(os.path.join(out_path, "liednet_dim8_f32.safetensors"),
                              {**sd32, "input": x32, "output": y32, "side": s32})
             print(f"    float32 model vs float64: output max abs diff "
                   f"{(y32.double() - tensors[name + '/out']).abs().max().item():.1e}; "
                   f"finite differences and float32 files {time.time() - t1:.1f} s")
 
-    save_safetensors(os.path.join(args.out, "network.safetensors"), tensors, metadata)
-    size = os.path.getsize(os.path.join(args.out, "network.safetensors"))
+    save_safetensors(os.path.join(out_path, "network.safetensors"), tensors, metadata)
+    size = os.path.getsize(os.path.join(out_path, "network.safetensors"))
     print(f"network.safetensors: {len(CASES)} cases, {len(tensors)} tensors, {size / 2**20:.1f} MiB; "
           f"total {time.time() - t_all:.1f} s")
 

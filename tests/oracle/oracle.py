@@ -4,6 +4,7 @@ torch is used here only as a test oracle; the liednet library never calls it.
 The writer uses the standard library alone (8-byte little-endian header length,
 JSON header, raw little-endian data), so no extra Python package is needed.
 """
+import argparse
 import json
 import os
 import struct
@@ -75,3 +76,13 @@ def randn(*shape, seed, scale=1.0):
 def rand(*shape, seed, lo=0.0, hi=1.0):
     gen = torch.Generator().manual_seed(seed)
     return lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
+
+
+def out_dir(description, threads=2):
+    """The `--out DIR` of a script that takes nothing else: DIR, created; torch on `threads` threads."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    out = ap.parse_args().out
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(threads)
+    return out
