@@ -1,6 +1,9 @@
 #include "train/config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
@@ -46,7 +49,9 @@ class Section {
   void finish() {
     if (!node_ || !node_.IsMap()) return;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const std::string k = it->first.as<std::string>();
+      LIEDNET_CHECK(it->first.IsScalar(), cfg_.path, ": ", prefix_.empty() ? std::string("the top level") : quoted(prefix_),
+                    " has a key that is not text (line ", it->first.Mark().line + 1, ")");
+      const std::string k = it->first.Scalar();
       if (!seen_.count(k)) cfg_.warnings.push_back(std::string("unknown key ").append(quoted(dotted(k))).append(" (ignored)"));
     }
   }
@@ -84,6 +89,7 @@ DataConfig read_data(Section s, bool training) {
   d.workers = s.get<int>("num_worker_per_gpu", 2);
   d.prefetch = s.get<int>("num_prefetch_queue", 4);
   d.skip_unpaired = s.get<bool>("skip_unpaired", false);
+  if (training) d.skip_bad = s.get<bool>("skip_bad", false);
   d.max_images = s.get<int64_t>("max_images", 0);
   LIEDNET_CHECK(d.batch_size >= 1, s.dotted("batch_size_per_gpu"), " must be at least 1");
   LIEDNET_CHECK(d.crop_size == 0 || d.crop_size % 8 == 0, s.dotted("crop_size"), " must be a multiple of 8, got ",
@@ -94,17 +100,10 @@ DataConfig read_data(Section s, bool training) {
 }
 }  // namespace
 
-TrainConfig load_train_config(const std::string& path) {
+namespace {
+TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
   TrainConfig cfg;
   cfg.path = path;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail(path, ": cannot open the config file");
-  } catch (const YAML::Exception& e) {
-    fail(path, ": not valid YAML (", e.msg, " at line ", e.mark.line + 1, ")");
-  }
   LIEDNET_CHECK(root.IsMap(), path, ": the config must be a YAML mapping");
   Section top(root, "", cfg);
   cfg.name = top.get<std::string>("name", cfg.name);
@@ -243,6 +242,31 @@ TrainConfig load_train_config(const std::string& path) {
   LIEDNET_CHECK(cfg.total_iter >= 1, path, ": train.total_iter must be at least 1");
   LIEDNET_CHECK(cfg.print_freq >= 1, path, ": logger.print_freq must be at least 1");
   return cfg;
+}
+}  // namespace
+
+TrainConfig parse_train_config(const std::string& text, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(path, ": not valid YAML (", e.msg, " at line ", e.mark.line + 1, ")");
+  }
+  try {
+    return read_train_config(root, path);
+  } catch (const YAML::Exception& e) {  // the Section reads name the key; this names at least the file
+    fail(path, ": ", e.msg, " (at line ", e.mark.line + 1, ")");
+  }
+}
+
+TrainConfig load_train_config(const std::string& path) {
+  std::error_code ec;
+  LIEDNET_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a folder, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  LIEDNET_CHECK(in, path, ": cannot open the config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_train_config(text.str(), path);
 }
 
 std::unique_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg) {
