@@ -57,6 +57,7 @@ class Section {
   }
 
   std::string dotted(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
+  const std::string& file() const { return cfg_.path; }
   // Built with append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string.
   static std::string quoted(const std::string& s) { return std::string(1, '\'').append(s).append(1, '\''); }
 
@@ -70,15 +71,16 @@ class Section {
 DataConfig read_data(Section s, bool training) {
   DataConfig d;
   d.name = s.get<std::string>("name", training ? "train" : "val");
-  LIEDNET_CHECK(s.has("dataroot_gt") && s.has("dataroot_lq"), s.dotted("dataroot_gt"), " and ",
+  LIEDNET_CHECK(s.has("dataroot_gt") && s.has("dataroot_lq"), s.file(), ": ", s.dotted("dataroot_gt"), " and ",
                 s.dotted("dataroot_lq"), " are required");
   d.dataroot_gt = s.get<std::string>("dataroot_gt", "");
   d.dataroot_lq = s.get<std::string>("dataroot_lq", "");
   const std::string type = s.get<std::string>("type", "PairedImageDataset");
-  LIEDNET_CHECK(type == "PairedImageDataset", s.dotted("type"), ": only PairedImageDataset is supported, got ", type);
+  LIEDNET_CHECK(type == "PairedImageDataset", s.file(), ": ", s.dotted("type"),
+                ": only PairedImageDataset is supported, got ", type);
   for (const char* k : {"mean", "std"}) {
     const auto v = s.get<std::vector<double>>(k, {0.5, 0.5, 0.5});
-    LIEDNET_CHECK(v == std::vector<double>({0.5, 0.5, 0.5}), s.dotted(k),
+    LIEDNET_CHECK(v == std::vector<double>({0.5, 0.5, 0.5}), s.file(), ": ", s.dotted(k),
                   ": only 0.5 (images normalised to [-1, 1], as upstream) is supported");
   }
   d.crop_size = s.get<int64_t>("crop_size", 0);
@@ -91,9 +93,9 @@ DataConfig read_data(Section s, bool training) {
   d.skip_unpaired = s.get<bool>("skip_unpaired", false);
   if (training) d.skip_bad = s.get<bool>("skip_bad", false);
   d.max_images = s.get<int64_t>("max_images", 0);
-  LIEDNET_CHECK(d.batch_size >= 1, s.dotted("batch_size_per_gpu"), " must be at least 1");
-  LIEDNET_CHECK(d.crop_size == 0 || d.crop_size % 8 == 0, s.dotted("crop_size"), " must be a multiple of 8, got ",
-                d.crop_size);
+  LIEDNET_CHECK(d.batch_size >= 1, s.file(), ": ", s.dotted("batch_size_per_gpu"), " must be at least 1");
+  LIEDNET_CHECK(d.crop_size == 0 || d.crop_size % 8 == 0, s.file(), ": ", s.dotted("crop_size"),
+                " must be a multiple of 8, got ", d.crop_size);
   s.accept({"filename_tmpl", "io_backend", "dataset_enlarge_ratio", "prefetch_mode", "gt_size"});
   s.finish();
   return d;
