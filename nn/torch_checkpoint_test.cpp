@@ -73,11 +73,6 @@ struct TempFile {
   void write(const std::string& bytes) const { std::ofstream(path, std::ios::binary) << bytes; }
 };
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // Loads `path`; returns "" when it loads or fails with a liednet::Error, else what went wrong.
 std::string load_or_clean_error(const std::string& path) {
   try {
@@ -238,7 +233,7 @@ TEST_SUITE("parity") {
   }
 
   TEST_CASE("torch checkpoint: every truncation fails with a clean error") {
-    const std::string whole = read_all(ckpt("params.pth"));
+    const std::string whole = testing::read_file(ckpt("params.pth"));
     REQUIRE(whole.size() > 1000);
     TempFile cut;
     std::vector<std::string> bad;

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <unistd.h>
 
@@ -20,13 +19,6 @@ using liednet::testing::has;
 namespace fs = std::filesystem;
 
 namespace {
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
@@ -51,7 +43,7 @@ TEST_SUITE("tensor") {
     CHECK(temporary_path(path) == path + ".tmp." + std::to_string(::getpid()));
     write_file_atomically(path, "first");
     write_file_atomically(path, std::string("second\0with a zero", 18));
-    CHECK(read_all(path) == std::string("second\0with a zero", 18));
+    CHECK(testing::read_file(path) == std::string("second\0with a zero", 18));
     CHECK(!fs::exists(temporary_path(path)));
     CHECK(names_in(d.path / "sub") == std::vector<std::string>{"w.bin"});
   }
@@ -62,7 +54,7 @@ TEST_SUITE("tensor") {
     write_file_atomically(blocker.string(), "x");
     const std::string inside = (blocker / "w.bin").string();
     CHECK_THROWS_WITH(write_file_atomically(inside, "y"), has(inside + ": cannot create its folder ("));
-    CHECK(read_all(blocker) == "x");
+    CHECK(testing::read_file(blocker.string()) == "x");
   }
 
   TEST_CASE("temporary names: recognised, and a killed writer's removed at the next start") {

@@ -88,8 +88,7 @@ TEST_SUITE("tensor") {
     Generator g(3);
     save_safetensors(path.string(), {{"a", Tensor::randn({2, 3}, g)}, {"b", Tensor::randn({4}, g, DType::F64)}},
                      {{"k", "v"}});
-    std::ifstream in(path, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    const std::string bytes = testing::read_file(path.string());
     const SafetensorsContents a = load_safetensors(path.string()), b = parse_safetensors(bytes, "mem");
     REQUIRE(a.tensors.size() == b.tensors.size());
     for (size_t i = 0; i < a.tensors.size(); ++i) {

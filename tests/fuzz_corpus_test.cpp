@@ -5,9 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <sstream>
+
+#include "test_util.h"
 
 #include "data/image.h"
 #include "nn/torch_checkpoint.h"
@@ -19,13 +19,6 @@ using namespace liednet;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Runs `read` on every input of the reader; returns how many loaded.
 int replay(const std::string& reader, const std::function<void(const fs::path&)>& read) {
@@ -58,6 +51,6 @@ TEST_SUITE("data") {
     CHECK(images >= 12);  // the image seeds are valid files of every kind
     replay("safetensors", [](const fs::path& p) { load_safetensors(p.string()); });
     replay("torch_checkpoint", [](const fs::path& p) { nn::load_torch_checkpoint(p.string()); });
-    replay("yaml_config", [](const fs::path& p) { train::parse_train_config(read_all(p), p.string()); });
+    replay("yaml_config", [](const fs::path& p) { train::parse_train_config(testing::read_file(p.string()), p.string()); });
   }
 }

@@ -9,8 +9,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <unistd.h>
 
@@ -29,11 +27,9 @@ using liednet::testing::has;
 namespace {
 
 std::string upstream_text() {
-  std::ifstream in(std::string(LIEDNET_SOURCE_DIR) + "/tests/upstream/train_LOLBlur.yml");
-  REQUIRE_MESSAGE(in, "tests/upstream/train_LOLBlur.yml is missing");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  const std::string text = testing::read_file(std::string(LIEDNET_SOURCE_DIR) + "/tests/upstream/train_LOLBlur.yml");
+  REQUIRE_MESSAGE(!text.empty(), "tests/upstream/train_LOLBlur.yml is missing");
+  return text;
 }
 
 // Upstream's text with its data root replaced by `root`: the four dataroot_* lines.
