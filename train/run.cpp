@@ -163,7 +163,7 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   while (trainer.iter() < cfg.total_iter) {
     data::TrainLoader::Batch batch = loader.next();
     for (const std::string& w : batch.skipped)
-      std::printf("warning: skip_bad: skipping %s (%lld bad pairs so far)\n", w.c_str(),
+      std::printf("warning: skip_bad: skipping %s (bad pairs so far: %lld)\n", w.c_str(),
                   static_cast<long long>(loader.skipped_count()));
     const StepReport r = trainer.step(batch.lq, batch.gt);
     ++window_iters;
