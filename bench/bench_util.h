@@ -3,13 +3,18 @@
 // pass or fail.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace liednet::bench {
 
@@ -29,6 +34,24 @@ inline double median_ms(int repeats, const std::function<void()>& f) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// Writes j to path through a temporary name and a rename (a reader never sees half a file);
+// exits 1 with a message naming the file if it cannot.
+inline void write_json(const std::string& path, const nlohmann::json& j) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream f(tmp);
+    f << j.dump(1) << "\n";
+    if (!f) {
+      std::fprintf(stderr, "cannot write %s\n", tmp.c_str());
+      std::exit(1);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "cannot rename %s to %s\n", tmp.c_str(), path.c_str());
+    std::exit(1);
+  }
 }
 
 // Peak resident set size of this process in MiB (Linux VmHWM).
