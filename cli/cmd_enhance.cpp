@@ -90,10 +90,12 @@ int cmd_enhance(const std::vector<std::string>& argv) {
   }
 
   // A run killed while writing left temporary files beside its outputs.
+  std::vector<std::string> outputs;
   for (const Job& j : jobs) {
-    remove_stale_temporaries_of(j.out);
-    if (compare) remove_stale_temporaries_of(j.compare);
+    outputs.push_back(j.out);
+    if (compare) outputs.push_back(j.compare);
   }
+  remove_stale_temporaries_of(outputs);
 
   autograd::NoGradGuard no_grad;
   // A bad input (unreadable, corrupt, truncated, a missing ground truth) is

@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <system_error>
 
 #include <fcntl.h>
@@ -96,8 +98,8 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 }
 
 namespace {
-// Temporaries in `folder` whose name, less ".tmp.<pid>", is `stem` (any when empty).
-std::vector<std::string> remove_stale(const fs::path& folder, const std::string& stem) {
+// Temporaries in `folder` whose name, less ".tmp.<pid>", is one of `stems` (any when empty).
+std::vector<std::string> remove_stale(const fs::path& folder, const std::set<std::string>& stems) {
   std::vector<std::string> removed;
   std::error_code ec;
   if (!fs::is_directory(folder.empty() ? fs::path(".") : folder, ec)) return removed;
@@ -105,7 +107,7 @@ std::vector<std::string> remove_stale(const fs::path& folder, const std::string&
     const std::string name = it->path().filename().string();
     long pid = 0;
     if (!is_temporary_name(name, &pid) || !it->is_regular_file(ec)) continue;
-    if (!stem.empty() && name.compare(0, name.rfind(kTemporaryInfix), stem) != 0) continue;
+    if (!stems.empty() && !stems.count(name.substr(0, name.rfind(kTemporaryInfix)))) continue;
     // Another process that is still alive may be writing it right now. Our own
     // pid is a previous process's (pids are reused): we have written nothing yet.
     const bool other_alive =
@@ -118,11 +120,17 @@ std::vector<std::string> remove_stale(const fs::path& folder, const std::string&
 }
 }  // namespace
 
-std::vector<std::string> remove_stale_temporaries(const std::string& folder) { return remove_stale(folder, ""); }
+std::vector<std::string> remove_stale_temporaries(const std::string& folder) { return remove_stale(folder, {}); }
 
-std::vector<std::string> remove_stale_temporaries_of(const std::string& path) {
-  const fs::path p(path);
-  return remove_stale(p.parent_path(), p.filename().string());
+std::vector<std::string> remove_stale_temporaries_of(const std::vector<std::string>& paths) {
+  std::map<fs::path, std::set<std::string>> by_folder;
+  for (const std::string& p : paths) by_folder[fs::path(p).parent_path()].insert(fs::path(p).filename().string());
+  std::vector<std::string> removed;
+  for (const auto& [folder, names] : by_folder) {
+    const std::vector<std::string> r = remove_stale(folder, names);
+    removed.insert(removed.end(), r.begin(), r.end());
+  }
+  return removed;
 }
 
 }  // namespace liednet

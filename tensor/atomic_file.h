@@ -27,7 +27,8 @@ void write_file_atomically(const std::string& path, const std::string& bytes);
 // there. Returns the paths removed.
 std::vector<std::string> remove_stale_temporaries(const std::string& folder);
 
-// The same for the temporary files of one target file: "<path>.tmp.<pid>".
-std::vector<std::string> remove_stale_temporaries_of(const std::string& path);
+// The same for the temporary files of the given target files only
+// ("<path>.tmp.<pid>"), reading each folder once.
+std::vector<std::string> remove_stale_temporaries_of(const std::vector<std::string>& paths);
 
 }  // namespace liednet

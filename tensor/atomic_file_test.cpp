@@ -75,7 +75,7 @@ TEST_SUITE("tensor") {
     fs::create_directories(d.path / "models");
     std::ofstream(d.path / "models" / dead) << "partial";
 
-    CHECK(remove_stale_temporaries_of((d.path / "net_g_latest.safetensors").string()) ==
+    CHECK(remove_stale_temporaries_of({(d.path / "net_g_latest.safetensors").string(), (d.path / "x.png").string()}) ==
           std::vector<std::string>{(d.path / dead).string()});
     CHECK(remove_stale_temporaries(d.path.string()) == std::vector<std::string>{(d.path / "other.png.tmp.999999998").string()});
     // Not recursive; a live process's temporary stays.
