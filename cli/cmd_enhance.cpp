@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "autograd/autograd.h"
 #include "data/dataset.h"
@@ -12,8 +13,10 @@
 #include "liednet/liednet.h"
 #include "nn/state_dict.h"
 #include "ops/channels.h"
-#include "tensor/safetensors.h"
+#include "tensor/atomic_file.h"
+#include "tensor/error.h"
 #include "cli/args.h"
+#include "cli/bad_inputs.h"
 #include "cli/commands.h"
 
 namespace liednet::cli {
@@ -68,12 +71,14 @@ int cmd_enhance(const std::vector<std::string>& argv) {
   std::vector<Job> jobs;
   LIEDNET_CHECK(fs::exists(input), input, ": no such file or folder");
   if (fs::is_directory(input)) {
+    std::map<std::string, std::string> taken;  // output name -> input name
     for (const std::string& rel : data::list_image_names(input)) {
-      fs::path out = fs::path(output) / rel;
-      out.replace_extension(".png");
-      fs::path cmp = fs::path(output + "_compare") / rel;
-      cmp.replace_extension(".png");
-      jobs.push_back({(fs::path(input) / rel).string(), out.string(), rel, cmp.string()});
+      fs::path name(rel);
+      name.replace_extension(".png");
+      const auto [it, fresh] = taken.emplace(name.generic_string(), rel);
+      LIEDNET_CHECK(fresh, input, ": ", it->second, " and ", rel, " would both be written as ", it->first);
+      jobs.push_back({(fs::path(input) / rel).string(), (fs::path(output) / name).string(), rel,
+                      (fs::path(output + "_compare") / name).string()});
     }
     LIEDNET_CHECK(!jobs.empty(), input, ": no images (png, jpg, jpeg, bmp) in this folder");
   } else {
@@ -84,33 +89,53 @@ int cmd_enhance(const std::vector<std::string>& argv) {
     jobs.push_back({input, out.string(), fs::path(input).filename().string(), cmp.string()});
   }
 
+  // A run killed while writing left temporary files beside its outputs.
+  std::vector<std::string> outputs;
+  for (const Job& j : jobs) {
+    outputs.push_back(j.out);
+    if (compare) outputs.push_back(j.compare);
+  }
+  remove_stale_temporaries_of(outputs);
+
   autograd::NoGradGuard no_grad;
+  // A bad input (unreadable, corrupt, truncated, a missing ground truth) is
+  // reported at the end and the others are still enhanced; a failed write
+  // (a full disk) stops at once.
+  std::vector<std::string> bad;
   for (const Job& j : jobs) {
     const auto t0 = std::chrono::steady_clock::now();
-    Tensor img = data::read_image(j.in);
-    const int64_t H = img.size(1), W = img.size(2);
-    Tensor x = data::to_model_range(img).reshape({1, 3, H, W});
-    // Tiles go to the device one at a time; the blend stays on the host.
-    Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) {
-      return device == Device::CPU ? model.forward(t).out : model.forward(t.to(device)).out.to(Device::CPU);
-    });
-    Tensor restored = data::to_unit_range(y).reshape({3, H, W});
+    Tensor img, restored, gt;
+    try {
+      img = data::read_image(j.in);
+      if (compare && !gt_dir.empty()) {
+        const fs::path gt_path = fs::path(gt_dir) / j.name;
+        LIEDNET_CHECK(fs::exists(gt_path), gt_path.string(), ": no ground truth for ", j.in);
+        gt = data::read_image(gt_path.string());
+      }
+      const int64_t H = img.size(1), W = img.size(2);
+      Tensor x = data::to_model_range(img).reshape({1, 3, H, W});
+      // Tiles go to the device one at a time; the blend stays on the host.
+      Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) {
+        return device == Device::CPU ? model.forward(t).out : model.forward(t.to(device)).out.to(Device::CPU);
+      });
+      restored = data::to_unit_range(y).reshape({3, H, W});
+    } catch (const Error& e) {
+      bad.push_back(e.what());
+      continue;
+    }
     data::write_png(j.out, restored);
     if (compare) {
-      std::vector<Tensor> panels;
+      std::vector<Tensor> panels;  // not an initializer list: GCC 12 warns falsely (-Warray-bounds)
       panels.push_back(img);
       panels.push_back(restored);
-      if (!gt_dir.empty()) {
-        const fs::path gt = fs::path(gt_dir) / j.name;
-        LIEDNET_CHECK(fs::exists(gt), gt.string(), ": no ground truth for ", j.in);
-        panels.push_back(data::read_image(gt.string()));
-      }
+      if (gt.defined()) panels.push_back(gt);
       data::write_png(j.compare, side_by_side(panels));
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s -> %s (%lldx%lld, %.2f s)\n", j.in.c_str(), j.out.c_str(), static_cast<long long>(W),
-                static_cast<long long>(H), s);
+    std::printf("%s -> %s (%lldx%lld, %.2f s)\n", j.in.c_str(), j.out.c_str(), static_cast<long long>(img.size(2)),
+                static_cast<long long>(img.size(1)), s);
   }
+  report_bad_inputs("enhance", bad, jobs.size(), "enhanced");
   return 0;
 }
 

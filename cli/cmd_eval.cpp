@@ -5,16 +5,18 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/metrics.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
 #include "cli/args.h"
+#include "cli/bad_inputs.h"
 #include "cli/commands.h"
 
 namespace liednet::cli {
@@ -101,11 +103,18 @@ int cmd_eval(const std::vector<std::string>& argv) {
       errors[i] = what.find(p.lq_path) == std::string::npos ? p.lq_path + " vs " + p.gt_path + ": " + what : what;
     }
   });
-  for (const std::string& e : errors) LIEDNET_CHECK(e.empty(), e);
+  // Bad pairs are reported at the end; the table, the means and the CSV cover the good ones.
+  std::vector<int64_t> good;
+  std::vector<std::string> bad;
+  for (int64_t i = 0; i < n; ++i) {
+    if (errors[i].empty()) good.push_back(i);
+    else bad.push_back(errors[i]);
+  }
+  if (good.empty()) report_bad_inputs("eval", bad, pairs.size(), "measured");
 
   std::vector<double> mean(columns.size(), 0.0);
-  for (const auto& v : values)
-    for (size_t c = 0; c < columns.size(); ++c) mean[c] += v[c] / static_cast<double>(n);
+  for (int64_t i : good)
+    for (size_t c = 0; c < columns.size(); ++c) mean[c] += values[i][c] / static_cast<double>(good.size());
 
   size_t width = 4;
   for (const data::Pair& p : pairs) width = std::max(width, p.name.size());
@@ -117,9 +126,10 @@ int cmd_eval(const std::vector<std::string>& argv) {
     for (size_t c = 0; c < columns.size(); ++c) std::printf("  %12s", number(v[c], columns[c].ssim).c_str());
     std::printf("\n");
   };
-  for (int64_t i = 0; i < n; ++i) row(pairs[i].name, values[i]);
+  for (int64_t i : good) row(pairs[i].name, values[i]);
   row("mean", mean);
-  std::printf("%lld image%s; conventions: %s%s%s\n", static_cast<long long>(n), n == 1 ? "" : "s",
+  const int64_t measured = static_cast<int64_t>(good.size());
+  std::printf("%lld image%s; conventions: %s%s%s\n", static_cast<long long>(measured), measured == 1 ? "" : "s",
               basicsr ? "basicsr (8-bit RGB, SSIM per channel)" : "", both ? ", " : "",
               paper ? (luma == data::PaperLuma::rgb ? "paper (pyiqa: RGB PSNR, SSIM on Y from RGB)"
                                                     : "paper-bgr (pyiqa as upstream's calculate_pair.py ran it: RGB "
@@ -128,36 +138,29 @@ int cmd_eval(const std::vector<std::string>& argv) {
 
   if (args.has("--output")) {
     const std::string out = args.get("--output");
-    const std::string tmp = out + ".tmp";
-    {
-      std::ofstream f(tmp);
-      LIEDNET_CHECK(f, "liednet eval: cannot write ", tmp);
-      auto csv_row = [&](const std::string& name, const std::vector<double>& v) {
-        // Names are relative paths; quote those a CSV reader would split.
-        const bool quote = name.find_first_of(",\"\n") != std::string::npos;
-        std::string field = name;
-        if (quote) {
-          field.clear();
-          for (char ch : name) field += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-          field = "\"" + field + "\"";
-        }
-        f << field;
-        for (size_t c = 0; c < columns.size(); ++c) f << ',' << number(v[c], columns[c].ssim, true);
-        f << '\n';
-      };
-      f << "name";
-      for (const Column& c : columns) f << ',' << c.name;
+    std::ostringstream f;
+    auto csv_row = [&](const std::string& name, const std::vector<double>& v) {
+      // Names are relative paths; quote those a CSV reader would split.
+      const bool quote = name.find_first_of(",\"\n") != std::string::npos;
+      std::string field = name;
+      if (quote) {
+        field.clear();
+        for (char ch : name) field += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        field = "\"" + field + "\"";
+      }
+      f << field;
+      for (size_t c = 0; c < columns.size(); ++c) f << ',' << number(v[c], columns[c].ssim, true);
       f << '\n';
-      for (int64_t i = 0; i < n; ++i) csv_row(pairs[i].name, values[i]);
-      csv_row("mean", mean);
-      f.close();
-      LIEDNET_CHECK(f, "liednet eval: cannot write ", tmp);
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, out, ec);
-    LIEDNET_CHECK(!ec, "liednet eval: cannot write ", out, " (", ec.message(), ")");
+    };
+    f << "name";
+    for (const Column& c : columns) f << ',' << c.name;
+    f << '\n';
+    for (int64_t i : good) csv_row(pairs[i].name, values[i]);
+    csv_row("mean", mean);
+    write_file_atomically(out, f.str());
     std::printf("wrote %s\n", out.c_str());
   }
+  report_bad_inputs("eval", bad, pairs.size(), "measured");
   return 0;
 }
 

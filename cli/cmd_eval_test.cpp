@@ -15,6 +15,7 @@
 #include "data/image.h"
 #include "data/metrics.h"
 #include "tensor/error.h"
+#include "cli/bad_inputs.h"
 #include "cli/commands.h"
 
 using namespace liednet;
@@ -61,6 +62,18 @@ struct EvalFolders {
 };
 
 double cell(const std::string& s) { return s == "inf" ? INFINITY : std::stod(s); }
+
+// Runs eval expecting cli::BadInputs with this message; returns each bad input's error.
+std::vector<std::string> bad_inputs(const std::vector<std::string>& args, const std::string& summary) {
+  try {
+    cli::cmd_eval(args);
+  } catch (const cli::BadInputs& e) {
+    CHECK(std::string(e.what()) == summary);
+    return e.errors;
+  }
+  FAIL("liednet eval did not report bad inputs");
+  return {};
+}
 
 }  // namespace
 
@@ -116,11 +129,18 @@ TEST_SUITE("data") {
 
   TEST_CASE("liednet eval errors name the files") {
     EvalFolders f;
-    // A prediction of another size.
+    // A prediction of another size: reported at the end, after the good pairs' CSV.
     data::write_png((f.dir / "pred" / "a/2.png").string(), Tensor::zeros({3, 14, 17}));
-    CHECK_THROWS_WITH(cli::cmd_eval({"--pred", f.pred, "--gt", f.gt}),
-                      has((f.dir / "pred" / "a/2.png").string() + " is 14x17 but " + (f.dir / "gt" / "a/2.png").string() +
-                          " is 14x18"));
+    const std::string partial = (f.dir / "partial.csv").string();
+    const std::vector<std::string> bad = bad_inputs({"--pred", f.pred, "--gt", f.gt, "--output", partial},
+                                                    "1 of 3 inputs failed (listed above); 2 were measured");
+    REQUIRE(bad.size() == 1);
+    CHECK(bad[0].find((f.dir / "pred" / "a/2.png").string() + " is 14x17 but " + (f.dir / "gt" / "a/2.png").string() +
+                      " is 14x18") != std::string::npos);
+    const auto rows = read_csv(partial);
+    REQUIRE(rows.size() == 4);  // header, a/1.png, b/1.png, mean
+    CHECK(rows[1][0] == "a/1.png");
+    CHECK(rows[2][0] == "b/1.png");
     // A missing prediction: an error unless skipped.
     fs::remove(f.dir / "pred" / "a/2.png");
     CHECK_THROWS_WITH(cli::cmd_eval({"--pred", f.pred, "--gt", f.gt}),
@@ -131,8 +151,11 @@ TEST_SUITE("data") {
     // Images too small for SSIM's window.
     data::write_png((f.dir / "pred" / "b/1.png").string(), Tensor::zeros({3, 8, 8}));
     data::write_png((f.dir / "gt" / "b/1.png").string(), Tensor::zeros({3, 8, 8}));
-    CHECK_THROWS_WITH(cli::cmd_eval({"--pred", f.pred, "--gt", f.gt, "--skip-unpaired"}),
-                      has((f.dir / "pred" / "b/1.png").string() + " vs " + (f.dir / "gt" / "b/1.png").string()));
+    const std::vector<std::string> small = bad_inputs({"--pred", f.pred, "--gt", f.gt, "--skip-unpaired"},
+                                                      "1 of 2 inputs failed (listed above); 1 was measured");
+    REQUIRE(small.size() == 1);
+    CHECK(small[0].find((f.dir / "pred" / "b/1.png").string() + " vs " + (f.dir / "gt" / "b/1.png").string()) !=
+          std::string::npos);
     CHECK_THROWS_WITH(cli::cmd_eval({"--gt", f.gt}), doctest::Contains("missing --pred"));
   }
 }

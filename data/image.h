@@ -1,6 +1,10 @@
 // Image files: PNG, JPEG and BMP in (8- or 16-bit, gray, gray+alpha, RGB or
-// RGBA; decoded by stb), PNG out. In memory an image is an f32 tensor
-// (3, H, W) with values in [0, 1]; the network works in [-1, 1].
+// RGBA), PNG out. The format is told by the file's first bytes, not its name.
+// PNG is decoded by libpng, which verifies its checksums; JPEG and BMP by stb
+// after checking their structure (data/image_formats.h). Corrupt or truncated
+// input is an error naming the file, never an image with wrong pixels. In
+// memory an image is an f32 tensor (3, H, W) with values in [0, 1]; the network
+// works in [-1, 1].
 #pragma once
 
 #include <string>
@@ -14,8 +18,16 @@ struct ImageInfo {
   int bits = 8;      // 8 or 16
 };
 
-// An error naming the file when it cannot be read or decoded.
-Tensor read_image(const std::string& path, ImageInfo* info = nullptr);
+// Images above this many pixels (16384 x 16384) are refused before decoding.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+
+// An error naming the file when it cannot be read or decoded, is corrupt or
+// truncated, or has more than max_pixels pixels.
+Tensor read_image(const std::string& path, ImageInfo* info = nullptr, int64_t max_pixels = kMaxImagePixels);
+
+// The same from the file's bytes in memory; `name` stands for the file in messages.
+Tensor decode_image(const std::string& bytes, const std::string& name, ImageInfo* info = nullptr,
+                    int64_t max_pixels = kMaxImagePixels);
 
 // (3, H, W) in [0, 1] (clamped) to an 8-bit RGB PNG, written atomically.
 void write_png(const std::string& path, const Tensor& image);

@@ -38,12 +38,20 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
   return order;
 }
 
+// A bad pair replaced under skip_bad: its index and why it failed.
+struct Skip {
+  int64_t pair;
+  std::string reason;
+};
+
 struct TrainLoader::Slot {
-  std::vector<Sample> samples;      // B, filled by the workers in any order
-  std::vector<std::string> errors;  // per sample, empty when it loaded
+  std::vector<Sample> samples;          // B, filled by the workers in any order
+  std::vector<std::string> errors;      // per sample, empty when it loaded
+  std::vector<std::vector<Skip>> skips;  // per sample, the bad pairs passed over
   int64_t filled = 0;
   bool ready = false;  // batch or error below is final
   Batch batch;
+  std::vector<Skip> batch_skips;  // every sample's, in sample order
   std::string error;
 };
 
@@ -82,6 +90,7 @@ void TrainLoader::restore(const State& s) {
     ++generation_;
     slots_.clear();
     orders_.clear();
+    skipped_.clear();
     deliver_ = s.epoch * per_epoch_ + s.cursor;
     next_sample_ = deliver_ * opt_.batch;
   }
@@ -98,18 +107,29 @@ std::shared_ptr<const std::vector<int64_t>> TrainLoader::order_for(int64_t epoch
 
 namespace {
 
-// Sample k of the batch, loaded; throws what load_pair throws.
+// The sample at `position` of the epoch, loaded; throws what load_pair throws.
+// With skip_bad, a pair that fails is recorded in `skips` and the next pair in
+// the order is tried with the same generator seed.
 Sample load_position(const std::vector<Pair>& pairs, const std::vector<int64_t>& order, const LoaderOptions& opt,
-                     int64_t epoch, int64_t position) {
-  const Pair& p = pairs[order[position]];
-  Generator rng(sample_seed(opt.seed, epoch, position));
-  try {
-    return load_pair(p, opt.augment, rng);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("pair ", p.name, " (", p.lq_path, ", ", p.gt_path, "): ", e.what());
+                     int64_t epoch, int64_t position, std::vector<Skip>& skips) {
+  const int64_t n = static_cast<int64_t>(order.size());
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t index = order[(position + k) % n];
+    const Pair& p = pairs[index];
+    Generator rng(sample_seed(opt.seed, epoch, position));
+    std::string reason;
+    try {
+      return load_pair(p, opt.augment, rng);
+    } catch (const Error& e) {
+      if (!opt.skip_bad) throw;
+      reason = e.what();
+    } catch (const std::exception& e) {
+      reason = "pair " + p.name + " (" + p.lq_path + ", " + p.gt_path + "): " + e.what();
+      if (!opt.skip_bad) throw Error(reason);
+    }
+    skips.push_back({index, reason});
   }
+  fail("skip_bad: all ", n, " pairs failed to load; the first: ", skips.front().reason);
 }
 
 // Stacks the samples into (B, 3, h, w) tensors; an error naming the first file
@@ -155,6 +175,7 @@ void TrainLoader::worker_loop() {
       entry = std::make_shared<Slot>();
       entry->samples.resize(B);
       entry->errors.resize(B);
+      entry->skips.resize(B);
     }
     std::shared_ptr<Slot> slot = entry;
     std::shared_ptr<const std::vector<int64_t>> order = order_for(epoch);
@@ -162,8 +183,9 @@ void TrainLoader::worker_loop() {
 
     Sample sample;
     std::string error;
+    std::vector<Skip> skips;
     try {
-      sample = load_position(pairs_, *order, opt_, epoch, position);
+      sample = load_position(pairs_, *order, opt_, epoch, position, skips);
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {
@@ -174,6 +196,7 @@ void TrainLoader::worker_loop() {
     if (generation != generation_) continue;  // restore() dropped this batch
     slot->samples[k] = std::move(sample);
     slot->errors[k] = std::move(error);
+    slot->skips[k] = std::move(skips);
     if (++slot->filled < B) continue;
     // The last sample in assembles the batch; no other worker touches this slot now.
     lock.unlock();
@@ -192,28 +215,43 @@ void TrainLoader::worker_loop() {
       }
     }
     slot->samples.clear();
+    std::vector<Skip> batch_skips;
+    for (std::vector<Skip>& sk : slot->skips) batch_skips.insert(batch_skips.end(), sk.begin(), sk.end());
     lock.lock();
     if (generation != generation_) continue;
     slot->batch = std::move(batch);
+    slot->batch_skips = std::move(batch_skips);
     slot->error = std::move(batch_error);
     slot->ready = true;
     ready_cv_.notify_all();
   }
 }
 
-TrainLoader::Batch TrainLoader::build_inline(int64_t b) {
+TrainLoader::Batch TrainLoader::build_inline(int64_t b, std::vector<Skip>& skips) {
   const int64_t B = opt_.batch, epoch = b / per_epoch_, first = (b % per_epoch_) * B;
   std::shared_ptr<const std::vector<int64_t>> order = order_for(epoch);
   std::vector<Sample> samples;
-  for (int64_t k = 0; k < B; ++k) samples.push_back(load_position(pairs_, *order, opt_, epoch, first + k));
+  for (int64_t k = 0; k < B; ++k) samples.push_back(load_position(pairs_, *order, opt_, epoch, first + k, skips));
   return stack(samples, pairs_, *order, first, opt_.augment);
+}
+
+void TrainLoader::report_skips(const std::vector<Skip>& skips, Batch& batch) {
+  for (const Skip& s : skips)
+    if (skipped_.insert(s.pair).second) batch.skipped.push_back(s.reason);
+}
+
+int64_t TrainLoader::skipped_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(skipped_.size());
 }
 
 TrainLoader::Batch TrainLoader::next() {
   std::unique_lock<std::mutex> lock(mu_);
   Batch out;
   if (opt_.workers == 0) {
-    out = build_inline(deliver_);  // throws without advancing: the same error again on the next call
+    std::vector<Skip> skips;
+    out = build_inline(deliver_, skips);  // throws without advancing: the same error again on the next call
+    report_skips(skips, out);
   } else {
     ready_cv_.wait(lock, [&] {
       auto it = slots_.find(deliver_);
@@ -222,6 +260,7 @@ TrainLoader::Batch TrainLoader::next() {
     auto it = slots_.find(deliver_);
     if (!it->second->error.empty()) throw Error(it->second->error);
     out = std::move(it->second->batch);
+    report_skips(it->second->batch_skips, out);
     slots_.erase(it);
   }
   ++deliver_;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,12 @@ struct LoaderOptions {
   int workers = 2;   // decoding threads; 0 decodes in next() itself
   int prefetch = 4;  // batches decoded ahead of the one next() delivers
   AugmentOptions augment;
+  // A pair that fails to load (unreadable, corrupt or truncated file, sizes
+  // that differ, smaller than the crop) is replaced by the next pair in the
+  // epoch's order that loads, augmented as the bad one would have been; the
+  // batches stay a function of the seed and the position (and of which files
+  // are bad). Off: the first bad pair is an error.
+  bool skip_bad = false;
 };
 
 // The seeds, exposed for tests and for anyone who wants to reproduce a sample.
@@ -36,6 +43,8 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position);
 // Epoch `epoch`'s order of n pairs: identity without shuffle, else a
 // Fisher-Yates permutation drawn from Generator(epoch_seed(seed, epoch)).
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
+
+struct Skip;  // a bad pair passed over under skip_bad (loader.cpp)
 
 class TrainLoader {
  public:
@@ -47,12 +56,20 @@ class TrainLoader {
   struct Batch {
     Tensor lq, gt;  // (B, 3, h, w) f32 in [-1, 1]
     std::vector<std::string> names;
+    // With skip_bad: why each pair replaced in this batch failed, for pairs
+    // met for the first time (in delivery order) since construction or restore.
+    std::vector<std::string> skipped;
   };
   // The next batch; endless (epochs follow each other). A sample that failed
   // to load (unreadable file, size mismatch, smaller than the crop, or with
   // crop 0 a size different from the batch's first image) is a liednet::Error
-  // naming the file, thrown here, and again on every later call.
+  // naming the file, thrown here, and again on every later call; with
+  // skip_bad only the last case is (and every pair failing).
   Batch next();
+
+  // With skip_bad: how many different pairs were skipped in the batches
+  // delivered so far (since construction or restore).
+  int64_t skipped_count() const;
 
   struct State {
     int64_t epoch = 0, cursor = 0;  // the next batch to deliver: batch `cursor` of epoch `epoch`
@@ -71,7 +88,8 @@ class TrainLoader {
   void load_sample(int64_t b, int64_t k, const std::shared_ptr<Slot>& slot);
   std::shared_ptr<const std::vector<int64_t>> order_for(int64_t epoch);  // under mu_
   void assemble(int64_t b, Slot& slot);
-  Batch build_inline(int64_t b);
+  Batch build_inline(int64_t b, std::vector<Skip>& skips);
+  void report_skips(const std::vector<Skip>& skips, Batch& batch);  // under mu_
 
   const std::vector<Pair> pairs_;
   const LoaderOptions opt_;
@@ -85,6 +103,7 @@ class TrainLoader {
   uint64_t generation_ = 0;  // bumped by restore: work from an older generation is dropped
   std::map<int64_t, std::shared_ptr<Slot>> slots_;
   std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;
+  std::set<int64_t> skipped_;  // pairs (indices) reported in a delivered batch's `skipped`
   std::vector<std::thread> threads_;
 };
 

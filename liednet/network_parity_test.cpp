@@ -103,9 +103,10 @@ TEST_SUITE("parity") {
                     name.c_str(), dtype_name(dt), e.out, e.side, e.grad_in, e.grad_param, e.worst_param.c_str(),
                     e.params);
         if (cfg.at("module") == "liednet" && cfg.at("dim") == 32) CHECK(e.params == 402);
-        // f64: the same math in a different order, so rounding only. f32: the
-        // issue's bounds (output 1e-4, each gradient 1e-3, relative norms).
-        const double out_tol = dt == DType::F64 ? 1e-10 : 1e-4, grad_tol = dt == DType::F64 ? 1e-9 : 1e-3;
+        // Relative L2 norms. f64: the same math in a different order, so rounding
+        // only (measured up to 5e-15). f32: float rounding against torch's own
+        // (measured up to 7e-7 for outputs, 2e-6 for gradients). README states these bounds.
+        const double out_tol = dt == DType::F64 ? 1e-13 : 5e-6, grad_tol = dt == DType::F64 ? 1e-13 : 2e-5;
         CHECK(e.out <= out_tol);
         CHECK(e.side <= out_tol);
         CHECK(e.grad_in <= grad_tol);

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs liednet's dependencies on a fresh Debian machine (apt-get). Safe to
 # re-run: packages already present are not touched.
-#   build:  cmake, g++ (OpenMP), Eigen, stb, nlohmann-json, yaml-cpp, doctest
+#   build:  cmake, g++ (OpenMP), Eigen, stb, libpng, nlohmann-json, yaml-cpp, doctest
 #   tests:  python3-torch and python3-numpy, used only as a test oracle; chromium,
 #           which opens liednet explain's page in the browser test
 set -euo pipefail
 
 PACKAGES=(
   cmake g++ make pkg-config
-  libeigen3-dev libstb-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev
+  libeigen3-dev libstb-dev libpng-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev
   python3 python3-numpy python3-torch chromium
 )
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/atomic_file.h"  // write_file_atomically, which save_safetensors uses
 #include "tensor/tensor.h"
 
 namespace liednet {
@@ -25,13 +26,14 @@ struct SafetensorsContents {
   std::string path;
 };
 
+// Every error names the file: truncated, not safetensors, a header that is not
+// JSON or lacks a field, a shape that overflows, data offsets outside the file
+// or overlapping another tensor's, a size that disagrees with the shape.
 SafetensorsContents load_safetensors(const std::string& path);
+// The same from bytes in memory; `name` stands for the file in messages.
+SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& name);
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-
-// Writes `bytes` to `path` through a temporary file in the same folder and a rename,
-// so that a crash never leaves a half-written file under the final name.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace liednet

@@ -41,38 +41,70 @@ void append_report_csv(const std::string& name, double out64, double grad64, dou
 
 ParityGroup::ParityGroup(const std::string& group) : group_(group), file_(load_safetensors(oracle_path(group))) {}
 
-void ParityGroup::check(const std::string& name, const autograd::TensorFn& fn, double tol64, double tol32) {
-  INFO("parity case: ", group_, "/", name);
-  REQUIRE_MESSAGE(file_.contains(name + "/out"), "the oracle has no case '", name, "' in ", file_.path);
-  checked_.insert(name);
+ParityResult ParityGroup::measure(const std::string& name, const autograd::TensorFn& fn) const {
+  ParityResult r;
+  if (!file_.contains(name + "/out")) {
+    r.problems.push_back("the oracle has no case '" + name + "' in " + file_.path);
+    return r;
+  }
   std::vector<Tensor> refs_in;
   for (int i = 0; file_.contains(name + "/in" + std::to_string(i)); ++i)
     refs_in.push_back(file_.at(name + "/in" + std::to_string(i)));
   const Tensor& ref_out = file_.at(name + "/out");
   const Tensor& gout = file_.at(name + "/gout");
 
-  double errs[2][2] = {};  // [f64, f32][out, grad]
   for (int pass = 0; pass < 2; ++pass) {
     const DType dt = pass == 0 ? DType::F64 : DType::F32;
     std::vector<Tensor> in;
+    bool wants_grad = false;
     for (size_t i = 0; i < refs_in.size(); ++i) {
       Tensor t = refs_in[i].to(dt);
       t.set_requires_grad(file_.contains(name + "/grad" + std::to_string(i)));
+      wants_grad = wants_grad || t.requires_grad();
       in.push_back(t);
     }
     Tensor out = fn(in);
-    REQUIRE_MESSAGE(out.shape() == ref_out.shape(), "output ", out.str(), " vs torch ", ref_out.str());
-    errs[pass][0] = scaled_max_error(out, ref_out);
-    if (out.requires_grad()) {
-      out.backward(gout.to(dt));
-      for (size_t i = 0; i < in.size(); ++i) {
-        const std::string key = name + "/grad" + std::to_string(i);
-        if (!file_.contains(key)) continue;
-        REQUIRE_MESSAGE(in[i].grad().defined(), "no gradient reached input ", i);
-        errs[pass][1] = std::max(errs[pass][1], scaled_max_error(in[i].grad(), file_.at(key)));
+    if (out.shape() != ref_out.shape()) {
+      r.problems.push_back("output " + out.str() + " vs torch " + ref_out.str());
+      return r;
+    }
+    r.errors[pass][0] = scaled_max_error(out, ref_out);
+    if (!wants_grad) continue;
+    if (!out.requires_grad()) {
+      // The op stopped recording its backward: its gradients would go unchecked.
+      r.problems.push_back(std::string(dtype_name(dt)) + ": the output records no gradient, but torch has gradients");
+      continue;
+    }
+    out.backward(gout.to(dt));
+    for (size_t i = 0; i < in.size(); ++i) {
+      const std::string key = name + "/grad" + std::to_string(i);
+      if (!file_.contains(key)) continue;
+      if (!in[i].grad().defined()) {
+        r.problems.push_back(std::string(dtype_name(dt)) + ": no gradient reached input " + std::to_string(i));
+        continue;
       }
+      r.errors[pass][1] = std::max(r.errors[pass][1], scaled_max_error(in[i].grad(), file_.at(key)));
     }
   }
+  return r;
+}
+
+std::vector<std::string> ParityGroup::cases_with_gradient() const {
+  std::vector<std::string> out;
+  for (const auto& [key, t] : file_.tensors) {
+    const std::string suffix = "/grad0";
+    if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0)
+      out.push_back(key.substr(0, key.size() - suffix.size()));
+  }
+  return out;
+}
+
+void ParityGroup::check(const std::string& name, const autograd::TensorFn& fn, double tol64, double tol32) {
+  INFO("parity case: ", group_, "/", name);
+  checked_.insert(name);
+  const ParityResult r = measure(name, fn);
+  for (const std::string& p : r.problems) CHECK_MESSAGE(false, p);
+  const auto& errs = r.errors;
   std::printf("[parity] %s/%s: f64 out %.2e grad %.2e | f32 out %.2e grad %.2e\n", group_.c_str(), name.c_str(),
               errs[0][0], errs[0][1], errs[1][0], errs[1][1]);
   append_report_csv(group_ + "/" + name, errs[0][0], errs[0][1], errs[1][0], errs[1][1]);

@@ -9,6 +9,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "autograd/gradcheck.h"
 #include "tensor/safetensors.h"
@@ -22,12 +23,25 @@ std::string oracle_file(const std::string& name);
 // ||a - b|| / ||b|| over all elements (||a - b|| when b is zero); either may be on the GPU.
 double rel_l2(const Tensor& a, const Tensor& b);
 
+// One case run against the oracle: errors[f64, f32][output, gradient], and
+// what kept it from being compared (each a failure, never a skip).
+struct ParityResult {
+  double errors[2][2] = {};
+  std::vector<std::string> problems;
+};
+
 class ParityGroup {
  public:
   explicit ParityGroup(const std::string& group);  // loads $LIEDNET_ORACLE_DIR/<group>.safetensors
 
   // f64: max error scaled by max(1, max|ref|) <= tol64; f32 run likewise <= tol32.
+  // A case whose op records no gradient while the oracle has gradients fails.
   void check(const std::string& name, const autograd::TensorFn& fn, double tol64 = 1e-10, double tol32 = 1e-4);
+
+  // The measurement behind check, without asserting (for the self-test).
+  ParityResult measure(const std::string& name, const autograd::TensorFn& fn) const;
+  // The group's cases that have a gradient for input 0.
+  std::vector<std::string> cases_with_gradient() const;
 
   // Every case the oracle wrote for this group was checked (no silent gaps).
   void expect_all_checked() const;

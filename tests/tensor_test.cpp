@@ -94,7 +94,8 @@ TEST_SUITE("tensor") {
     CHECK(c.at("b.weight").to_vector() == b.to_vector());
     CHECK(c.metadata.at("format") == "pt");
     CHECK_THROWS_WITH(c.at("nope"), doctest::Contains("no tensor named 'nope'"));
-    CHECK(!fs::exists(path + ".tmp"));
+    CHECK(!fs::exists(temporary_path(path)));  // the writer's own temporary name
+    CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
 
     // Truncated: the data section is cut short.
     std::string bytes;

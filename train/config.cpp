@@ -1,6 +1,9 @@
 #include "train/config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
@@ -46,12 +49,15 @@ class Section {
   void finish() {
     if (!node_ || !node_.IsMap()) return;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const std::string k = it->first.as<std::string>();
+      LIEDNET_CHECK(it->first.IsScalar(), cfg_.path, ": ", prefix_.empty() ? std::string("the top level") : quoted(prefix_),
+                    " has a key that is not text (line ", it->first.Mark().line + 1, ")");
+      const std::string k = it->first.Scalar();
       if (!seen_.count(k)) cfg_.warnings.push_back(std::string("unknown key ").append(quoted(dotted(k))).append(" (ignored)"));
     }
   }
 
   std::string dotted(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
+  const std::string& file() const { return cfg_.path; }
   // Built with append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string.
   static std::string quoted(const std::string& s) { return std::string(1, '\'').append(s).append(1, '\''); }
 
@@ -65,15 +71,16 @@ class Section {
 DataConfig read_data(Section s, bool training) {
   DataConfig d;
   d.name = s.get<std::string>("name", training ? "train" : "val");
-  LIEDNET_CHECK(s.has("dataroot_gt") && s.has("dataroot_lq"), s.dotted("dataroot_gt"), " and ",
+  LIEDNET_CHECK(s.has("dataroot_gt") && s.has("dataroot_lq"), s.file(), ": ", s.dotted("dataroot_gt"), " and ",
                 s.dotted("dataroot_lq"), " are required");
   d.dataroot_gt = s.get<std::string>("dataroot_gt", "");
   d.dataroot_lq = s.get<std::string>("dataroot_lq", "");
   const std::string type = s.get<std::string>("type", "PairedImageDataset");
-  LIEDNET_CHECK(type == "PairedImageDataset", s.dotted("type"), ": only PairedImageDataset is supported, got ", type);
+  LIEDNET_CHECK(type == "PairedImageDataset", s.file(), ": ", s.dotted("type"),
+                ": only PairedImageDataset is supported, got ", type);
   for (const char* k : {"mean", "std"}) {
     const auto v = s.get<std::vector<double>>(k, {0.5, 0.5, 0.5});
-    LIEDNET_CHECK(v == std::vector<double>({0.5, 0.5, 0.5}), s.dotted(k),
+    LIEDNET_CHECK(v == std::vector<double>({0.5, 0.5, 0.5}), s.file(), ": ", s.dotted(k),
                   ": only 0.5 (images normalised to [-1, 1], as upstream) is supported");
   }
   d.crop_size = s.get<int64_t>("crop_size", 0);
@@ -84,27 +91,21 @@ DataConfig read_data(Section s, bool training) {
   d.workers = s.get<int>("num_worker_per_gpu", 2);
   d.prefetch = s.get<int>("num_prefetch_queue", 4);
   d.skip_unpaired = s.get<bool>("skip_unpaired", false);
+  if (training) d.skip_bad = s.get<bool>("skip_bad", false);
   d.max_images = s.get<int64_t>("max_images", 0);
-  LIEDNET_CHECK(d.batch_size >= 1, s.dotted("batch_size_per_gpu"), " must be at least 1");
-  LIEDNET_CHECK(d.crop_size == 0 || d.crop_size % 8 == 0, s.dotted("crop_size"), " must be a multiple of 8, got ",
-                d.crop_size);
+  LIEDNET_CHECK(d.batch_size >= 1, s.file(), ": ", s.dotted("batch_size_per_gpu"), " must be at least 1");
+  LIEDNET_CHECK(d.crop_size == 0 || d.crop_size % 8 == 0, s.file(), ": ", s.dotted("crop_size"),
+                " must be a multiple of 8, got ", d.crop_size);
   s.accept({"filename_tmpl", "io_backend", "dataset_enlarge_ratio", "prefetch_mode", "gt_size"});
   s.finish();
   return d;
 }
 }  // namespace
 
-TrainConfig load_train_config(const std::string& path) {
+namespace {
+TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
   TrainConfig cfg;
   cfg.path = path;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail(path, ": cannot open the config file");
-  } catch (const YAML::Exception& e) {
-    fail(path, ": not valid YAML (", e.msg, " at line ", e.mark.line + 1, ")");
-  }
   LIEDNET_CHECK(root.IsMap(), path, ": the config must be a YAML mapping");
   Section top(root, "", cfg);
   cfg.name = top.get<std::string>("name", cfg.name);
@@ -243,6 +244,31 @@ TrainConfig load_train_config(const std::string& path) {
   LIEDNET_CHECK(cfg.total_iter >= 1, path, ": train.total_iter must be at least 1");
   LIEDNET_CHECK(cfg.print_freq >= 1, path, ": logger.print_freq must be at least 1");
   return cfg;
+}
+}  // namespace
+
+TrainConfig parse_train_config(const std::string& text, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(path, ": not valid YAML (", e.msg, " at line ", e.mark.line + 1, ")");
+  }
+  try {
+    return read_train_config(root, path);
+  } catch (const YAML::Exception& e) {  // the Section reads name the key; this names at least the file
+    fail(path, ": ", e.msg, " (at line ", e.mark.line + 1, ")");
+  }
+}
+
+TrainConfig load_train_config(const std::string& path) {
+  std::error_code ec;
+  LIEDNET_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a folder, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  LIEDNET_CHECK(in, path, ": cannot open the config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_train_config(text.str(), path);
 }
 
 std::unique_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg) {

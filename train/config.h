@@ -2,7 +2,7 @@
 // upstream's options/train_LOLBlur.yml runs once its data paths point at the
 // data. Our additions (documented in docs/training.md):
 //   path.experiments_root, train.perceptual_opt.vgg_weights, threads,
-//   datasets.*.skip_unpaired, datasets.val.max_images.
+//   datasets.*.skip_unpaired, datasets.train.skip_bad, datasets.val.max_images.
 // Keys that upstream uses for machinery we do not have (io_backend, wandb,
 // dist_params, ...) are accepted and listed; any other key is reported as
 // unknown. Settings we cannot honour (another loss type, style loss, input
@@ -26,6 +26,7 @@ struct DataConfig {
   int64_t batch_size = 1;
   int workers = 2, prefetch = 4;
   bool skip_unpaired = false;
+  bool skip_bad = false;   // training: pairs that fail to load are skipped with a warning (LoaderOptions::skip_bad)
   int64_t max_images = 0;  // validation: 0 = all
 };
 
@@ -57,6 +58,8 @@ struct TrainConfig {
 };
 
 TrainConfig load_train_config(const std::string& path);
+// The same from the YAML text; `path` names the file in messages.
+TrainConfig parse_train_config(const std::string& text, const std::string& path);
 
 // The learning-rate schedule the config describes (upstream's scheduler types).
 std::unique_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg);

@@ -99,6 +99,9 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   const fs::path root(cfg.experiments_root);
   fs::create_directories(root / "checkpoints");
   fs::create_directories(root / "models");
+  for (const fs::path& d : {root, root / "checkpoints", root / "models"})
+    for (const std::string& f : remove_stale_temporaries(d.string()))
+      std::printf("removed %s (left by a killed run)\n", f.c_str());
   const std::string train_log = (root / "train_log.jsonl").string(), val_log = (root / "val_log.jsonl").string();
 
   std::string warning;
@@ -119,6 +122,7 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   lo.workers = cfg.train.workers;
   lo.prefetch = cfg.train.prefetch;
   lo.augment = {cfg.train.crop_size, cfg.train.use_flip, cfg.train.use_rot};
+  lo.skip_bad = cfg.train.skip_bad;
   data::TrainLoader loader(pairs, lo);
 
   const std::string resume = options.resume.empty() ? cfg.resume_state : options.resume;
@@ -158,6 +162,9 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   int64_t window_iters = 0;
   while (trainer.iter() < cfg.total_iter) {
     data::TrainLoader::Batch batch = loader.next();
+    for (const std::string& w : batch.skipped)
+      std::printf("warning: skip_bad: skipping %s (bad pairs so far: %lld)\n", w.c_str(),
+                  static_cast<long long>(loader.skipped_count()));
     const StepReport r = trainer.step(batch.lq, batch.gt);
     ++window_iters;
     if (r.iter % cfg.print_freq == 0 || r.iter == first_iter + 1 || r.iter == cfg.total_iter) {

@@ -83,7 +83,7 @@ TEST_SUITE("parity") {
           }
           std::printf("[train parity] f64 step-1 gradients: worst relative L2 error %.2e (%s)\n", worst,
                       worst_name.c_str());
-          CHECK_MESSAGE(worst <= 1e-9, "worst: ", worst_name);
+          CHECK_MESSAGE(worst <= 1e-13, "worst: ", worst_name);  // measured 3e-15
         }
       }
       double worst_w = 0, worst_update = 0;
@@ -105,14 +105,17 @@ TEST_SUITE("parity") {
                   "worst update rel L2 %.2e\n", run.c_str(), worst_loss, worst_lr, worst_w, worst_name.c_str(),
                   worst_update);
       CHECK(worst_lr <= 1e-12);
+      // The bounds README states. Measured: f64 losses 3e-15, updates 5e-14;
+      // f32 losses 2e-5, final weights 1.2e-4, updates 5e-3 (Adam divides by
+      // sqrt(v) + eps, which magnifies float rounding where v is small).
       if (dt == DType::F64) {
         // Same math in double: rounding only.
-        CHECK(worst_loss <= 1e-9);
-        CHECK(worst_update <= 1e-6);
+        CHECK(worst_loss <= 1e-13);
+        CHECK(worst_update <= 1e-11);
       } else {
-        // The bounds: every step's loss within 1e-4, final weights within 1e-3 per tensor.
         CHECK(worst_loss <= 1e-4);
         CHECK(worst_w <= 1e-3);
+        CHECK(worst_update <= 2e-2);
       }
     }
   }

@@ -141,5 +141,107 @@ expect_error "explain: --size not a multiple of 8" "--size must be H W" "$BIN" e
   --weights "$WORK/dim8.safetensors" --input "$WORK/photos" --output "$WORK/explain2" --size 30 48
 [ ! -e "$WORK/explain2" ] && pass "explain wrote nothing on error" || fail "explain left files behind"
 
+# ---- bad image files, enhance and eval past bad inputs, train's leftovers (robustness) ----
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# make_png PATH W H SEED: a small RGB PNG of random levels.
+make_png() {
+  /usr/bin/python3 - "$@" <<'PY'
+import os, random, struct, sys, zlib
+path, w, h, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(seed)
+rows = b"".join(b"\0" + bytes(rng.randrange(256) for _ in range(3 * w)) for _ in range(h))
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+with open(path, "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
+}
+# flip_byte PATH OFFSET: xor one byte with 0x10.
+flip_byte() {
+  /usr/bin/python3 -c "
+import sys
+p, i = sys.argv[1], int(sys.argv[2])
+b = bytearray(open(p, 'rb').read()); b[i] ^= 0x10; open(p, 'wb').write(b)" "$1" "$2"
+}
+
+IN="$WORK/mixed_inputs"
+make_png "$IN/good.png" 24 16 1
+make_png "$IN/flipped.png" 24 16 2
+flip_byte "$IN/flipped.png" 60  # inside IDAT
+head -c -10 "$ROOT/tests/fuzz/corpus/image/rgb.jpg" > "$IN/cut.jpg"  # the last 10 bytes gone
+mkdir -p "$WORK/enhanced"
+echo "partial" > "$WORK/enhanced/good.png.tmp.999999999"  # left by a killed enhance (no such pid)
+"$BIN" enhance --weights "$WORK/dim8.safetensors" --input "$IN" --output "$WORK/enhanced" > "$WORK/out.txt" 2> "$WORK/err"
+rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l < "$WORK/err")" -eq 3 ] \
+   && grep -q "^liednet enhance: $IN/cut.jpg: truncated JPEG (the file ends inside its image data" "$WORK/err" \
+   && grep -q "^liednet enhance: $IN/flipped.png: corrupt PNG (" "$WORK/err" \
+   && grep -qx "liednet enhance: error: 2 of 3 inputs failed (listed above); 1 was enhanced" "$WORK/err"; then
+  pass "enhance reports every bad input at the end, exit 1"
+else
+  fail "enhance with bad inputs (exit $rc, stderr: $(cat "$WORK/err"))"
+fi
+[ -s "$WORK/enhanced/good.png" ] && [ ! -e "$WORK/enhanced/flipped.png" ] && [ ! -e "$WORK/enhanced/cut.png" ] \
+  && pass "enhance wrote the good input's result and nothing for the bad ones" || fail "enhance outputs: $(ls "$WORK/enhanced")"
+[ ! -e "$WORK/enhanced/good.png.tmp.999999999" ] && pass "enhance removed a killed run's temporary file" \
+  || fail "enhance left the stale temporary file"
+expect_error "enhance: one bad file is its one-line error" "$IN/flipped.png: corrupt PNG (" \
+  "$BIN" enhance --weights "$WORK/dim8.safetensors" --input "$IN/flipped.png" --output "$WORK/one"
+
+make_png "$WORK/twins/a.png" 16 16 3
+cp "$ROOT/tests/fuzz/corpus/image/rgb.jpg" "$WORK/twins/a.jpg"
+expect_error "enhance: two inputs, one output name" "$WORK/twins: a.jpg and a.png would both be written as a.png" \
+  "$BIN" enhance --weights "$WORK/dim8.safetensors" --input "$WORK/twins" --output "$WORK/twins_out"
+[ ! -e "$WORK/twins_out" ] && pass "enhance wrote nothing for clashing names" || fail "enhance wrote for clashing names"
+
+# eval: the good pair measured and written, the bad one reported.
+make_png "$WORK/gt/good.png" 24 16 5
+make_png "$WORK/gt/flipped.png" 24 16 6
+"$BIN" eval --pred "$IN" --gt "$WORK/gt" --skip-unpaired --output "$WORK/m.csv" > "$WORK/out.txt" 2> "$WORK/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^liednet eval: $IN/flipped.png: corrupt PNG (" "$WORK/err" \
+   && grep -qx "liednet eval: error: 1 of 2 inputs failed (listed above); 1 was measured" "$WORK/err" \
+   && [ "$(cut -d, -f1 "$WORK/m.csv" | tr '\n' ' ')" = "name good.png mean " ]; then
+  pass "eval writes the good pairs' CSV and reports the bad one, exit 1"
+else
+  fail "eval with a bad input (exit $rc, stderr: $(cat "$WORK/err"), csv: $(cat "$WORK/m.csv" 2>/dev/null))"
+fi
+
+# train: a tiny run; the temporary files a killed run left are removed at the start.
+for i in 0 1; do
+  make_png "$WORK/train/lq/$i.png" 16 16 $((10 + i))
+  make_png "$WORK/train/gt/$i.png" 16 16 $((20 + i))
+done
+cat > "$WORK/tiny.yml" <<YML
+name: tiny
+datasets:
+  train: {dataroot_lq: $WORK/train/lq, dataroot_gt: $WORK/train/gt, crop_size: 16, batch_size_per_gpu: 1,
+          num_worker_per_gpu: 0}
+network_g: {type: LIED, dim: 8, num_blocks: [1, 1, 1], num_refinement_blocks: 1}
+path: {experiments_root: $WORK/exp}
+train:
+  optim_g: {type: Adam, lr: 0.001}
+  total_iter: 1
+  pixel_opt: {type: L1Loss, loss_weight: 1.0}
+logger: {print_freq: 1}
+YML
+mkdir -p "$WORK/exp/checkpoints"
+echo "partial" > "$WORK/exp/checkpoints/ckpt_00000001.safetensors.tmp.999999999"
+expect_ok "train: a tiny run" "$BIN" train --config "$WORK/tiny.yml"
+grep -qx "removed $WORK/exp/checkpoints/ckpt_00000001.safetensors.tmp.999999999 (left by a killed run)" "$WORK/out" \
+  && [ ! -e "$WORK/exp/checkpoints/ckpt_00000001.safetensors.tmp.999999999" ] \
+  && pass "train removed a killed run's temporary file and said so" || fail "train and the stale temporary: $(cat "$WORK/out")"
+[ -s "$WORK/exp/checkpoints/ckpt_00000001.safetensors" ] && [ -z "$(find "$WORK/exp" -name '*.tmp.*')" ] \
+  && pass "train wrote its checkpoint and left no temporary file" || fail "train's files: $(find "$WORK/exp")"
+flip_byte "$WORK/train/gt/1.png" 60
+expect_error "train stops on a corrupt image, naming it" "$WORK/train/gt/1.png: corrupt PNG (" \
+  "$BIN" train --config "$WORK/tiny.yml"
+sed -i 's/num_worker_per_gpu: 0}/num_worker_per_gpu: 0, skip_bad: true}/; s/total_iter: 1/total_iter: 4/' "$WORK/tiny.yml"
+expect_ok "train with skip_bad: true goes past the corrupt image" "$BIN" train --config "$WORK/tiny.yml"
+[ "$(grep -c "^warning: skip_bad: skipping $WORK/train/gt/1.png: corrupt PNG (.*(bad pairs so far: 1)$" "$WORK/out")" -eq 1 ] \
+  && pass "skip_bad warned once and counted" || fail "skip_bad output: $(cat "$WORK/out")"
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
