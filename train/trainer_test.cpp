@@ -67,7 +67,7 @@ TEST_SUITE("train") {
     train::TrainConfig other = tiny_config();
     other.manual_seed = 999;  // different initial weights: the checkpoint must override them
     train::Trainer resumed(other);
-    train::LoaderPosition pos = resumed.load_checkpoint(ckpt);
+    train::RunPosition pos = resumed.load_checkpoint(ckpt);
     CHECK(pos.epoch == 7);
     CHECK(pos.cursor == 3);
     CHECK(resumed.iter() == 3);

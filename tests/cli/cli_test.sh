@@ -102,5 +102,11 @@ if "$BIN" version | grep -q "devices: 0"; then
   expect_error "train --device cuda without a GPU" "liednet train: --device cuda" "$BIN" train --config x.yml --device cuda
 fi
 
+# --launcher mpi in a build without MPI (CI's sanitizer build) says so.
+if "$BIN" version | grep -q "^mpi: not built"; then
+  expect_error "train --launcher mpi without MPI" "this liednet was built without MPI" "$BIN" train --config x.yml \
+    --launcher mpi
+fi
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
