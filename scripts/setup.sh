@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs liednet's dependencies on a fresh Debian machine (apt-get). Safe to
 # re-run: packages already present are not touched.
-#   build:  cmake, g++ (OpenMP), Eigen, stb, nlohmann-json, yaml-cpp, doctest
+#   build:  cmake, g++ (OpenMP), Eigen, stb, nlohmann-json, yaml-cpp, doctest, Open MPI (data-parallel training)
 #   tests:  python3-torch and python3-numpy, used only as a test oracle
 set -euo pipefail
 
 PACKAGES=(
   cmake g++ make pkg-config
   libeigen3-dev libstb-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev
+  openmpi-bin libopenmpi-dev
   python3 python3-numpy python3-torch
 )
 

@@ -15,6 +15,7 @@ volatile std::sig_atomic_t g_first = 0;         // the first signal
 volatile std::sig_atomic_t g_writing = 0;       // open FileWriteScopes (main thread)
 volatile std::sig_atomic_t g_pending_exit = 0;  // exit code a second signal left for the end of a write
 bool g_installed = false;
+bool g_announce = false;
 struct sigaction g_old_int, g_old_term;
 
 void say(const char* text) {  // async-signal-safe
@@ -25,6 +26,9 @@ void say(const char* text) {  // async-signal-safe
 void on_signal(int sig) {
   if (g_first == 0) {
     g_first = sig;
+    if (g_announce)
+      say("liednet train: interrupted: finishing this step, then writing a checkpoint (interrupt again to stop at "
+          "once)\n");
     return;
   }
   if (g_writing > 0) {
@@ -37,8 +41,9 @@ void on_signal(int sig) {
 }
 }  // namespace
 
-InterruptHandler::InterruptHandler() {
+InterruptHandler::InterruptHandler(bool announce) {
   LIEDNET_CHECK(!g_installed, "InterruptHandler: already installed");
+  g_announce = announce;
   g_first = 0;
   g_pending_exit = 0;
   struct sigaction sa;

@@ -11,7 +11,9 @@ namespace liednet::train {
 
 class InterruptHandler {
  public:
-  InterruptHandler();   // installs the handlers (one InterruptHandler at a time)
+  // Installs the handlers (one InterruptHandler at a time). `announce`: say
+  // on stderr, when the first signal comes, that the run is stopping.
+  explicit InterruptHandler(bool announce);
   ~InterruptHandler();  // restores the previous ones
   InterruptHandler(const InterruptHandler&) = delete;
   InterruptHandler& operator=(const InterruptHandler&) = delete;

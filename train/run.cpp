@@ -379,7 +379,7 @@ Launcher parse_launcher(const std::string& name) {
 int run_training(const TrainConfig& cfg, const RunOptions& options) {
   std::unique_ptr<Communicator> comm =
       options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
-  InterruptHandler interrupts;
+  InterruptHandler interrupts(comm->rank() == 0);
   try {
     return train(cfg, options, *comm);
   } catch (const std::exception& e) {

@@ -83,6 +83,18 @@ cmp -s "$WORK/a/models/net_g_latest.safetensors" "$WORK/b/models/net_g_latest.sa
   && cmp -s "$WORK/a/checkpoints/ckpt_00000024.safetensors" "$WORK/b/checkpoints/ckpt_00000024.safetensors" \
   && pass "two 2-rank runs: bit-identical weights and checkpoints" || fail "two 2-rank runs differ"
 
+# ---- threads per rank without LIEDNET_THREADS: the core mpirun bound each rank to, or a share ----
+config t "$WORK/t" 1 true 1
+env -u LIEDNET_THREADS -u OMP_NUM_THREADS "${MPIRUN[@]}" -np 2 "$BIN" train --config "$WORK/t.yml" --launcher mpi \
+  > "$WORK/t.out" 2>&1 && grep -q "1 threads per rank" "$WORK/t.out" && pass "2 ranks: 1 thread each (bound to a core)" \
+  || fail "threads per rank: $(grep "^training" "$WORK/t.out")"
+share=$(( $(nproc) / 2 ))
+[ $share -lt 1 ] && share=1
+env -u LIEDNET_THREADS -u OMP_NUM_THREADS "${MPIRUN[@]}" --bind-to none -np 2 "$BIN" train --config "$WORK/t.yml" \
+  --launcher mpi > "$WORK/t.out" 2>&1 && grep -q " $share threads per rank" "$WORK/t.out" \
+  && pass "2 ranks, --bind-to none: $share thread(s) each (cores / ranks)" \
+  || fail "threads per rank unbound: $(grep "^training" "$WORK/t.out")"
+
 # ---- SIGTERM to both ranks (as srun and scancel do): checkpoint, resume command, exact resume --
 config c "$WORK/c" 1
 "${MPIRUN[@]}" -np 2 "$BIN" train --config "$WORK/c.yml" --launcher mpi > "$WORK/c.out" 2> "$WORK/c.err" &

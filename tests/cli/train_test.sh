@@ -91,6 +91,8 @@ kill -INT $RUN_PID
 wait $RUN_PID
 rc=$?
 [ $rc -eq 130 ] && pass "SIGINT: exit 130" || fail "SIGINT: exit $rc, stderr: $(cat "$WORK/broken.err")"
+grep -q "^liednet train: interrupted: finishing this step, then writing a checkpoint" "$WORK/broken.err" \
+  && pass "SIGINT: said at once on stderr" || fail "SIGINT: no notice on stderr: $(cat "$WORK/broken.err")"
 line=$(grep "^interrupted (SIGINT) after iteration" "$WORK/broken.out")
 ckpt=$(echo "$line" | sed 's/.*: checkpoint //')
 stopped=$(echo "$line" | sed 's/.*after iteration \([0-9]*\):.*/\1/')
@@ -131,7 +133,7 @@ config twice "$WORK/twice" ckpt=1 total=400 dim=16 crop=32 batch=4
 start_run twice --config "$WORK/twice.yml"
 wait_for_iter "$WORK/twice/train_log.jsonl" 2
 kill -INT $RUN_PID
-sleep 0.2
+for _ in $(seq 1 500); do grep -q "interrupted: finishing this step" "$WORK/twice.err" && break; sleep 0.01; done
 kill -INT $RUN_PID
 wait $RUN_PID
 rc=$?
@@ -185,8 +187,22 @@ if mount -t tmpfs -o size=256k tmpfs "$WORK/small" 2> /dev/null; then
   else
     fail "disk full (exit $rc, $lines): $(cat "$WORK/err")"
   fi
+  # A checkpoint every iteration on a 4 MiB disk: a few fit, then one write fails.
+  umount "$WORK/small"
+  mount -t tmpfs -o size=4m tmpfs "$WORK/small"
+  config fullckpt "$WORK/small/run" total=2000 ckpt=1 print=100
+  "$BIN" train --config "$WORK/fullckpt.yml" > "$WORK/out" 2> "$WORK/err"
+  rc=$?
+  saved=$(ls "$WORK/small/run/checkpoints" | wc -l)
+  msg=$($CHECK complete "$WORK/small/run")
+  if [ $rc -ne 0 ] && [ "$(wc -l < "$WORK/err")" -eq 1 ] && grep -q "$WORK/small/run/" "$WORK/err" \
+    && [ "$saved" -ge 1 ] && [ -z "$msg" ] && [ -z "$(find "$WORK/small" -name '*.tmp.*')" ]; then
+    pass "disk full at a checkpoint: one line naming the file; the $saved earlier checkpoint(s) whole, no temporary file"
+  else
+    fail "disk full at a checkpoint (exit $rc, $saved checkpoints, $msg): $(cat "$WORK/err")"
+  fi
 else
-  echo "skipped: disk-full test (cannot mount a tmpfs here: not root?)"
+  echo "skipped: disk-full tests (cannot mount a tmpfs here: not root?)"
 fi
 
 echo "$failures failure(s)"
