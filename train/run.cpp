@@ -306,7 +306,7 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
     r.l_side_percep = s[4];
     stop = s[5] > 0 ? SIGINT : s[6] > 0 ? SIGTERM : 0;
     ++window_iters;
-    const bool logged = r.iter % cfg.print_freq == 0 || r.iter == cfg.total_iter;
+    const bool logged = r.iter % cfg.print_freq == 0 || r.iter == 1 || r.iter == cfg.total_iter;
     if (lead && (logged || r.iter == first_iter + 1)) {
       const auto now = clock::now();
       const double elapsed = std::chrono::duration<double>(now - start).count();
@@ -319,8 +319,8 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
                   static_cast<long long>(cfg.total_iter), r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
                   r.lr, its, duration(eta).c_str());
       std::fflush(stdout);
-      // The JSON log keeps the print_freq grid only, so a resumed run's log
-      // is line for line an unbroken run's.
+      // The JSON log keeps iteration 1, the print_freq grid and the last, so
+      // a resumed run's log is line for line an unbroken run's.
       if (logged) {
         FileWriteScope writing;
         train_lines->append_line(nlohmann::json{{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total},
