@@ -20,6 +20,7 @@
 #include "tensor/cuda.h"
 #include "train/comm.h"
 #include "train/trainer.h"
+#include "train_configs.h"
 
 using namespace liednet;
 namespace fs = std::filesystem;
@@ -37,19 +38,8 @@ const bool kNoNcclOneGpu = !train::nccl_built() || launched_ranks() != 1 || cuda
 const bool kNoNcclTwoGpus = !train::nccl_built() || launched_ranks() != 2 || cuda_device_count() < 2;
 
 using testing::rel_l2;
+const auto tiny_config = testing::tiny_train_config;
 
-train::TrainConfig tiny_config(DType dtype) {
-  train::TrainConfig c;
-  c.path = "dist test";
-  c.network = {4, {1, 1, 1}, 1, "tiny"};
-  c.adam.lr = 1e-3;
-  c.total_iter = 100;
-  c.periods = {100};
-  c.eta_min = 1e-6;
-  c.loss.perceptual_weight = 0;  // no VGG weights in the tests
-  c.dtype = dtype;
-  return c;
-}
 
 // 9 random 16x16 pairs in this process's own folder (both ranks make the same ones).
 struct Pairs {
@@ -59,7 +49,7 @@ struct Pairs {
     dir = fs::temp_directory_path() / ("liednet_dist_test_" + std::to_string(getpid()));
     Generator gen(7);
     for (int i = 0; i < 9; ++i) {
-      const std::string name = "p" + std::to_string(i) + ".png";
+      const std::string name = std::string("p").append(std::to_string(i)).append(".png");  // GCC 12: no false -Wrestrict
       for (const char* side : {"lq", "gt"}) {
         fs::create_directories(dir / side);
         data::write_png((dir / side / name).string(), Tensor::uniform({3, 16, 16}, 0.0, 1.0, gen));

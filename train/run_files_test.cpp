@@ -13,21 +13,14 @@
 #include "train/checkpoint_fit.h"
 #include "train/log_file.h"
 #include "train/trainer.h"
+#include "train_configs.h"
 
 using namespace liednet;
 namespace fs = std::filesystem;
 using testing::has;
 
 namespace {
-train::TrainConfig tiny_config() {
-  train::TrainConfig c;
-  c.path = "test";
-  c.network = {4, {1, 1, 1}, 1, "tiny"};
-  c.total_iter = 10;
-  c.periods = {10};
-  c.loss.perceptual_weight = 0;
-  return c;
-}
+const auto tiny_config = [] { return testing::tiny_train_config(); };
 }  // namespace
 
 TEST_SUITE("train") {
@@ -56,15 +49,15 @@ TEST_SUITE("train") {
     train::TrainConfig a = tiny_config(), b = tiny_config();
     b.train.batch_size = 4;
     b.manual_seed = 11;
-    b.periods = {20};
-    b.total_iter = 20;  // not compared: a finished run can be extended
+    b.periods = {200};
+    b.total_iter = 200;  // not compared: a finished run can be extended
     const auto changes = train::compare_fit(train::fit_record(a, 100), train::fit_record(b, 90));
     REQUIRE(changes.size() == 4);
     const std::string text = train::describe(changes);
     CHECK(text.find("datasets.train.batch_size_per_gpu: the checkpoint has 1, the config 4") != std::string::npos);
     CHECK(text.find("datasets.train pairs: the checkpoint has 100, the config 90") != std::string::npos);
     CHECK(text.find("manual_seed: the checkpoint has 10, the config 11") != std::string::npos);
-    CHECK(text.find("train.scheduler.periods: the checkpoint has [10], the config [20]") != std::string::npos);
+    CHECK(text.find("train.scheduler.periods: the checkpoint has [100], the config [200]") != std::string::npos);
     CHECK(train::compare_fit(train::fit_record(a, 100), train::fit_record(a, 100)).empty());
     // An older checkpoint without the record: nothing to compare.
     CHECK(train::compare_fit(nlohmann::json(), train::fit_record(a, 100)).empty());

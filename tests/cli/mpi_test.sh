@@ -53,15 +53,6 @@ logger:
   print_freq: 1
 EOF
 }
-wait_for_iter() {
-  for _ in $(seq 1 3000); do
-    [ -f "$1" ] && /usr/bin/python3 -c "
-import json, sys
-sys.exit(0 if any(json.loads(l)['iter'] >= $2 for l in open('$1') if l.strip()) else 1)" 2> /dev/null && return 0
-    sleep 0.02
-  done
-  return 1
-}
 
 # ---- 2 ranks x batch 1 == 1 process x batch 2; bit-identical 2-rank runs -----------------------
 config one "$WORK/one" 2
@@ -99,7 +90,7 @@ env -u LIEDNET_THREADS -u OMP_NUM_THREADS "${MPIRUN[@]}" --bind-to none -np 2 "$
 config c "$WORK/c" 1
 "${MPIRUN[@]}" -np 2 "$BIN" train --config "$WORK/c.yml" --launcher mpi > "$WORK/c.out" 2> "$WORK/c.err" &
 MPI_PID=$!
-wait_for_iter "$WORK/c/train_log.jsonl" 4 || fail "the 2-rank run never reached iteration 4"
+$CHECK wait-iter "$WORK/c/train_log.jsonl" 4 || fail "the 2-rank run never reached iteration 4"
 ranks=$(pgrep -P $MPI_PID)
 kill -TERM $ranks
 wait $MPI_PID
@@ -129,7 +120,7 @@ config e "$WORK/e" 1 true 5000  # far more iterations than the seconds before SI
 "${MPIRUN[@]}" --mca odls_base_sigkill_timeout 4 -np 2 "$BIN" train --config "$WORK/e.yml" --launcher mpi \
   > "$WORK/e.out" 2> "$WORK/e.err" &
 MPI_PID=$!
-wait_for_iter "$WORK/e/train_log.jsonl" 2
+$CHECK wait-iter "$WORK/e/train_log.jsonl" 2
 kill -INT $MPI_PID
 wait $MPI_PID
 rc=$?

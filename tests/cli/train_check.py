@@ -5,6 +5,7 @@
   train_check.py close-weights A.st B.st TOL       same tensors; each within TOL relative L2
   train_check.py whole-lines LOG                   every line is a complete JSON object (prints the count)
   train_check.py complete DIR...                   every *.safetensors is whole (header and data fit the size)
+  train_check.py wait-iter LOG N                   waits (60 s at most) until LOG has a line of iteration N or more
 
 Exits 1 with one line saying what differs.
 """
@@ -12,6 +13,7 @@ import json
 import os
 import struct
 import sys
+import time
 
 import numpy as np
 
@@ -106,6 +108,18 @@ def main():
                     end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
                     if 8 + n + end != size:
                         die(f"{p}: {size} bytes, the header describes {8 + n + end}")
+    elif cmd == "wait-iter":
+        path, n = args[0], int(args[1])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with open(path) as f:
+                    if any(json.loads(line)["iter"] >= n for line in f if line.strip()):
+                        return
+            except (OSError, ValueError):
+                pass  # not there yet, or a line being written
+            time.sleep(0.01)
+        die(f"{path}: no iteration {n} within 60 s")
     else:
         die(f"unknown check {cmd}")
 

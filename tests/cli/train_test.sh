@@ -65,16 +65,6 @@ start_run() {
   "$BIN" train "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   RUN_PID=$!
 }
-# wait_for_iter LOG N: until LOG has a line of iteration N or more (or 60 s).
-wait_for_iter() {
-  for _ in $(seq 1 3000); do
-    [ -f "$1" ] && /usr/bin/python3 -c "
-import json, sys
-sys.exit(0 if any(json.loads(l)['iter'] >= $2 for l in open('$1') if l.strip()) else 1)" 2> /dev/null && return 0
-    sleep 0.02
-  done
-  return 1
-}
 
 # ---- the unbroken reference: 40 iterations, logged every 2nd --------------------------------
 config straight "$WORK/straight" print=2
@@ -86,7 +76,7 @@ config straight "$WORK/straight" print=2
 # ---- SIGINT: a checkpoint of the iteration, its path, the resume command, exit 130 ----------
 config broken "$WORK/broken" print=2
 start_run broken --config "$WORK/broken.yml"
-wait_for_iter "$WORK/broken/train_log.jsonl" 4 || fail "the run never reached iteration 4"
+$CHECK wait-iter "$WORK/broken/train_log.jsonl" 4 || fail "the run never reached iteration 4"
 kill -INT $RUN_PID
 wait $RUN_PID
 rc=$?
@@ -119,7 +109,7 @@ msg=$($CHECK same-log "$WORK/straight/train_log.jsonl" "$WORK/broken/train_log.j
 # ---- SIGTERM: exit 143 with a checkpoint ---------------------------------------------------
 config term "$WORK/term"
 start_run term --config "$WORK/term.yml"
-wait_for_iter "$WORK/term/train_log.jsonl" 3
+$CHECK wait-iter "$WORK/term/train_log.jsonl" 3
 kill -TERM $RUN_PID
 wait $RUN_PID
 rc=$?
@@ -131,7 +121,7 @@ rc=$?
 # one lets finish (two signals sent back to back would merge into one).
 config twice "$WORK/twice" ckpt=1 total=400 dim=16 crop=32 batch=4
 start_run twice --config "$WORK/twice.yml"
-wait_for_iter "$WORK/twice/train_log.jsonl" 2
+$CHECK wait-iter "$WORK/twice/train_log.jsonl" 2
 kill -INT $RUN_PID
 for _ in $(seq 1 500); do grep -q "interrupted: finishing this step" "$WORK/twice.err" && break; sleep 0.01; done
 kill -INT $RUN_PID
