@@ -379,12 +379,15 @@ Launcher parse_launcher(const std::string& name) {
 int run_training(const TrainConfig& cfg, const RunOptions& options) {
   std::unique_ptr<Communicator> comm =
       options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
-  InterruptHandler interrupts(comm->rank() == 0);
   try {
+    InterruptHandler interrupts(comm->rank() == 0);  // gone in the catch: SIGTERM from the launcher ends us there
     return train(cfg, options, *comm);
   } catch (const std::exception& e) {
     if (comm->world_size() == 1) throw;
-    // The other ranks wait in a collective for this one: end them all.
+    // The other ranks wait in a collective for this one: end them all. An
+    // error every rank meets (a bad config, a missing folder) is printed by
+    // rank 0 alone: the others give its abort a moment to end them first.
+    if (comm->rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     std::fprintf(stderr, "liednet train: error: rank %d of %d: %s\n", comm->rank(), comm->world_size(), e.what());
     comm->abort(1);
   }

@@ -148,5 +148,14 @@ fi
 [ "$(grep -c "liednet train: error" "$WORK/f.err")" -eq 1 ] && pass "one error line" \
   || fail "error lines: $(grep "liednet train: error" "$WORK/f.err")"
 
+# ---- an error every rank meets (a missing data folder): one line, from rank 0 ---------------------
+config g "$WORK/g" 1
+sed -i "s#$WORK/data/low_blur_noise#$WORK/nowhere#" "$WORK/g.yml"
+"${MPIRUN[@]}" -np 2 "$BIN" train --config "$WORK/g.yml" --launcher mpi > "$WORK/g.out" 2> "$WORK/g.err"
+rc=$?
+[ $rc -ne 0 ] && [ "$(grep -c "liednet train: error" "$WORK/g.err")" -eq 1 ] \
+  && grep -q "liednet train: error: rank 0 of 2: .*$WORK/nowhere" "$WORK/g.err" \
+  && pass "an error on every rank: one line, from rank 0" || fail "common error (exit $rc): $(grep error "$WORK/g.err")"
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
