@@ -158,9 +158,9 @@ int main(int argc, char** argv) {
   // all-reduce (all-to-all, then all-gather) sends and receives 2 (K - 1) / K
   // of it per rank, as a ring all-reduce does.
   const double bytes = 4.0 * static_cast<double>(params);
-  std::printf("\ncommunication per step: %lld parameters = %.1f MB of f32 gradients; each rank sends (and receives) "
-              "2 (K-1)/K of it: %.1f MB at K = 2, %.1f MB at K = 8\n",
-              params, bytes / 1e6, bytes * 2 * 1 / 2 / 1e6, bytes * 2 * 7 / 8 / 1e6);
+  std::printf("\ncommunication per step: %lld parameters = %.0f bytes (%.1f MB) of f32 gradients; each rank sends "
+              "(and receives) 2 (K-1)/K of it: %.0f bytes at K = 2, %.0f bytes (%.1f MB) at K = 8\n",
+              params, bytes, bytes / 1e6, bytes * 2 * 1 / 2, bytes * 2 * 7 / 8, bytes * 2 * 7 / 8 / 1e6);
   // Link rates per GPU and direction: NVLink 4 (H100/H200) 450 GB/s, 100 Gb/s
   // Ethernet 12.5 GB/s. Real bus bandwidth is lower (NCCL reaches roughly
   // 70-85% on NVLink), so these are lower bounds on the time.
