@@ -1,4 +1,4 @@
-// liednet train --config FILE.yml [--resume CKPT] [--device cpu|cuda] [--tf32]
+// liednet train --config FILE.yml [--resume CKPT [--resume-anyway]] [--launcher none|mpi] [--device cpu|cuda] [--tf32]
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "train/config.h"
@@ -7,12 +7,15 @@
 namespace liednet::cli {
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args args("train", argv, {"--config", "--resume", "--device"}, {"--tf32"});
+  Args args("train", argv, {"--config", "--resume", "--device", "--launcher"}, {"--tf32", "--resume-anyway"});
   const Device device = device_option(args, "train");
   train::TrainConfig cfg = train::load_train_config(args.get("--config"));
   cfg.device = device;
   train::RunOptions options;
   options.resume = args.get_or("--resume", "");
+  options.resume_anyway = args.flag("--resume-anyway");
+  options.launcher = train::parse_launcher(args.get_or("--launcher", "none"));
+  options.arguments = argv;
   return train::run_training(cfg, options);
 }
 

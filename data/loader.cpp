@@ -56,13 +56,18 @@ struct TrainLoader::Slot {
 };
 
 TrainLoader::TrainLoader(std::vector<Pair> pairs, LoaderOptions opt)
-    : pairs_(std::move(pairs)), opt_(std::move(opt)), per_epoch_(opt_.batch > 0 ? size() / opt_.batch : 0) {
+    : pairs_(std::move(pairs)),
+      opt_(std::move(opt)),
+      per_epoch_(opt_.batch > 0 && opt_.shards > 0 ? size() / (opt_.batch * opt_.shards) : 0) {
   LIEDNET_CHECK(opt_.batch > 0, "TrainLoader: the batch size must be positive, got ", opt_.batch);
+  LIEDNET_CHECK(opt_.shards >= 1 && opt_.shard >= 0 && opt_.shard < opt_.shards, "TrainLoader: shard ", opt_.shard,
+                " of ", opt_.shards, " does not exist");
   LIEDNET_CHECK(opt_.workers >= 0, "TrainLoader: workers must be 0 or more, got ", opt_.workers);
   LIEDNET_CHECK(opt_.prefetch >= 1, "TrainLoader: prefetch must be at least 1, got ", opt_.prefetch);
   LIEDNET_CHECK(opt_.augment.crop >= 0, "TrainLoader: the crop size must be 0 (whole images) or positive, got ",
                 opt_.augment.crop);
-  LIEDNET_CHECK(per_epoch_ > 0, "TrainLoader: ", size(), " pairs do not make one batch of ", opt_.batch);
+  LIEDNET_CHECK(per_epoch_ > 0, "TrainLoader: ", size(), " pairs do not make one batch of ", opt_.batch,
+                opt_.shards > 1 ? " per rank on " + std::to_string(opt_.shards) + " ranks" : std::string());
   for (int i = 0; i < opt_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
@@ -76,6 +81,10 @@ TrainLoader::~TrainLoader() {
 }
 
 int64_t TrainLoader::batches_per_epoch() const { return per_epoch_; }
+
+int64_t TrainLoader::position(int64_t b, int64_t k) const {
+  return (b % per_epoch_) * opt_.batch * opt_.shards + opt_.shard + k * opt_.shards;
+}
 
 TrainLoader::State TrainLoader::state() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -133,15 +142,16 @@ Sample load_position(const std::vector<Pair>& pairs, const std::vector<int64_t>&
 }
 
 // Stacks the samples into (B, 3, h, w) tensors; an error naming the first file
-// whose size differs from the first sample's.
+// whose size differs from the first sample's. `position(k)`: sample k's position in `order`.
+template <typename Position>
 TrainLoader::Batch stack(const std::vector<Sample>& samples, const std::vector<Pair>& pairs,
-                         const std::vector<int64_t>& order, int64_t first_position, const AugmentOptions& a) {
+                         const std::vector<int64_t>& order, const Position& position, const AugmentOptions& a) {
   const Shape& shape = samples[0].lq.shape();
   const int64_t B = static_cast<int64_t>(samples.size());
   for (int64_t k = 1; k < B; ++k) {
     if (samples[k].lq.shape() == shape) continue;
-    const std::string& odd = pairs[order[first_position + k]].lq_path;
-    const std::string& first = pairs[order[first_position]].lq_path;
+    const std::string& odd = pairs[order[position(k)]].lq_path;
+    const std::string& first = pairs[order[position(0)]].lq_path;
     fail(odd, ": its sample is ", samples[k].lq.size(1), "x", samples[k].lq.size(2), " but ", first, "'s is ",
          shape[1], "x", shape[2], " (H x W) in the same batch; with crop 0 every image must have one size",
          a.rot ? " and be square (rot transposes)" : "", " (or set a crop)");
@@ -168,7 +178,7 @@ void TrainLoader::worker_loop() {
     if (stop_) return;
     const int64_t s = next_sample_++;
     const int64_t b = s / B, k = s % B, epoch = b / per_epoch_;
-    const int64_t position = (b % per_epoch_) * B + k;
+    const int64_t pos = position(b, k);
     const uint64_t generation = generation_;
     std::shared_ptr<Slot>& entry = slots_[b];
     if (!entry) {
@@ -185,11 +195,11 @@ void TrainLoader::worker_loop() {
     std::string error;
     std::vector<Skip> skips;
     try {
-      sample = load_position(pairs_, *order, opt_, epoch, position, skips);
+      sample = load_position(pairs_, *order, opt_, epoch, pos, skips);
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {
-      error = "pair " + pairs_[(*order)[position]].name + ": unknown error while loading";
+      error = "pair " + pairs_[(*order)[pos]].name + ": unknown error while loading";
     }
 
     lock.lock();
@@ -209,7 +219,7 @@ void TrainLoader::worker_loop() {
       }
     if (batch_error.empty()) {
       try {
-        batch = stack(slot->samples, pairs_, *order, (b % per_epoch_) * B, opt_.augment);
+        batch = stack(slot->samples, pairs_, *order, [&](int64_t j) { return position(b, j); }, opt_.augment);
       } catch (const std::exception& e) {
         batch_error = e.what();
       }
@@ -228,11 +238,12 @@ void TrainLoader::worker_loop() {
 }
 
 TrainLoader::Batch TrainLoader::build_inline(int64_t b, std::vector<Skip>& skips) {
-  const int64_t B = opt_.batch, epoch = b / per_epoch_, first = (b % per_epoch_) * B;
+  const int64_t B = opt_.batch, epoch = b / per_epoch_;
   std::shared_ptr<const std::vector<int64_t>> order = order_for(epoch);
   std::vector<Sample> samples;
-  for (int64_t k = 0; k < B; ++k) samples.push_back(load_position(pairs_, *order, opt_, epoch, first + k, skips));
-  return stack(samples, pairs_, *order, first, opt_.augment);
+  for (int64_t k = 0; k < B; ++k)
+    samples.push_back(load_position(pairs_, *order, opt_, epoch, position(b, k), skips));
+  return stack(samples, pairs_, *order, [&](int64_t j) { return position(b, j); }, opt_.augment);
 }
 
 void TrainLoader::report_skips(const std::vector<Skip>& skips, Batch& batch) {

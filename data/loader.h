@@ -6,6 +6,12 @@
 // at position p of epoch e is augmented with Generator(sample_seed(seed, e, p)).
 // So the batch sequence does not depend on the number of workers or on
 // timing, and restore(state()) on a fresh loader continues bit-identically.
+//
+// Sharding (data-parallel training): with `shards` = K loaders, loader
+// `shard` = r delivers, of each global batch of K * batch consecutive positions
+// of the epoch's order, positions r, r + K, r + 2K, ... So K shards of batch B
+// together see exactly the samples (and augmentations) one loader of batch
+// K * B sees, and batches_per_epoch is pairs / (K * B) for every shard.
 #pragma once
 
 #include <condition_variable>
@@ -35,6 +41,7 @@ struct LoaderOptions {
   // batches stay a function of the seed and the position (and of which files
   // are bad). Off: the first bad pair is an error.
   bool skip_bad = false;
+  int shard = 0, shards = 1;  // this loader's share of each global batch (see above)
 };
 
 // The seeds, exposed for tests and for anyone who wants to reproduce a sample.
@@ -72,12 +79,12 @@ class TrainLoader {
   int64_t skipped_count() const;
 
   struct State {
-    int64_t epoch = 0, cursor = 0;  // the next batch to deliver: batch `cursor` of epoch `epoch`
+    int64_t epoch = 0, cursor = 0;  // the next batch to deliver: (global) batch `cursor` of epoch `epoch`
   };
   State state() const;
   void restore(const State& s);  // continue exactly from there (drops batches decoded ahead)
 
-  int64_t batches_per_epoch() const;  // pairs / batch; the last incomplete batch is dropped
+  int64_t batches_per_epoch() const;  // pairs / (batch * shards); the last incomplete batch is dropped
   int64_t size() const { return static_cast<int64_t>(pairs_.size()); }
   const LoaderOptions& options() const { return opt_; }
 
@@ -88,6 +95,7 @@ class TrainLoader {
   void load_sample(int64_t b, int64_t k, const std::shared_ptr<Slot>& slot);
   std::shared_ptr<const std::vector<int64_t>> order_for(int64_t epoch);  // under mu_
   void assemble(int64_t b, Slot& slot);
+  int64_t position(int64_t b, int64_t k) const;  // of sample k of batch b in its epoch's order
   Batch build_inline(int64_t b, std::vector<Skip>& skips);
   void report_skips(const std::vector<Skip>& skips, Batch& batch);  // under mu_
 

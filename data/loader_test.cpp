@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -218,6 +219,52 @@ TEST_SUITE("data") {
       }
     }
     CHECK(failed);
+  }
+
+  TEST_CASE("TrainLoader shards: K loaders of batch B deliver, sample for sample, one loader's batch of K * B") {
+    // Shuffled, cropped, flipped and rotated: the augmentation follows the
+    // position, so the shards' samples are the single loader's bit for bit.
+    Dataset d("shards", 14, 12, 16);
+    data::LoaderOptions single = options(2);
+    single.batch = 4;
+    data::TrainLoader one(d.pairs, single);
+    CHECK(one.batches_per_epoch() == 3);
+    std::vector<std::unique_ptr<data::TrainLoader>> shards;
+    for (int r = 0; r < 2; ++r) {
+      data::LoaderOptions o = options(r == 0 ? 0 : 2);  // workers do not matter
+      o.batch = 2;
+      o.shard = r;
+      o.shards = 2;
+      shards.push_back(std::make_unique<data::TrainLoader>(d.pairs, o));
+      CHECK(shards.back()->batches_per_epoch() == 3);  // 14 / (2 * 2)
+    }
+    const int64_t n = 3 * 8 * 8;  // one sample's values
+    for (int b = 0; b < 7; ++b) {  // crosses two epoch boundaries
+      INFO("batch ", b);
+      const auto whole = one.next();
+      const auto lq = whole.lq.to_vector(), gt = whole.gt.to_vector();
+      for (int r = 0; r < 2; ++r) {
+        CHECK(shards[r]->state().cursor == b % 3);
+        const auto part = shards[r]->next();
+        const auto part_lq = part.lq.to_vector(), part_gt = part.gt.to_vector();
+        for (int k = 0; k < 2; ++k) {  // shard r's sample k is position r + 2k of the global batch
+          const int64_t j = r + 2 * k;
+          CHECK(part.names[k] == whole.names[j]);
+          CHECK(std::vector<double>(part_lq.begin() + k * n, part_lq.begin() + (k + 1) * n) ==
+                std::vector<double>(lq.begin() + j * n, lq.begin() + (j + 1) * n));
+          CHECK(std::vector<double>(part_gt.begin() + k * n, part_gt.begin() + (k + 1) * n) ==
+                std::vector<double>(gt.begin() + j * n, gt.begin() + (j + 1) * n));
+        }
+      }
+    }
+    data::LoaderOptions bad = options(1);
+    bad.shard = 2;
+    bad.shards = 2;
+    CHECK_THROWS_WITH(data::TrainLoader(d.pairs, bad), doctest::Contains("shard 2 of 2 does not exist"));
+    bad.shard = 0;
+    bad.batch = 8;
+    CHECK_THROWS_WITH(data::TrainLoader(d.pairs, bad),
+                      "TrainLoader: 14 pairs do not make one batch of 8 per rank on 2 ranks");
   }
 
   TEST_CASE("TrainLoader: option errors") {

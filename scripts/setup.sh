@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs liednet's dependencies on a fresh Debian machine (apt-get). Safe to
 # re-run: packages already present are not touched.
-#   build:  cmake, g++ (OpenMP), Eigen, stb, libpng, nlohmann-json, yaml-cpp, doctest
+#   build:  cmake, g++ (OpenMP), Eigen, stb, libpng, nlohmann-json, yaml-cpp, doctest, Open MPI (data-parallel training)
 #   tests:  python3-torch and python3-numpy, used only as a test oracle; chromium,
 #           which opens liednet explain's page in the browser test
 set -euo pipefail
@@ -9,6 +9,7 @@ set -euo pipefail
 PACKAGES=(
   cmake g++ make pkg-config
   libeigen3-dev libstb-dev libpng-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev
+  openmpi-bin libopenmpi-dev
   python3 python3-numpy python3-torch chromium
 )
 

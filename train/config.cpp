@@ -236,7 +236,7 @@ TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
   {
     Section l = top.sub("logger");
     cfg.print_freq = static_cast<int64_t>(l.get<double>("print_freq", 100));
-    cfg.save_checkpoint_freq = static_cast<int64_t>(l.get<double>("save_checkpoint_freq", 0));
+    cfg.save_checkpoint_freq = static_cast<int64_t>(l.get<double>("save_checkpoint_freq", 5000));
     l.accept({"use_tb_logger", "wandb"});
     l.finish();
   }

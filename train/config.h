@@ -49,7 +49,8 @@ struct TrainConfig {
   int64_t total_iter = 500000, warmup_iter = -1;
   net::LossConfig loss;
   std::string vgg_weights;
-  int64_t val_freq = 0, print_freq = 100, save_checkpoint_freq = 0;
+  int64_t val_freq = 0, print_freq = 100;
+  int64_t save_checkpoint_freq = 5000;  // absent from the config: 5,000; 0: only at the end (and on interrupt)
   int crop_border = 0;
   int threads = 0;  // 0: LIEDNET_THREADS / OMP_NUM_THREADS / all cores
   DType dtype = DType::F32;  // f64 for parity tests (not a YAML key)

@@ -3,12 +3,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
+#include <sched.h>
 
 #include "autograd/autograd.h"
 #include "data/dataset.h"
@@ -16,9 +21,14 @@
 #include "data/loader.h"
 #include "data/metrics.h"
 #include "nn/state_dict.h"
+#include "tensor/atomic_file.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 #include "tensor/safetensors.h"
+#include "train/checkpoint_fit.h"
+#include "train/comm.h"
+#include "train/interrupt.h"
+#include "train/log_file.h"
 #include "train/plot.h"
 #include "train/trainer.h"
 
@@ -46,16 +56,53 @@ void trim_log(const std::string& path, int64_t iter) {
     try {
       if (nlohmann::json::parse(line).value("iter", int64_t{0}) <= iter) kept += line + "\n";
     } catch (const std::exception&) {
-      // a torn last line of an interrupted run
+      // a torn last line of a run killed outright
     }
   }
+  FileWriteScope writing;
   write_file_atomically(path, kept);
 }
 
-void append_line(const std::string& path, const nlohmann::json& j) {
-  std::ofstream out(path, std::ios::app);
-  LIEDNET_CHECK(out, path, ": cannot append to the log");
-  out << j.dump() << "\n";
+// Temporary files (written, then renamed into place) that a killed run left.
+// Threads per rank when neither the config nor the environment sets them:
+// the cores the launcher bound this rank to, or, unbound, an equal share of
+// the machine's cores.
+int threads_per_rank(int local_ranks) {
+  cpu_set_t set;
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int available = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : hardware;
+  if (available < hardware) return std::max(1, available);
+  return std::max(1, hardware / std::max(1, local_ranks));
+}
+
+// A word for a shell command line, quoted when it needs to be.
+std::string shell_word(const std::string& w) {
+  if (!w.empty() && w.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
+                        std::string::npos)
+    return w;
+  std::string q = "'";
+  for (char c : w) q.append(c == '\'' ? std::string("'\\''") : std::string(1, c));
+  return q.append("'");
+}
+
+// The command that continues this run from `checkpoint`: this program, the
+// same arguments without --resume / --resume-anyway, then --resume CHECKPOINT.
+std::string resume_command(const RunOptions& o, const std::string& checkpoint, int world) {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  // Built with append: GCC 12 warns falsely (-Wrestrict) on " " + std::string.
+  std::string cmd;
+  if (world > 1 || o.launcher == Launcher::Mpi) cmd.append("mpirun -np ").append(std::to_string(world)).append(" ");
+  cmd.append(shell_word(ec ? std::string("liednet") : exe.string())).append(" train");
+  for (size_t i = 0; i < o.arguments.size(); ++i) {
+    if (o.arguments[i] == "--resume-anyway") continue;
+    if (o.arguments[i] == "--resume") {
+      ++i;
+      continue;
+    }
+    cmd.append(" ").append(shell_word(o.arguments[i]));
+  }
+  return cmd.append(" --resume ").append(shell_word(checkpoint));
 }
 
 struct Validation {
@@ -90,31 +137,56 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
   }
   return v;
 }
-}  // namespace
 
-int run_training(const TrainConfig& cfg, const RunOptions& options) {
-  for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
+// Where a resumed run's loader starts. The checkpoint's cursor counts global
+// batches of its own run; with another world size or batch the position is
+// carried over as the number of samples of the epoch already used (rounded
+// down to a whole global batch of this run).
+data::TrainLoader::State continue_at(const RunPosition& saved, int64_t saved_batch, const data::TrainLoader& loader,
+                                     int world) {
+  const int64_t batch = loader.options().batch;
+  int64_t epoch = saved.epoch, cursor = saved.cursor;
+  if (saved.world_size != world || saved_batch != batch)
+    cursor = saved.cursor * saved_batch * saved.world_size / (batch * world);
+  if (cursor >= loader.batches_per_epoch()) {  // the epoch is shorter now (fewer pairs, larger batches)
+    ++epoch;
+    cursor = 0;
+  }
+  return {epoch, cursor};
+}
+
+int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm) {
+  const bool lead = comm.rank() == 0;  // prints and writes files
+  const int world = comm.world_size();
+  if (lead)
+    for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
   if (cfg.threads > 0) set_num_threads(cfg.threads);
+  else if (world > 1 && !std::getenv("LIEDNET_THREADS") && !std::getenv("OMP_NUM_THREADS"))
+    set_num_threads(threads_per_rank(comm.local_size()));
 
   const fs::path root(cfg.experiments_root);
-  fs::create_directories(root / "checkpoints");
-  fs::create_directories(root / "models");
-  for (const fs::path& d : {root, root / "checkpoints", root / "models"})
-    for (const std::string& f : remove_stale_temporaries(d.string()))
-      std::printf("removed %s (left by a killed run)\n", f.c_str());
   const std::string train_log = (root / "train_log.jsonl").string(), val_log = (root / "val_log.jsonl").string();
+  if (lead) {
+    fs::create_directories(root / "checkpoints");
+    fs::create_directories(root / "models");
+    for (const fs::path& d : {root, root / "checkpoints", root / "models"})
+      for (const std::string& f : remove_stale_temporaries(d.string()))
+        std::printf("removed %s (left by a killed run)\n", f.c_str());
+  }
 
   std::string warning;
   std::vector<data::Pair> pairs =
       data::pair_folders({cfg.train.dataroot_lq, cfg.train.dataroot_gt, cfg.train.skip_unpaired}, &warning);
-  if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
+  if (!warning.empty() && lead) std::printf("warning: %s\n", warning.c_str());
   std::vector<data::Pair> val_pairs;
-  if (cfg.val) {
+  if (cfg.val && lead) {
     val_pairs = data::pair_folders({cfg.val->dataroot_lq, cfg.val->dataroot_gt, cfg.val->skip_unpaired}, &warning);
     if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
   }
+  const nlohmann::json fit = fit_record(cfg, static_cast<int64_t>(pairs.size()));
 
-  Trainer trainer(cfg);
+  // One process trains without a communicator: no flat-buffer copies at all.
+  Trainer trainer(cfg, options.launcher == Launcher::Mpi ? &comm : nullptr);
   data::LoaderOptions lo;
   lo.batch = cfg.train.batch_size;
   lo.shuffle = cfg.train.use_shuffle;
@@ -123,36 +195,82 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   lo.prefetch = cfg.train.prefetch;
   lo.augment = {cfg.train.crop_size, cfg.train.use_flip, cfg.train.use_rot};
   lo.skip_bad = cfg.train.skip_bad;
+  lo.shard = comm.rank();
+  lo.shards = world;
   data::TrainLoader loader(pairs, lo);
 
+  // Rank 0 reads the checkpoint (it alone wrote it) and hands the state to
+  // the others; without one, its initial weights.
   const std::string resume = options.resume.empty() ? cfg.resume_state : options.resume;
-  if (!resume.empty()) {
-    const LoaderPosition pos = trainer.load_checkpoint(resume);
-    loader.restore({pos.epoch, pos.cursor});
+  RunPosition pos;
+  if (!resume.empty() && lead) {
+    pos = trainer.load_checkpoint(resume);
+    const std::vector<FitChange> changes = compare_fit(pos.fit, fit);
+    if (!changes.empty() && !options.resume_anyway)
+      fail(resume, ": the config does not fit the checkpoint: ", describe(changes),
+           " (--resume-anyway continues with the config's values)");
+    if (!changes.empty()) std::printf("--resume-anyway: continuing with the config's values: %s\n", describe(changes).c_str());
     trim_log(train_log, trainer.iter());
     trim_log(val_log, trainer.iter());
-    std::printf("resumed from %s at iteration %lld\n", resume.c_str(), static_cast<long long>(trainer.iter()));
-  } else {
+  } else if (lead) {
+    FileWriteScope writing;
     write_file_atomically(train_log, "");
     write_file_atomically(val_log, "");
   }
-  std::printf("training %s (%s parameters) on %zu pairs, batch %lld, crop %lld, %d threads, %lld iterations%s\n",
-              cfg.network.name.c_str(), std::to_string(trainer.model().parameter_count()).c_str(), pairs.size(),
-              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.crop_size), num_threads(),
-              static_cast<long long>(cfg.total_iter),
-              cfg.loss.perceptual_weight > 0 ? "" : " (perceptual loss off: perceptual_weight 0 or no perceptual_opt)");
+  trainer.broadcast_state(0);
+  if (!resume.empty()) {
+    const int64_t saved_batch = pos.fit.is_object() ? pos.fit.value("datasets.train.batch_size_per_gpu", lo.batch) : lo.batch;
+    Tensor where = Tensor::from_vector({4}, {static_cast<double>(pos.epoch), static_cast<double>(pos.cursor),
+                                             static_cast<double>(pos.world_size), static_cast<double>(saved_batch)},
+                                       DType::F64);
+    comm.broadcast(where, 0);
+    pos.epoch = static_cast<int64_t>(where.at({0}));
+    pos.cursor = static_cast<int64_t>(where.at({1}));
+    pos.world_size = static_cast<int>(where.at({2}));
+    const data::TrainLoader::State at = continue_at(pos, static_cast<int64_t>(where.at({3})), loader, world);
+    loader.restore(at);
+    if (lead) {
+      std::printf("resumed from %s at iteration %lld\n", resume.c_str(), static_cast<long long>(trainer.iter()));
+      if (pos.world_size != world)
+        std::printf("the checkpoint was written by %d rank(s), this run has %d: global batch %lld instead of %lld; "
+                    "the data continue at batch %lld of epoch %lld; the run is no longer bit-identical to an "
+                    "unbroken one\n",
+                    pos.world_size, world, static_cast<long long>(lo.batch * world),
+                    static_cast<long long>(static_cast<int64_t>(where.at({3})) * pos.world_size),
+                    static_cast<long long>(at.cursor), static_cast<long long>(at.epoch));
+    }
+  }
+  std::unique_ptr<LogFile> train_lines, val_lines;
+  if (lead) {
+    train_lines = std::make_unique<LogFile>(train_log);
+    val_lines = std::make_unique<LogFile>(val_log);
+    std::string ranks;
+    if (world > 1 || options.launcher == Launcher::Mpi)
+      ranks = " x " + std::to_string(world) + " ranks (" + comm.backend() + ")";
+    std::printf("training %s (%s parameters) on %zu pairs, batch %lld%s, crop %lld, %d threads%s, %lld iterations%s\n",
+                cfg.network.name.c_str(), std::to_string(trainer.model().parameter_count()).c_str(), pairs.size(),
+                static_cast<long long>(cfg.train.batch_size), ranks.c_str(),
+                static_cast<long long>(cfg.train.crop_size), num_threads(), world > 1 ? " per rank" : "",
+                static_cast<long long>(cfg.total_iter),
+                cfg.loss.perceptual_weight > 0 ? "" : " (perceptual loss off: perceptual_weight 0 or no perceptual_opt)");
+    std::fflush(stdout);
+  }
 
-  auto save = [&](bool final) {
+  int64_t saved_at = -1;
+  auto save = [&]() -> std::string {
+    FileWriteScope writing;  // a second interrupt waits for these files
     const data::TrainLoader::State s = loader.state();
     char name[64];
     std::snprintf(name, sizeof name, "ckpt_%08lld.safetensors", static_cast<long long>(trainer.iter()));
     const std::string ckpt = (root / "checkpoints" / name).string();
-    trainer.save_checkpoint(ckpt, {s.epoch, s.cursor});
+    RunPosition here{s.epoch, s.cursor, world, fit};
+    trainer.save_checkpoint(ckpt, here);
     std::snprintf(name, sizeof name, "net_g_%08lld.safetensors", static_cast<long long>(trainer.iter()));
     nn::save_weights(trainer.model(), (root / "models" / name).string(), {{"preset", cfg.network.name}});
     nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(),
                      {{"preset", cfg.network.name}});
-    std::printf("%s checkpoint %s\n", final ? "final" : "saved", ckpt.c_str());
+    saved_at = trainer.iter();
+    return ckpt;
   };
 
   using clock = std::chrono::steady_clock;
@@ -160,14 +278,32 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   const int64_t first_iter = trainer.iter();
   auto window_start = start;
   int64_t window_iters = 0;
+  // Per step: the loss terms' global means and who saw SIGINT / SIGTERM, in
+  // one small all-reduce, so every rank logs the same and stops together.
+  Tensor stats = Tensor::zeros({7}, DType::F64);
+  int stop = 0;
   while (trainer.iter() < cfg.total_iter) {
     data::TrainLoader::Batch batch = loader.next();
-    for (const std::string& w : batch.skipped)
-      std::printf("warning: skip_bad: skipping %s (bad pairs so far: %lld)\n", w.c_str(),
-                  static_cast<long long>(loader.skipped_count()));
-    const StepReport r = trainer.step(batch.lq, batch.gt);
+    if (lead)
+      for (const std::string& w : batch.skipped)
+        std::printf("warning: skip_bad: skipping %s (bad pairs so far: %lld)\n", w.c_str(),
+                    static_cast<long long>(loader.skipped_count()));
+    StepReport r = trainer.step(batch.lq, batch.gt);
+    double* s = stats.data<double>();
+    const int sig = InterruptHandler::requested();
+    const double local[7] = {r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
+                             sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0};
+    std::copy(local, local + 7, s);
+    comm.all_reduce_mean(stats);
+    r.total = s[0];
+    r.l_pix = s[1];
+    r.l_side_pix = s[2];
+    r.l_percep = s[3];
+    r.l_side_percep = s[4];
+    stop = s[5] > 0 ? SIGINT : s[6] > 0 ? SIGTERM : 0;
     ++window_iters;
-    if (r.iter % cfg.print_freq == 0 || r.iter == first_iter + 1 || r.iter == cfg.total_iter) {
+    const bool logged = r.iter % cfg.print_freq == 0 || r.iter == 1 || r.iter == cfg.total_iter;
+    if (lead && (logged || r.iter == first_iter + 1)) {
       const auto now = clock::now();
       const double elapsed = std::chrono::duration<double>(now - start).count();
       const double window = std::chrono::duration<double>(now - window_start).count();
@@ -179,27 +315,79 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
                   static_cast<long long>(cfg.total_iter), r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
                   r.lr, its, duration(eta).c_str());
       std::fflush(stdout);
-      append_line(train_log, {{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total}, {"l_pix", r.l_pix},
-                              {"l_side_pix", r.l_side_pix}, {"l_percep", r.l_percep},
-                              {"l_side_percep", r.l_side_percep}, {"seconds", elapsed}, {"it_per_s", its}});
+      // The JSON log keeps iteration 1, the print_freq grid and the last, so
+      // a resumed run's log is line for line an unbroken run's.
+      if (logged) {
+        FileWriteScope writing;
+        train_lines->append_line(nlohmann::json{{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total},
+                                                {"l_pix", r.l_pix}, {"l_side_pix", r.l_side_pix},
+                                                {"l_percep", r.l_percep}, {"l_side_percep", r.l_side_percep},
+                                                {"seconds", elapsed}, {"it_per_s", its}}
+                                     .dump());
+      }
       window_start = now;
       window_iters = 0;
     }
-    if (cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
+    if (lead && cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
       const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border);
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
-      append_line(val_log, {{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}});
+      FileWriteScope writing;
+      val_lines->append_line(
+          nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump());
     }
-    if (cfg.save_checkpoint_freq > 0 && r.iter % cfg.save_checkpoint_freq == 0 && r.iter != cfg.total_iter)
-      save(false);
+    if (lead && cfg.save_checkpoint_freq > 0 && r.iter % cfg.save_checkpoint_freq == 0 && r.iter != cfg.total_iter)
+      std::printf("saved checkpoint %s\n", save().c_str());
+    if (stop && r.iter != cfg.total_iter) break;
   }
-  save(true);
-  const std::string curves = (root / "curves.svg").string();
-  write_curves_svg(curves, cfg.name, read_series(train_log, "l_total", "training loss"),
-                          read_series(val_log, "psnr", "validation PSNR (dB)"));
-  std::printf("wrote %s\n", curves.c_str());
+
+  if (stop && trainer.iter() < cfg.total_iter) {
+    if (lead) {
+      std::string ckpt = (root / "checkpoints").string();
+      char name[64];
+      std::snprintf(name, sizeof name, "/ckpt_%08lld.safetensors", static_cast<long long>(trainer.iter()));
+      ckpt = saved_at == trainer.iter() ? ckpt + name : save();
+      std::printf("interrupted (%s) after iteration %lld: checkpoint %s\nresume with: %s\n",
+                  stop == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(trainer.iter()), ckpt.c_str(),
+                  resume_command(options, ckpt, world).c_str());
+      std::fflush(stdout);
+    }
+    comm.barrier();  // no rank leaves (and makes the launcher end the others) before the checkpoint is written
+    return exit_code_for_signal(stop);
+  }
+  if (lead) {
+    std::printf("final checkpoint %s\n", save().c_str());
+    const std::string curves = (root / "curves.svg").string();
+    write_curves_svg(curves, cfg.name, read_series(train_log, "l_total", "training loss"),
+                     read_series(val_log, "psnr", "validation PSNR (dB)"));
+    std::printf("wrote %s\n", curves.c_str());
+  }
   return 0;
+}
+}  // namespace
+
+Launcher parse_launcher(const std::string& name) {
+  if (name == "none") return Launcher::None;
+  if (name == "mpi") return Launcher::Mpi;
+  fail("liednet train: --launcher must be none or mpi, got '", name, "'");
+}
+
+int run_training(const TrainConfig& cfg, const RunOptions& options) {
+  std::unique_ptr<Communicator> comm =
+      options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
+  try {
+    InterruptHandler interrupts(comm->rank() == 0);  // gone in the catch: SIGTERM from the launcher ends us there
+    return train(cfg, options, *comm);
+  } catch (const std::exception& e) {
+    if (comm->world_size() == 1) throw;
+    // The other ranks wait in a collective for this one: end them all. An
+    // error every rank meets (a bad config, a missing folder) is printed by
+    // rank 0 alone: the others give its abort a moment to end them first.
+    if (comm->rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::fprintf(stderr, "liednet train: error: rank %d of %d: %s\n", comm->rank(), comm->world_size(), e.what());
+    comm->abort(1);
+  }
+  return 1;  // not reached: abort does not return
 }
 
 }  // namespace liednet::train

@@ -2,19 +2,36 @@
 // the trainer and the loader, resumes from a checkpoint when asked, then
 // trains, logs (stdout and JSON lines), validates, saves checkpoints and draws
 // the curves under the config's experiments_root.
+//
+// With `--launcher mpi` the run is data parallel over the ranks an MPI
+// launcher started (docs/distributed.md): rank r loads its share of every
+// global batch, gradients are averaged every step, and rank 0 alone prints and
+// writes files. An error on any rank ends every rank (MPI_Abort) after that
+// rank's one-line error.
+//
+// SIGINT or SIGTERM stops after the current step with a checkpoint of it, its
+// path and the command that resumes it, and returns 130 or 143 (train/interrupt.h).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "train/config.h"
 
 namespace liednet::train {
 
+enum class Launcher { None, Mpi };
+// "none" or "mpi" (BasicSR's --launcher); anything else is an error naming it.
+Launcher parse_launcher(const std::string& name);
+
 struct RunOptions {
   std::string resume;  // a checkpoint to continue from; empty: the config's path.resume_state, if any
+  bool resume_anyway = false;  // continue even when the config no longer fits the checkpoint
+  Launcher launcher = Launcher::None;
+  std::vector<std::string> arguments;  // the command's own arguments, for the printed resume command
 };
 
-// Returns the exit status (0); errors are exceptions.
+// Returns the exit status: 0, or 130 / 143 after SIGINT / SIGTERM; errors are exceptions.
 int run_training(const TrainConfig& cfg, const RunOptions& options);
 
 }  // namespace liednet::train

@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -9,6 +11,7 @@
 #include "liednet/config_infer.h"
 #include "nn/state_dict.h"
 #include "nn/torch_checkpoint.h"
+#include "tensor/cuda.h"
 #include "tensor/safetensors.h"
 
 namespace liednet::train {
@@ -22,9 +25,48 @@ std::string network_signature(const net::LIEDNetConfig& c) {
     << c.refinement;
   return s.str();
 }
+
+int64_t total_numel(const std::vector<Tensor>& parts) {
+  int64_t n = 0;
+  for (const Tensor& t : parts) n += t.numel();
+  return n;
+}
+
+// Copies the parts end to end into `flat`, and back. An undefined part (a
+// parameter without a gradient) keeps its place, the size of `sizes[i]`, and
+// is skipped: every rank runs the same graph, so they agree on which.
+void pack(const std::vector<Tensor>& parts, const std::vector<Tensor>& sizes, Tensor& flat) {
+  const size_t es = dtype_size(flat.dtype());
+  char* dst = static_cast<char*>(flat.raw_data());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& t = parts[i];
+    const size_t bytes = sizes[i].numel() * es;
+    if (t.defined()) {
+      LIEDNET_CHECK(t.dtype() == flat.dtype() && t.device() == flat.device() && t.numel() == sizes[i].numel(),
+                    "flat buffer: ", t.str(), " does not fit its slice of ", flat.str());
+      if (flat.device() == Device::CUDA) cuda_copy_on_device(dst, t.raw_data(), bytes);
+      else std::memcpy(dst, t.raw_data(), bytes);
+    }
+    dst += bytes;
+  }
+}
+
+void unpack(const Tensor& flat, const std::vector<Tensor>& parts, const std::vector<Tensor>& sizes) {
+  const size_t es = dtype_size(flat.dtype());
+  const char* src = static_cast<const char*>(flat.raw_data());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& t = parts[i];
+    const size_t bytes = sizes[i].numel() * es;
+    if (t.defined()) {
+      if (flat.device() == Device::CUDA) cuda_copy_on_device(t.raw_data(), src, bytes);
+      else std::memcpy(t.raw_data(), src, bytes);
+    }
+    src += bytes;
+  }
+}
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), init_gen_(cfg.manual_seed) {
+Trainer::Trainer(const TrainConfig& cfg, Communicator* comm) : cfg_(cfg), init_gen_(cfg.manual_seed), comm_(comm) {
   model_ = std::make_unique<net::LIEDNet>(cfg_.network, init_gen_);
   if (!cfg_.pretrain_network_g.empty()) {
     const std::string& p = cfg_.pretrain_network_g;
@@ -60,6 +102,43 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), init_gen_(cfg.manual_seed)
   }
   adam_ = std::make_unique<nn::Adam>(*model_, cfg_.adam);
   schedule_ = make_schedule(cfg_);
+  for (auto& [name, p] : model_->named_parameters())
+    if (p.requires_grad()) params_.push_back(p);
+  if (comm_) flat_grads_ = Tensor::empty({total_numel(params_)}, cfg_.dtype, cfg_.device);
+}
+
+void Trainer::reduce_gradients() {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Tensor> grads;
+  grads.reserve(params_.size());
+  for (const Tensor& p : params_) grads.push_back(p.grad());
+  pack(grads, params_, flat_grads_);
+  comm_->all_reduce_mean(flat_grads_);
+  unpack(flat_grads_, grads, params_);
+  if (cfg_.device == Device::CUDA) cuda_synchronize();  // for an honest reduce time
+  reduce_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+void Trainer::broadcast_state(int root) {
+  if (!comm_ || comm_->world_size() == 1) return;
+  // Parameters, then Adam's moments; Adam takes its moments through load_state.
+  const nn::StateDict moments = adam_->state();
+  std::vector<Tensor> parts = params_, received;
+  for (const auto& [k, t] : moments) parts.push_back(t);
+  received = params_;
+  for (const auto& [k, t] : moments) received.push_back(comm_->rank() == root ? t : t.clone());
+  Tensor flat = Tensor::empty({total_numel(parts)}, cfg_.dtype, cfg_.device);
+  if (comm_->rank() == root) pack(parts, parts, flat);
+  comm_->broadcast(flat, root);
+  Tensor counters = Tensor::from_vector({2}, {static_cast<double>(iter_), static_cast<double>(adam_->steps())},
+                                        DType::F64);
+  comm_->broadcast(counters, root);
+  if (comm_->rank() == root) return;
+  unpack(flat, received, parts);
+  nn::StateDict sd;
+  for (size_t i = 0; i < moments.size(); ++i) sd.push_back({moments[i].first, received[params_.size() + i]});
+  iter_ = static_cast<int64_t>(counters.at({0}));
+  adam_->load_state(sd, static_cast<int64_t>(counters.at({1})), "rank " + std::to_string(root) + "'s optimiser state");
 }
 
 double Trainer::lr_for(int64_t iteration) const {
@@ -95,23 +174,25 @@ StepReport Trainer::step(const Tensor& lq, const Tensor& gt) {
     LIEDNET_CHECK(std::isfinite(v), "iteration ", r.iter, ": loss term ", name, " is ", v,
                   "; stopping before the update (checkpoints already written are intact)");
   t.total.backward();  // frees the graph
+  if (comm_) reduce_gradients();
   adam_->step(r.lr);
   ++iter_;
   return r;
 }
 
-void Trainer::save_checkpoint(const std::string& path, const LoaderPosition& loader) const {
+void Trainer::save_checkpoint(const std::string& path, const RunPosition& loader) const {
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (auto& [k, t] : nn::state_dict(*model_)) tensors.push_back({"net." + k, t});
   for (auto& [k, t] : adam_->state())
     tensors.push_back({"optim." + k, t.device() == Device::CPU ? t : t.to(Device::CPU)});
   nlohmann::json meta = {{"iter", iter_},          {"adam_steps", adam_->steps()}, {"loader_epoch", loader.epoch},
                          {"loader_cursor", loader.cursor}, {"network", network_signature(cfg_.network)},
-                         {"seed", cfg_.manual_seed}, {"lr", lr_for(iter_ + 1)}};
+                         {"seed", cfg_.manual_seed}, {"lr", lr_for(iter_ + 1)},
+                         {"world_size", loader.world_size}, {"fit", loader.fit}};
   save_safetensors(path, tensors, {{"format", kFormat}, {"state", meta.dump()}});
 }
 
-LoaderPosition Trainer::load_checkpoint(const std::string& path) {
+RunPosition Trainer::load_checkpoint(const std::string& path) {
   SafetensorsContents c = load_safetensors(path);
   auto fmt = c.metadata.find("format");
   LIEDNET_CHECK(fmt != c.metadata.end() && fmt->second == kFormat && c.metadata.count("state"), path,
@@ -135,7 +216,12 @@ LoaderPosition Trainer::load_checkpoint(const std::string& path) {
   nn::load_state_dict(*model_, net_sd, true, path);
   adam_->load_state(optim_sd, meta["adam_steps"].get<int64_t>(), path);
   iter_ = meta["iter"].get<int64_t>();
-  return {meta["loader_epoch"].get<int64_t>(), meta["loader_cursor"].get<int64_t>()};
+  RunPosition pos;
+  pos.epoch = meta["loader_epoch"].get<int64_t>();
+  pos.cursor = meta["loader_cursor"].get<int64_t>();
+  pos.world_size = meta.value("world_size", 1);
+  pos.fit = meta.value("fit", nlohmann::json());
+  return pos;
 }
 
 }  // namespace liednet::train

@@ -6,21 +6,12 @@
 
 #include "tensor/safetensors.h"
 #include "train/trainer.h"
+#include "train_configs.h"
 
 using namespace liednet;
 
 namespace {
-train::TrainConfig tiny_config() {
-  train::TrainConfig c;
-  c.path = "test";
-  c.network = {4, {1, 1, 1}, 1, "tiny"};
-  c.adam.lr = 1e-3;
-  c.total_iter = 100;
-  c.periods = {100};
-  c.eta_min = 1e-6;
-  c.loss.perceptual_weight = 0;  // no VGG weights in the tests
-  return c;
-}
+const auto tiny_config = [] { return testing::tiny_train_config(); };
 
 struct Batches {
   std::vector<Tensor> lq, gt;
@@ -67,7 +58,7 @@ TEST_SUITE("train") {
     train::TrainConfig other = tiny_config();
     other.manual_seed = 999;  // different initial weights: the checkpoint must override them
     train::Trainer resumed(other);
-    train::LoaderPosition pos = resumed.load_checkpoint(ckpt);
+    train::RunPosition pos = resumed.load_checkpoint(ckpt);
     CHECK(pos.epoch == 7);
     CHECK(pos.cursor == 3);
     CHECK(resumed.iter() == 3);

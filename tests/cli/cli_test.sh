@@ -243,5 +243,11 @@ expect_ok "train with skip_bad: true goes past the corrupt image" "$BIN" train -
 [ "$(grep -c "^warning: skip_bad: skipping $WORK/train/gt/1.png: corrupt PNG (.*(bad pairs so far: 1)$" "$WORK/out")" -eq 1 ] \
   && pass "skip_bad warned once and counted" || fail "skip_bad output: $(cat "$WORK/out")"
 
+# --launcher mpi in a build without MPI (CI's sanitizer build) says so.
+if "$BIN" version | grep -q "^mpi: not built"; then
+  expect_error "train --launcher mpi without MPI" "this liednet was built without MPI" "$BIN" train --config x.yml \
+    --launcher mpi
+fi
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

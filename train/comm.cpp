@@ -1,0 +1,48 @@
+// The one-process communicator and the pieces every backend shares.
+#include "train/comm.h"
+
+#include <cstdlib>
+
+#include "tensor/parallel.h"
+
+namespace liednet::train {
+
+namespace {
+class SingleProcess final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return 1; }
+  std::string backend() const override { return "none"; }
+  void all_reduce_mean(Tensor&) override {}  // the mean of one copy is itself
+  void broadcast(Tensor&, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(int exit_code) override { std::_Exit(exit_code); }
+};
+}  // namespace
+
+std::unique_ptr<Communicator> make_single_process() { return std::make_unique<SingleProcess>(); }
+
+Chunk chunk_of(int64_t n, int k, int r) {
+  const int64_t per = (n + k - 1) / k;
+  const int64_t begin = std::min(n, per * r), end = std::min(n, per * (r + 1));
+  return {begin, end - begin};
+}
+
+template <typename T>
+void mean_in_rank_order(T* out, const T* parts, int64_t n, int64_t stride, int k) {
+  const T ranks = static_cast<T>(k);
+  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T s = parts[i];
+      for (int r = 1; r < k; ++r) s += parts[r * stride + i];
+      out[i] = s / ranks;
+    }
+  });
+}
+
+template void mean_in_rank_order<float>(float*, const float*, int64_t, int64_t, int);
+template void mean_in_rank_order<double>(double*, const double*, int64_t, int64_t, int);
+
+}  // namespace liednet::train

@@ -1,0 +1,37 @@
+// SIGINT and SIGTERM during training. The first one asks the training loop to
+// stop: it finishes the current step, writes a checkpoint of that iteration
+// and exits 130 (SIGINT) or 143 (SIGTERM). A second one ends the process at
+// once with the same code, except while a FileWriteScope is open: then it ends
+// as soon as the file being written is complete, so only whole files remain
+// (each is written to a temporary name and renamed; a temporary left by a
+// killed run is removed when the run starts again).
+#pragma once
+
+namespace liednet::train {
+
+class InterruptHandler {
+ public:
+  // Installs the handlers (one InterruptHandler at a time). `announce`: say
+  // on stderr, when the first signal comes, that the run is stopping.
+  explicit InterruptHandler(bool announce);
+  ~InterruptHandler();  // restores the previous ones
+  InterruptHandler(const InterruptHandler&) = delete;
+  InterruptHandler& operator=(const InterruptHandler&) = delete;
+
+  // The first signal received: 0, SIGINT or SIGTERM.
+  static int requested();
+};
+
+// While one is open, a second signal waits for it to close.
+class FileWriteScope {
+ public:
+  FileWriteScope();
+  ~FileWriteScope();  // ends the process here if a second signal came meanwhile
+  FileWriteScope(const FileWriteScope&) = delete;
+  FileWriteScope& operator=(const FileWriteScope&) = delete;
+};
+
+// 128 + the signal: the shell's exit status for a process ended by it.
+inline int exit_code_for_signal(int signal) { return 128 + signal; }
+
+}  // namespace liednet::train
