@@ -9,8 +9,10 @@
 #include "autograd/autograd.h"
 #include "ops/check.h"
 #include "ops/cuda/conv_kernels.h"
+#include "ops/depthwise.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
+#include "ops/scratch.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -46,20 +48,8 @@ struct Geometry {
   bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
 
-// Output positions o in [0, n_out) whose input position o*s - p + k lies in [0, n_in).
-struct Span {
-  int64_t lo, hi;
-};
-
-Span valid_span(int64_t k, int64_t n_in, int64_t n_out, int64_t s, int64_t p) {
-  const int64_t first = p - k;             // o*s must be >= first
-  const int64_t last = n_in - 1 + p - k;   // and <= last
-  int64_t lo = first <= 0 ? 0 : (first + s - 1) / s;
-  int64_t hi = last < 0 ? 0 : last / s + 1;
-  lo = std::min(lo, n_out);
-  hi = std::clamp(hi, lo, n_out);
-  return {lo, hi};
-}
+using depthwise::Span;
+using depthwise::valid_span;
 
 std::vector<Span> column_spans(const Geometry& g) {
   std::vector<Span> spans(g.kw);
@@ -82,21 +72,10 @@ void check_same_device(const char* op, const Tensor& x, const Tensor& w, const T
 
 // ---- GEMM paths -------------------------------------------------------------------
 //
-// Threads split the work outside the GEMM calls (bands of output rows in the
-// forward, ranges of input channels in the backward), and each GEMM runs on one
-// thread, as Eigen does by itself inside a parallel region. Eigen's own
-// threading spins at a barrier after every block; on the shared two-core
-// machine this project is built on, it made the backward several times slower
-// than one thread.
-
-// A per-thread buffer kept across calls, so a warm training step allocates no
-// column buffers. Each thread holds at most one at a time.
-template <typename T>
-T* scratch(int64_t elements) {
-  thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < elements) buffer.resize(elements);
-  return buffer.data();
-}
+// The forward splits bands of output rows (or runs of pixels) across threads,
+// each band's GEMM on its own thread; the backward runs its GEMMs one after
+// the other, each split across threads by ops::gemm. Neither split changes a
+// sum (ops/gemm.h), so results are bit-identical for any thread count.
 
 // Output rows per band: as many as the bound allows, at least one.
 int64_t band_rows(const Geometry& g) {
@@ -162,33 +141,12 @@ void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t
   }
 }
 
-// Calls f(group, s0, s1) for each piece [s0, s1) of the channel range [c0, c1)
-// that lies in one group.
+// f(c0, c1) over contiguous ranges of input channels, split across threads:
+// the column transforms (im2col, col2im_add) of different channels touch
+// different rows of the column buffer and different planes of x and dx.
 template <typename F>
-void for_group_pieces(const Geometry& g, int64_t c0, int64_t c1, F f) {
-  const int64_t cgi = g.cg_in();
-  for (int64_t s0 = c0; s0 < c1;) {
-    const int64_t gr = s0 / cgi, s1 = std::min(c1, (gr + 1) * cgi);
-    f(gr, s0, s1);
-    s0 = s1;
-  }
-}
-
-// Fewest channels per thread in the backward: below this a team costs more than it saves.
-int64_t channels_per_chunk(int64_t work_per_channel) {
-  return std::max<int64_t>(1, kMinParallelWork / std::max<int64_t>(1, work_per_channel));
-}
-
-// f(c0, c1) over chunks of input channels whose size comes from the shapes
-// alone: at least `min_channels`, and about 8 chunks so threads balance. The
-// chunks set the GEMM shapes of the backward, and Eigen rounds edge rows of a
-// product differently from full blocks, so chunking by thread count would make
-// the gradients depend on it.
-template <typename F>
-void for_channel_chunks(int64_t channels, int64_t min_channels, F&& f) {
-  const int64_t size = std::max<int64_t>(min_channels, (channels + 7) / 8);
-  const int64_t chunks = (channels + size - 1) / size;
-  parallel_for(0, chunks, 1, [&](int64_t k) { f(k * size, std::min(channels, (k + 1) * size)); });
+void over_channels(const Geometry& g, int64_t band, F&& f) {
+  parallel_chunks(g.c_in, grain_for(g.taps() * band), f);
 }
 
 // Pixels [p0, p1) of one sample's out (C_out, OH*OW) = bias (or 0) + W x cols,
@@ -219,10 +177,7 @@ void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out)
     });
     return;
   }
-  // About 8 bands per sample or more, so threads have work at batch 1. The band
-  // height depends on the shapes only: Eigen rounds the edge columns of a
-  // product differently from full blocks, so bands chosen by thread count would
-  // make the output depend on it.
+  // About 8 bands per sample or more, so threads have work at batch 1.
   const int64_t rows = std::min(band_rows(g), (g.oh + 7) / 8);
   const int64_t bands = (g.oh + rows - 1) / rows;
   const std::vector<Span> spans = column_spans(g);
@@ -236,271 +191,59 @@ void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out)
   });
 }
 
-// Threads own ranges of input channels: the columns of dw and the planes of dx
-// that belong to them, and a column buffer for just those channels. Each thread
-// walks every sample and band in order, so there is one parallel region and no
-// barrier, and every sum has a fixed order. dx and dw may be null (not needed).
+// Each GEMM splits its own work across threads (ops/gemm.h: the split never
+// changes a sum), and samples and bands run in order, so dw's sum over them has
+// a fixed order and every result is bit-identical for any thread count. dx and
+// dw may be null (not needed).
 template <typename T>
 void gemm_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
   const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
   const int64_t taps = g.taps();
-  // Per input channel: the two GEMMs' multiply-adds over the whole batch.
-  const int64_t min_channels = channels_per_chunk(2 * g.n * pout * taps * cgo);
   if (g.pointwise()) {
-    for_channel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
-      for (int64_t n = 0; n < g.n; ++n)
-        for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
-          const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
-          const int64_t k0 = s0 - gr * cgi;                      // first column of the piece in the group's weight
-          if (dw)
-            gemm<T>(false, true, cgo, s1 - s0, pout, T(1), go, pout, x + (n * g.c_in + s0) * pin, pin, T(1),
-                    dw + gr * cgo * depth + k0, depth);
-          if (dx)
-            gemm<T>(true, false, s1 - s0, pin, cgo, T(1), w + gr * cgo * depth + k0, depth, go, pout, T(1),
-                    dx + (n * g.c_in + s0) * pin, pin);
-        });
-    });
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
+        if (dw)
+          gemm<T>(false, true, cgo, cgi, pout, T(1), go, pout, x + (n * g.c_in + gr * cgi) * pin, pin, T(1),
+                  dw + gr * cgo * depth, depth);
+        if (dx)
+          gemm<T>(true, false, cgi, pin, cgo, T(1), w + gr * cgo * depth, depth, go, pout, T(1),
+                  dx + (n * g.c_in + gr * cgi) * pin, pin);
+      }
     return;
   }
   const std::vector<Span> spans = column_spans(g);
-  // The band height comes from the shapes alone (all input channels), never from
-  // how many channels a thread got: the bands fix the order of every sum, so the
-  // gradients are bit-identical for any thread count. A thread's buffer holds
-  // only its channels, so it stays within the bound.
-  const int64_t rows = std::clamp<int64_t>(g_tile_elements.load() / (g.c_in * taps * g.ow), 1, g.oh);
-  for_channel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
-    const int64_t per_row = (c1 - c0) * taps * g.ow;
-    T* col = scratch<T>(rows * per_row);  // ((c1-c0)*kh*kw, rows*OW)
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
-        const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
-        const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
-        if (dw) im2col(g, x + n * g.c_in * pin, r0, r1, c0, c1, spans, col);
-        for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
-          const int64_t k0 = (s0 - gr * cgi) * taps, kn = (s1 - s0) * taps;  // column range in the group's weight
-          T* piece = col + (s0 - c0) * taps * band;                            // (kn, band)
-          const T* go_g = go + gr * cgo * pout;
-          if (dw)
-            gemm<T>(false, true, cgo, kn, band, T(1), go_g, pout, piece, band, T(1), dw + gr * cgo * depth + k0, depth);
-          // The piece of the column buffer now receives the gradient of those columns.
-          if (dx)
-            gemm<T>(true, false, kn, band, cgo, T(1), w + gr * cgo * depth + k0, depth, go_g, pout, T(0), piece, band);
+  const int64_t rows = band_rows(g);
+  // One buffer serves both gradients: the columns of x for dw, then (the GEMM
+  // overwrites them) the gradient of those columns for dx.
+  T* col = scratch<T>(g.c_in * taps * rows * g.ow);  // (C_in*kh*kw, rows*OW)
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+      const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
+      const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
+      if (dw) {
+        over_channels(g, band, [&](int64_t c0, int64_t c1) {
+          im2col(g, x + n * g.c_in * pin, r0, r1, c0, c1, spans, col + c0 * taps * band);
         });
-        if (dx) col2im_add(g, col, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
+        for (int64_t gr = 0; gr < g.groups; ++gr)
+          gemm<T>(false, true, cgo, depth, band, T(1), go + gr * cgo * pout, pout, col + gr * depth * band, band, T(1),
+                  dw + gr * cgo * depth, depth);
       }
-  });
-}
-
-// ---- depthwise path -------------------------------------------------------------
-//
-// Stride 1 with a 3x3 or 5x5 kernel (every depthwise convolution in LIEDNet)
-// runs on a zero-padded copy of each plane: every output row is then one
-// branch-free loop whose kh*kw taps unroll into registers. Other shapes take the
-// general loops, which skip the padding with per-tap column spans.
-
-bool fixed_depthwise(const Geometry& g) {
-  return g.stride == 1 && ((g.kh == 3 && g.kw == 3) || (g.kh == 5 && g.kw == 5));
-}
-
-// dst (dh, dw) = src (sh, sw) moved down by `top` rows and right by `left`
-// columns (either may be negative), zero where src has no element.
-template <typename T>
-void pad_plane(const T* src, int64_t sh, int64_t sw, int64_t top, int64_t left, T* dst, int64_t dh, int64_t dw) {
-  const int64_t lo = std::clamp<int64_t>(left, 0, dw), hi = std::clamp<int64_t>(left + sw, lo, dw);
-  for (int64_t r = 0; r < dh; ++r) {
-    T* d = dst + r * dw;
-    const int64_t sr = r - top;
-    if (sr < 0 || sr >= sh) {
-      std::fill(d, d + dw, T(0));
-      continue;
-    }
-    std::fill(d, d + lo, T(0));
-    std::copy(src + sr * sw + (lo - left), src + sr * sw + (hi - left), d + lo);
-    std::fill(d + hi, d + dw, T(0));
-  }
-}
-
-// out (rows, cols) = bias + sum over taps of k[i, j] * in[r + i, c + j], or
-// out += that sum when Accumulate; in has row stride ld and no padding left to skip.
-template <typename T, int KH, int KW, bool Accumulate>
-void correlate_plane(const T* in, int64_t ld, const T* k, T bias, T* out, int64_t rows, int64_t cols) {
-  T kr[KH * KW];
-  std::copy(k, k + KH * KW, kr);
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* base = in + r * ld;
-    T* o = out + r * cols;
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) {
-      T acc = Accumulate ? T(0) : bias;
-      for (int i = 0; i < KH; ++i)
-        for (int j = 0; j < KW; ++j) acc += kr[i * KW + j] * base[i * ld + c + j];
-      o[c] = Accumulate ? o[c] + acc : acc;
-    }
-  }
-}
-
-// sums (KH*KW, cols) += for each tap (i, j) and column c, the sum over rows r of
-// g[r, c] * in[r + i, c + j]. Each column's sum runs over the rows in order, so
-// a vector of columns needs no reassociation; the caller adds up the columns.
-template <typename T, int KH, int KW>
-void tap_sums_plane(const T* g, const T* in, int64_t ld, T* sums, int64_t rows, int64_t cols) {
-  constexpr int L = 64 / sizeof(T);  // one 512-bit vector; the KH*KW running sums of a strip stay in registers
-  int64_t c0 = 0;
-  for (; c0 + L <= cols; c0 += L) {
-    T acc[KH * KW][L] = {};
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* gr = g + r * cols + c0;
-      for (int i = 0; i < KH; ++i)
-        for (int j = 0; j < KW; ++j) {
-          const T* xs = in + (r + i) * ld + c0 + j;
-#pragma omp simd
-          for (int l = 0; l < L; ++l) acc[i * KW + j][l] += gr[l] * xs[l];
-        }
-    }
-    for (int t = 0; t < KH * KW; ++t)
-      for (int l = 0; l < L; ++l) sums[t * cols + c0 + l] += acc[t][l];
-  }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int i = 0; i < KH; ++i)
-      for (int j = 0; j < KW; ++j)
-        for (int64_t c = c0; c < cols; ++c) sums[(i * KW + j) * cols + c] += g[r * cols + c] * in[(r + i) * ld + c + j];
-}
-
-template <typename T, bool Accumulate>
-void correlate_fixed(const Geometry& g, const T* in, int64_t ld, const T* k, T bias, T* out, int64_t rows,
-                     int64_t cols) {
-  if (g.kh == 3) correlate_plane<T, 3, 3, Accumulate>(in, ld, k, bias, out, rows, cols);
-  else correlate_plane<T, 5, 5, Accumulate>(in, ld, k, bias, out, rows, cols);
-}
-
-// One (sample, channel) plane per task.
-template <typename T>
-void depthwise_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
-  const int64_t taps = g.taps(), pin = g.plane_in(), pout = g.plane_out();
-  const bool fixed = fixed_depthwise(g);
-  const std::vector<Span> spans = column_spans(g);
-  parallel_for(0, g.n * g.c_in, grain_for(pout * taps), [&](int64_t plane) {
-    const int64_t c = plane % g.c_in;
-    const T* xp = x + plane * pin;
-    const T* wc = w + c * taps;
-    const T bias = b ? b[c] : T(0);
-    if (fixed) {
-      const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
-      T* padded = scratch<T>(hp * wp);  // (H + 2p, W + 2p)
-      pad_plane(xp, g.h, g.w, g.pad, g.pad, padded, hp, wp);
-      correlate_fixed<T, false>(g, padded, wp, wc, bias, out + plane * pout, g.oh, g.ow);
-      return;
-    }
-    // Each output row accumulates its kh*kw shifted input rows.
-    for (int64_t oh = 0; oh < g.oh; ++oh) {
-      T* orow = out + plane * pout + oh * g.ow;
-      std::fill(orow, orow + g.ow, bias);
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const int64_t ih = oh * g.stride - g.pad + i;
-        if (ih < 0 || ih >= g.h) continue;
-        const T* xrow = xp + ih * g.w;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const Span sp = spans[j];
-          const T wv = wc[i * g.kw + j];
-          if (g.stride == 1) {
-            const T* s = xrow + (sp.lo - g.pad + j);
-            T* d = orow + sp.lo;
-            for (int64_t k = 0, e = sp.hi - sp.lo; k < e; ++k) d[k] += wv * s[k];
-          } else {
-            for (int64_t ow = sp.lo; ow < sp.hi; ++ow) orow[ow] += wv * xrow[ow * g.stride - g.pad + j];
-          }
-        }
+      if (dx) {
+        for (int64_t gr = 0; gr < g.groups; ++gr)
+          gemm<T>(true, false, depth, band, cgo, T(1), w + gr * cgo * depth, depth, go + gr * cgo * pout, pout, T(0),
+                  col + gr * depth * band, band);
+        over_channels(g, band, [&](int64_t c0, int64_t c1) {
+          col2im_add(g, col + c0 * taps * band, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
+        });
       }
     }
-  });
 }
 
-// sum over k < n of a[k] * b[k], vectorised; the order is fixed by the compiled code.
-template <typename T>
-T dot(const T* a, const T* b, int64_t n) {
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t k = 0; k < n; ++k) sum += a[k] * b[k];
-  return sum;
-}
+// ---- depthwise path (ops/depthwise.h) ------------------------------------------
 
-// One channel per task, samples in order: dw[c] is summed by one thread in a
-// fixed order. Row partial sums go into a double accumulator per tap.
-template <typename T>
-void depthwise_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
-  const int64_t taps = g.taps(), pin = g.plane_in(), pout = g.plane_out();
-  const bool fixed = fixed_depthwise(g);
-  const std::vector<Span> spans = column_spans(g);
-  // Fixed path: x padded as in the forward, and gout padded so that dx is the
-  // correlation of it with the flipped kernel.
-  const int64_t xh = g.h + 2 * g.pad, xw = g.w + 2 * g.pad;
-  const int64_t gh = g.h + g.kh - 1, gw = g.w + g.kw - 1;
-  parallel_for(0, g.c_in, grain_for(g.n * pout * taps), [&](int64_t c) {
-    const T* wc = w ? w + c * taps : nullptr;
-    std::vector<double> acc(dw ? taps : 0, 0.0);  // (kh*kw)
-    T* xpad = fixed ? scratch<T>(xh * xw + gh * gw + taps * g.ow) : nullptr;  // (H + 2p, W + 2p)
-    T* gpad = fixed ? xpad + xh * xw : nullptr;                               // (H + kh - 1, W + kw - 1)
-    T* sums = fixed ? gpad + gh * gw : nullptr;                               // (kh*kw, OW)
-    T flipped[25];  // the fixed path's kernel is at most 5x5
-    if (fixed && dx) std::reverse_copy(wc, wc + taps, flipped);
-    for (int64_t n = 0; n < g.n; ++n) {
-      const int64_t plane = n * g.c_in + c;
-      const T* gp = gout + plane * pout;
-      const T* xp = x ? x + plane * pin : nullptr;
-      if (fixed) {
-        if (dx) {
-          pad_plane(gp, g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, gpad, gh, gw);
-          correlate_fixed<T, true>(g, gpad, gw, flipped, T(0), dx + plane * pin, g.h, g.w);
-        }
-        if (dw) {
-          pad_plane(xp, g.h, g.w, g.pad, g.pad, xpad, xh, xw);
-          std::fill(sums, sums + taps * g.ow, T(0));
-          if (g.kh == 3) tap_sums_plane<T, 3, 3>(gp, xpad, xw, sums, g.oh, g.ow);
-          else tap_sums_plane<T, 5, 5>(gp, xpad, xw, sums, g.oh, g.ow);
-          for (int64_t t = 0; t < taps; ++t) {
-            double s = 0;
-            for (int64_t k = 0; k < g.ow; ++k) s += sums[t * g.ow + k];
-            acc[t] += s;
-          }
-        }
-        continue;
-      }
-      for (int64_t oh = 0; oh < g.oh; ++oh) {
-        const T* grow = gp + oh * g.ow;
-        for (int64_t i = 0; i < g.kh; ++i) {
-          const int64_t ih = oh * g.stride - g.pad + i;
-          if (ih < 0 || ih >= g.h) continue;
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const Span sp = spans[j];
-            const int64_t shift = j - g.pad;  // input column = ow*s + shift
-            if (dx) {
-              const T wv = wc[i * g.kw + j];
-              T* drow = dx + plane * pin + ih * g.w;
-              if (g.stride == 1) {
-                T* d = drow + sp.lo + shift;
-                const T* s = grow + sp.lo;
-                for (int64_t k = 0, e = sp.hi - sp.lo; k < e; ++k) d[k] += wv * s[k];
-              } else {
-                for (int64_t ow = sp.lo; ow < sp.hi; ++ow) drow[ow * g.stride + shift] += wv * grow[ow];
-              }
-            }
-            if (dw) {
-              const T* xrow = xp + ih * g.w;
-              if (g.stride == 1) {
-                acc[i * g.kw + j] += dot(grow + sp.lo, xrow + sp.lo + shift, sp.hi - sp.lo);
-              } else {
-                T sum = 0;
-                for (int64_t ow = sp.lo; ow < sp.hi; ++ow) sum += grow[ow] * xrow[ow * g.stride + shift];
-                acc[i * g.kw + j] += sum;
-              }
-            }
-          }
-        }
-      }
-    }
-    if (dw)
-      for (int64_t t = 0; t < taps; ++t) dw[c * taps + t] += static_cast<T>(acc[t]);
-  });
+depthwise::Shape depthwise_shape(const Geometry& g) {
+  return {g.n, g.c_in, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow, g.c_in};
 }
 
 // ---- shared -----------------------------------------------------------------------
@@ -644,14 +387,14 @@ float* cuda_mutable_data_or_null(Tensor& t) { return t.defined() ? t.data<float>
 
 template <typename T>
 void conv_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
-  if (g.depthwise()) depthwise_forward(g, x, w, b, out);
+  if (g.depthwise()) depthwise::forward(depthwise_shape(g), x, w, b, out);
   else gemm_forward(g, x, w, b, out);
 }
 
 template <typename T>
 void conv_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw, T* db) {
   if (dx || dw) {
-    if (g.depthwise()) depthwise_backward(g, x, w, gout, dx, dw);
+    if (g.depthwise()) depthwise::backward(depthwise_shape(g), x, w, gout, dx, dw);
     else gemm_backward(g, x, w, gout, dx, dw);
   }
   if (db) bias_backward(g, gout, db);
