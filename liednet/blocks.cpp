@@ -5,6 +5,7 @@
 #include "nn/init.h"
 #include "ops/activation.h"
 #include "ops/channels.h"
+#include "ops/dgdffn.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
 #include "ops/ss2d_scan.h"
@@ -93,6 +94,12 @@ DGDFeedForward::DGDFeedForward(int64_t dim, Generator& gen, double expansion)
 }
 
 Tensor DGDFeedForward::forward(const Tensor& x) const {
+  if (x.device() != Device::CPU) return forward_composed(x);
+  return ops::dgdffn(x, {project_in1->weight, project_in2->weight, dwconv1->weight, dwconv2->weight, dwconv3->weight,
+                         fusion->weight, project_out->weight});
+}
+
+Tensor DGDFeedForward::forward_composed(const Tensor& x) const {
   std::vector<Tensor> ab = ops::split_channels(project_in1->forward(x), {hidden, hidden});
   Tensor a = ops::relu(dwconv1->forward(ab[0]));
   Tensor b = ops::relu(dwconv2->forward(ab[1]));

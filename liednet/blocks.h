@@ -40,10 +40,14 @@ class LocalFeatureModule : public nn::Module {
 };
 
 // DGDFFN: dual gated depthwise feed-forward network, hidden h = int(2.66 C), no biases.
+// On the CPU the forward is one fused op (ops/dgdffn.h), which keeps far less
+// for the backward; forward_composed builds it from the basic ops (the CUDA
+// path, and the reference the fused op is tested against).
 class DGDFeedForward : public nn::Module {
  public:
   DGDFeedForward(int64_t dim, Generator& gen, double expansion = 2.66);
   Tensor forward(const Tensor& x) const;
+  Tensor forward_composed(const Tensor& x) const;
   int64_t hidden;
   std::shared_ptr<nn::Conv2d> project_in1, project_in2, dwconv1, dwconv2, dwconv3, fusion, project_out;
 };

@@ -30,19 +30,6 @@ T softplus_value(T x) {
   return x > T(kSoftplusThreshold) ? x : std::log1p(std::exp(x));
 }
 
-template <typename T>
-T gelu_value(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
-}
-
-// d/dx of x * Phi(x) = Phi(x) + x * phi(x).
-template <typename T>
-T gelu_derivative(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(0.5 * M_2_SQRTPI * M_SQRT1_2);
-  return cdf + x * pdf;
-}
-
 // out[i] = f(x[i]) over n elements.
 template <typename T, typename F>
 void map1(T* out, const T* x, int64_t n, F f) {
@@ -115,8 +102,8 @@ Tensor silu(const Tensor& x) {
 
 Tensor gelu(const Tensor& x) {
   return pointwise(
-      "gelu", x, Saved::Input, cuda::Activation::Gelu, [](auto v) { return gelu_value(v); },
-      [](auto v) { return gelu_derivative(v); });
+      "gelu", x, Saved::Input, cuda::Activation::Gelu, [](auto v) { return detail::gelu_value(v); },
+      [](auto v) { return detail::gelu_derivative(v); });
 }
 
 Tensor softplus(const Tensor& x) {
