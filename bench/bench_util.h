@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/profiler.h"
+
 namespace liednet::bench {
 
 inline double now_ms() {
@@ -18,9 +20,11 @@ inline double now_ms() {
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-// Median of `repeats` timed calls (ms) after one untimed warm-up.
+// Median of `repeats` timed calls (ms) after one untimed warm-up. The op
+// profiler (LIEDNET_PROFILE=1) starts counting after the warm-up.
 inline double median_ms(int repeats, const std::function<void()>& f) {
   f();
+  profiler::reset();
   std::vector<double> t;
   for (int i = 0; i < repeats; ++i) {
     const double t0 = now_ms();
