@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/profiler.h"
+
 namespace liednet::bench {
 
 inline double now_ms() {
@@ -29,9 +31,11 @@ inline double cpu_ms() {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-// Median of `repeats` timed calls (ms) after one untimed warm-up.
+// Median of `repeats` timed calls (ms) after one untimed warm-up. The op
+// profiler (LIEDNET_PROFILE=1) starts counting after the warm-up.
 inline double median_ms(int repeats, const std::function<void()>& f) {
   f();
+  profiler::reset();
   std::vector<double> t;
   for (int i = 0; i < repeats; ++i) {
     const double t0 = now_ms();

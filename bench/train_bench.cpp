@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
       cuda_reset_peak();
     }
     time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);  // warm-up
+    profiler::reset();  // LIEDNET_PROFILE=1: count the timed steps only
     std::vector<Split> runs;
     for (int r = 0; r < repeats; ++r) runs.push_back(time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt));
     std::sort(runs.begin(), runs.end(), [](const Split& a, const Split& b) { return a.total() < b.total(); });

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/elementwise_kernels.h"
 #include "tensor/cuda.h"
@@ -54,6 +55,7 @@ enum class Saved { Input, Output };
 // same functions are kernel `act` (which saves the same tensor).
 template <typename Fwd, typename Df>
 Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation act, Fwd f, Df df) {
+  LIEDNET_PROFILE_OP(op);
   LIEDNET_CHECK(x.defined(), op, ": undefined input");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda(op, x))

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/conv_kernels.h"
 #include "ops/depthwise.h"
@@ -413,6 +414,7 @@ T* mutable_data_or_null(Tensor& t) {
 // Runs the forward and records the backward. The weight may be 4-D (conv2d) or
 // 2-D (linear_channels): both are (C_out, C_in/groups * kh * kw) in memory.
 Tensor conv_apply(const char* op, const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b) {
+  LIEDNET_PROFILE_OP(op);
   // Multiply-adds (2 FLOPs each) plus the bias adds.
   FlopCounter::add(g.n * g.c_out * g.oh * g.ow * (2 * g.cg_in() * g.kh * g.kw + (b.defined() ? 1 : 0)));
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype(), x.device());
@@ -481,7 +483,9 @@ Geometry conv2d_geometry(const char* op, const Tensor& x, const Tensor& w, const
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   const Geometry g = conv2d_geometry("conv2d", x, weight, bias, opt);
-  return conv_apply("conv2d", g, x, weight, bias);
+  // Three names for three kernels, so the profiler tells them apart.
+  const char* op = g.depthwise() ? "conv2d_depthwise" : g.kh * g.kw == 1 ? "conv2d_1x1" : "conv2d";
+  return conv_apply(op, g, x, weight, bias);
 }
 
 bool set_cuda_tf32(bool on) {
@@ -527,6 +531,7 @@ int64_t set_conv2d_cuda_tile_elements(int64_t elements) {
 }
 
 Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+  LIEDNET_PROFILE_OP("conv2d_reference");
   const Geometry g = conv2d_geometry("conv2d_reference", x, weight, bias, opt);
   check_cpu("conv2d_reference", x);
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype());

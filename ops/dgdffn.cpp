@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/activation.h"
 #include "ops/check.h"
 #include "ops/depthwise.h"
@@ -215,6 +216,7 @@ Dims check(const Tensor& x, const DgdffnWeights& w) {
 }  // namespace
 
 Tensor dgdffn(const Tensor& x, const DgdffnWeights& w) {
+  LIEDNET_PROFILE_OP(kOp);
   const Dims d = check(x, w);
   const int64_t pixels = d.n * d.p(), C = d.c, h = d.hidden;
   // As the composed convolutions count them (ops/flops.h): 1x1 and depthwise multiply-adds.

@@ -1,6 +1,7 @@
 #include "ops/ss2d_scan.h"
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/conv_kernels.h"
 #include "ops/cuda/scan_kernels.h"
@@ -517,6 +518,7 @@ int64_t ss2d_saved_state_bytes(const Shape& x, int64_t state_size, const SS2DSca
 
 Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
                  const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds, const SS2DScanOptions& opt) {
+  LIEDNET_PROFILE_OP("ss2d_scan");
   const Dims d = check_inputs("ss2d_scan", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, true);
   LIEDNET_CHECK(opt.chunk >= 1, "ss2d_scan: chunk must be positive, got ", opt.chunk);
   const bool grad = autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds});
@@ -558,6 +560,7 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
 
 Tensor ss2d_scan_reference(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
                            const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds) {
+  LIEDNET_PROFILE_OP("ss2d_scan_reference");
   const Dims d =
       check_inputs("ss2d_scan_reference", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, false);
   RefSaved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
