@@ -20,9 +20,8 @@ namespace liednet::ops {
 
 namespace {
 
-// 1 MiB of f32 per band, so the column buffer stays in a core's L2 cache while
-// the GEMM reads it. Measured on 64 channels at 128x128, 3x3, one thread:
-// 0.25 to 1 MiB bands were about equally fast, 2 MiB ~15% and 32 MiB ~40% slower.
+// 1 MiB of f32 per band of the column gradient (strided convolutions' dx), so
+// it stays in a core's L2 cache between the GEMM that writes it and col2im.
 std::atomic<int64_t> g_tile_elements{int64_t{1} << 18};
 
 // Below this many multiply-adds a loop runs on one thread: starting a team costs more.
@@ -73,10 +72,10 @@ void check_same_device(const char* op, const Tensor& x, const Tensor& w, const T
 
 // ---- GEMM paths -------------------------------------------------------------------
 //
-// The forward splits bands of output rows (or runs of pixels) across threads,
-// each band's GEMM on its own thread; the backward runs its GEMMs one after
-// the other, each split across threads by ops::gemm. Neither split changes a
-// sum (ops/gemm.h), so results are bit-identical for any thread count.
+// The 1x1 forward splits runs of pixels across threads, each run's GEMM on its
+// own thread; every other GEMM splits itself across threads (ops::gemm). No
+// split changes a sum (ops/gemm.h), so results are bit-identical for any
+// thread count.
 
 // Output rows per band: as many as the bound allows, at least one.
 int64_t band_rows(const Geometry& g) {
@@ -84,38 +83,10 @@ int64_t band_rows(const Geometry& g) {
   return std::clamp<int64_t>(g_tile_elements.load() / std::max<int64_t>(1, per_row), 1, g.oh);
 }
 
-// Column rows of input channels [c0, c1) for output rows [r0, r1) of one sample.
-// x (C_in, H, W) -> col ((c1-c0)*kh*kw, (r1-r0)*OW); row (c-c0, i, j) holds
-// x[c, oh*s - p + i, ow*s - p + j], zero where that falls in the padding.
-// Rows of one group are contiguous, so a group's GEMM operand is one block of rows.
-template <typename T>
-void im2col(const Geometry& g, const T* x, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
-            const std::vector<Span>& spans, T* col) {
-  const int64_t band = (r1 - r0) * g.ow;
-  for (int64_t r = c0 * g.taps(); r < c1 * g.taps(); ++r) {
-    const int64_t c = r / g.taps(), i = (r / g.kw) % g.kh, j = r % g.kw;
-    const Span sp = spans[j];
-    const T* xc = x + c * g.plane_in();
-    T* dst = col + (r - c0 * g.taps()) * band;
-    for (int64_t oh = r0; oh < r1; ++oh, dst += g.ow) {
-      const int64_t ih = oh * g.stride - g.pad + i;
-      if (ih < 0 || ih >= g.h) {
-        std::fill(dst, dst + g.ow, T(0));
-        continue;
-      }
-      const T* src = xc + ih * g.w;
-      std::fill(dst, dst + sp.lo, T(0));
-      if (g.stride == 1)
-        std::copy(src + (sp.lo - g.pad + j), src + (sp.hi - g.pad + j), dst + sp.lo);
-      else
-        for (int64_t ow = sp.lo; ow < sp.hi; ++ow) dst[ow] = src[ow * g.stride - g.pad + j];
-      std::fill(dst + sp.hi, dst + g.ow, T(0));
-    }
-  }
-}
-
-// The adjoint of im2col for channels [c0, c1): dx (C_in, H, W) += the scatter
-// of col ((c1-c0)*kh*kw, (r1-r0)*OW), taps in a fixed order.
+// For channels [c0, c1): dx (C_in, H, W) += the scatter of col
+// ((c1-c0)*kh*kw, (r1-r0)*OW), a band of the column matrix's gradient (row
+// (c, i, j), column (oh, ow) belongs to x[c, oh*s - p + i, ow*s - p + j]), taps
+// in a fixed order.
 template <typename T>
 void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                 const std::vector<Span>& spans, T* dx) {
@@ -143,11 +114,131 @@ void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t
 }
 
 // f(c0, c1) over contiguous ranges of input channels, split across threads:
-// the column transforms (im2col, col2im_add) of different channels touch
-// different rows of the column buffer and different planes of x and dx.
+// col2im_add of different channels reads different rows of the column buffer
+// and writes different planes of dx.
 template <typename F>
 void over_channels(const Geometry& g, int64_t band, F&& f) {
   parallel_chunks(g.c_in, grain_for(g.taps() * band), f);
+}
+
+// ---- implicit GEMM: the column matrix gathered straight into the GEMM's panels ----
+//
+// Row k of a group's column matrix is (input channel c, tap i, j) of the group,
+// k = (c*kh + i)*kw + j; column q is output pixel (oh, ow), q = oh*OW + ow; the
+// value is x[c, oh*s - p + i, ow*s - p + j], zero in the padding. The packers
+// below write blocks of it (or of its transpose) in ops::gemm_pack_b's layout,
+// so no column buffer is ever stored.
+
+// dst gets `len` values at consecutive columns [col, col + len) of a packed block
+// of kc rows, in row `row`: from src, or zeros when src is null.
+template <typename T>
+void put_run(T* dst, int64_t kc, int64_t nr, int64_t row, int64_t col, const T* src, int64_t len) {
+  while (len > 0) {
+    const int64_t n = std::min(len, nr - col % nr);
+    T* d = dst + (col / nr) * kc * nr + row * nr + col % nr;
+    if (src) {
+      std::copy(src, src + n, d);
+      src += n;
+    } else {
+      std::fill(d, d + n, T(0));
+    }
+    col += n;
+    len -= n;
+  }
+}
+
+// Rows [k0, k0+kc), columns [j0, j0+nc) of the column matrix of one sample's
+// group, x pointing at the group's first channel plane.
+template <typename T>
+void pack_columns(const Geometry& g, const std::vector<Span>& spans, const T* x, int64_t k0, int64_t kc, int64_t j0,
+                  int64_t nc, T* dst) {
+  const int64_t nr = gemm_panel_width<T>();
+  T gathered[64];  // a strided row's values, in pieces
+  for (int64_t k = k0; k < k0 + kc; ++k) {
+    const int64_t c = k / g.taps(), i = (k / g.kw) % g.kh, j = k % g.kw;
+    const Span sp = spans[j];
+    const T* xc = x + c * g.plane_in();
+    for (int64_t q = j0; q < j0 + nc;) {
+      const int64_t oh = q / g.ow, o0 = q % g.ow, o1 = std::min(g.ow, o0 + (j0 + nc - q));  // row oh, [o0, o1)
+      const int64_t col = q - j0, ih = oh * g.stride - g.pad + i;
+      if (ih < 0 || ih >= g.h) {
+        put_run<T>(dst, kc, nr, k - k0, col, nullptr, o1 - o0);
+      } else {
+        const T* src = xc + ih * g.w;
+        const int64_t lo = std::clamp(sp.lo, o0, o1), hi = std::clamp(sp.hi, lo, o1);
+        put_run<T>(dst, kc, nr, k - k0, col, nullptr, lo - o0);
+        if (g.stride == 1) {
+          put_run<T>(dst, kc, nr, k - k0, col + lo - o0, src + lo - g.pad + j, hi - lo);
+        } else {
+          for (int64_t o = lo; o < hi; o += 64) {
+            const int64_t n = std::min<int64_t>(64, hi - o);
+            for (int64_t e = 0; e < n; ++e) gathered[e] = src[(o + e) * g.stride - g.pad + j];
+            put_run<T>(dst, kc, nr, k - k0, col + o - o0, gathered, n);
+          }
+        }
+        put_run<T>(dst, kc, nr, k - k0, col + hi - o0, nullptr, o1 - hi);
+      }
+      q += o1 - o0;
+    }
+  }
+}
+
+// The transpose: rows [k0, k0+kc) are output pixels, columns [j0, j0+nc) rows of
+// the column matrix (the B operand of dw = gout x columns^T).
+template <typename T>
+void pack_columns_transposed(const Geometry& g, const std::vector<Span>& spans, const T* x, int64_t k0, int64_t kc,
+                             int64_t j0, int64_t nc, T* dst) {
+  const int64_t nr = gemm_panel_width<T>();
+  for (int64_t t = j0; t < j0 + nc; ++t) {
+    const int64_t c = t / g.taps(), i = (t / g.kw) % g.kh, j = t % g.kw;
+    const Span sp = spans[j];
+    const T* xc = x + c * g.plane_in();
+    T* d = dst + ((t - j0) / nr) * kc * nr + (t - j0) % nr;  // row q of this column: d[(q - k0) * nr]
+    for (int64_t q = k0; q < k0 + kc;) {
+      const int64_t oh = q / g.ow, o0 = q % g.ow, o1 = std::min(g.ow, o0 + (k0 + kc - q));
+      const int64_t ih = oh * g.stride - g.pad + i;
+      T* dq = d + (q - k0) * nr - o0 * nr;  // dq[o * nr] is pixel (oh, o)
+      if (ih < 0 || ih >= g.h) {
+        for (int64_t o = o0; o < o1; ++o) dq[o * nr] = T(0);
+      } else {
+        const T* src = xc + ih * g.w - g.pad + j;
+        const int64_t lo = std::clamp(sp.lo, o0, o1), hi = std::clamp(sp.hi, lo, o1);
+        for (int64_t o = o0; o < lo; ++o) dq[o * nr] = T(0);
+        for (int64_t o = lo; o < hi; ++o) dq[o * nr] = src[o * g.stride];
+        for (int64_t o = hi; o < o1; ++o) dq[o * nr] = T(0);
+      }
+      q += o1 - o0;
+    }
+  }
+}
+
+// dx of a stride-1 convolution is itself a stride-1 convolution: of gout, padded
+// by k - 1 - p, with the kernel flipped and its channel axes swapped. This is
+// its geometry (per group), when the padding allows it (p <= k - 1).
+bool transposed_conv_possible(const Geometry& g) {
+  return g.stride == 1 && g.kh == g.kw && g.pad <= g.kh - 1;
+}
+
+Geometry transposed_geometry(const Geometry& g) {
+  Geometry t = g;
+  t.c_in = g.c_out, t.h = g.oh, t.w = g.ow;
+  t.c_out = g.c_in;
+  t.oh = g.h, t.ow = g.w;
+  t.pad = g.kh - 1 - g.pad;  // kh == kw (transposed_conv_possible)
+  return t;
+}
+
+// w' (groups, cg_in, cg_out*kh*kw): w'[gr][ci][(co*kh + kh-1-i)*kw + kw-1-j] = w[gr*cg_out + co][ci][i][j].
+template <typename T>
+std::vector<T> transposed_weight(const Geometry& g, const T* w) {
+  const int64_t cgi = g.cg_in(), cgo = g.cg_out(), taps = g.taps();
+  std::vector<T> t(g.groups * cgi * cgo * taps);
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    for (int64_t co = 0; co < cgo; ++co)
+      for (int64_t ci = 0; ci < cgi; ++ci)
+        for (int64_t k = 0; k < taps; ++k)
+          t[((gr * cgi + ci) * cgo + co) * taps + (taps - 1 - k)] = w[((gr * cgo + co) * cgi + ci) * taps + k];
+  return t;
 }
 
 // Pixels [p0, p1) of one sample's out (C_out, OH*OW) = bias (or 0) + W x cols,
@@ -178,18 +269,22 @@ void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out)
     });
     return;
   }
-  // About 8 bands per sample or more, so threads have work at batch 1.
-  const int64_t rows = std::min(band_rows(g), (g.oh + 7) / 8);
-  const int64_t bands = (g.oh + rows - 1) / rows;
+  // Per sample and group one GEMM over the whole output plane, its columns
+  // gathered from x by the packer; the GEMM splits itself across threads.
   const std::vector<Span> spans = column_spans(g);
-  parallel_chunks(g.n * bands, 1, [&](int64_t lo, int64_t hi) {
-    T* col = scratch<T>(g.c_in * g.taps() * rows * g.ow);  // (C_in*kh*kw, rows*OW)
-    for (int64_t t = lo; t < hi; ++t) {
-      const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
-      im2col(g, x + n * g.c_in * pin, r0, r1, 0, g.c_in, spans, col);
-      gemm_band(g, w, b, col, band, r0 * g.ow, r1 * g.ow, out + n * g.c_out * pout);
+  const int64_t cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
+  for (int64_t n = 0; n < g.n; ++n) {
+    T* on = out + n * g.c_out * pout;
+    if (b)
+      parallel_for(0, g.c_out, 1, [&](int64_t co) { std::fill(on + co * pout, on + (co + 1) * pout, b[co]); });
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      const T* xg = x + (n * g.c_in + gr * cgi) * pin;
+      gemm_pack_b<T>(
+          false, cgo, pout, depth, T(1), w + gr * cgo * depth, depth,
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_columns(g, spans, xg, k0, kc, j0, nc, dst); },
+          b ? T(1) : T(0), on + gr * cgo * pout, pout);
     }
-  });
+  }
 }
 
 // Each GEMM splits its own work across threads (ops/gemm.h: the split never
@@ -214,30 +309,48 @@ void gemm_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* 
     return;
   }
   const std::vector<Span> spans = column_spans(g);
+  if (dw)
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* xg = x + (n * g.c_in + gr * cgi) * pin;
+        gemm_pack_b<T>(
+            false, cgo, depth, pout, T(1), gout + (n * g.c_out + gr * cgo) * pout, pout,
+            [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+              pack_columns_transposed(g, spans, xg, k0, kc, j0, nc, dst);
+            },
+            T(1), dw + gr * cgo * depth, depth);
+      }
+  if (!dx) return;
+  if (transposed_conv_possible(g)) {
+    const Geometry t = transposed_geometry(g);
+    const std::vector<Span> tspans = column_spans(t);
+    const std::vector<T> wt = transposed_weight(g, w);  // (groups, cg_in, cg_out*kh*kw)
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* gg = gout + (n * g.c_out + gr * cgo) * pout;
+        gemm_pack_b<T>(
+            false, cgi, pin, t.depth(), T(1), wt.data() + gr * cgi * t.depth(), t.depth(),
+            [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+              pack_columns(t, tspans, gg, k0, kc, j0, nc, dst);
+            },
+            T(1), dx + (n * g.c_in + gr * cgi) * pin, pin);
+      }
+    return;
+  }
+  // Strided (or over-padded) convolutions: the columns' gradient in bands of
+  // output rows, scattered back into dx (col2im).
   const int64_t rows = band_rows(g);
-  // One buffer serves both gradients: the columns of x for dw, then (the GEMM
-  // overwrites them) the gradient of those columns for dx.
   T* col = scratch<T>(g.c_in * taps * rows * g.ow);  // (C_in*kh*kw, rows*OW)
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
       const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
       const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
-      if (dw) {
-        over_channels(g, band, [&](int64_t c0, int64_t c1) {
-          im2col(g, x + n * g.c_in * pin, r0, r1, c0, c1, spans, col + c0 * taps * band);
-        });
-        for (int64_t gr = 0; gr < g.groups; ++gr)
-          gemm<T>(false, true, cgo, depth, band, T(1), go + gr * cgo * pout, pout, col + gr * depth * band, band, T(1),
-                  dw + gr * cgo * depth, depth);
-      }
-      if (dx) {
-        for (int64_t gr = 0; gr < g.groups; ++gr)
-          gemm<T>(true, false, depth, band, cgo, T(1), w + gr * cgo * depth, depth, go + gr * cgo * pout, pout, T(0),
-                  col + gr * depth * band, band);
-        over_channels(g, band, [&](int64_t c0, int64_t c1) {
-          col2im_add(g, col + c0 * taps * band, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
-        });
-      }
+      for (int64_t gr = 0; gr < g.groups; ++gr)
+        gemm<T>(true, false, depth, band, cgo, T(1), w + gr * cgo * depth, depth, go + gr * cgo * pout, pout, T(0),
+                col + gr * depth * band, band);
+      over_channels(g, band, [&](int64_t c0, int64_t c1) {
+        col2im_add(g, col + c0 * taps * band, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
+      });
     }
 }
 

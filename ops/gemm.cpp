@@ -46,9 +46,16 @@ constexpr int64_t NC = 2048;  // columns of B per packed panel (KC x NC: 2 MiB o
 template <typename T>
 using Vec = typename Tile<T>::Vec;
 
-// acc (MR, NR) = sum over k < kc of a[k*MR + i] * b[k*NR + j], then stored to tile (MR, NR).
-template <typename T>
-inline void micro_kernel(int64_t kc, const T* a, const T* b, T* tile) {
+// How a register tile reaches C: into a (MR, NR) buffer for update() to apply,
+// or straight into a full tile of C, stored (C = acc) or added (C = C + acc).
+// The straight paths do exactly what update() does for alpha = 1 with beta 0
+// or 1, so a tile rounds alike whichever path it takes.
+enum class Out { Buffer, Store, Add };
+
+// acc (MR, NR) = sum over k < kc of a[k*MR + i] * b[k*NR + j], then written
+// per `out` to c (row stride ldc; NR for the buffer).
+template <typename T, Out out>
+inline void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc) {
   constexpr int L = Tile<T>::L, NR = Tile<T>::NR;
   Vec<T> acc[MR][2] = {};
 #pragma GCC unroll 2
@@ -64,8 +71,16 @@ inline void micro_kernel(int64_t kc, const T* a, const T* b, T* tile) {
     }
   }
   for (int i = 0; i < MR; ++i) {
-    std::memcpy(tile + i * NR, &acc[i][0], sizeof acc[i][0]);
-    std::memcpy(tile + i * NR + L, &acc[i][1], sizeof acc[i][1]);
+    T* ci = c + i * ldc;
+    if constexpr (out == Out::Add) {
+      Vec<T> c0, c1;
+      std::memcpy(&c0, ci, sizeof c0);
+      std::memcpy(&c1, ci + L, sizeof c1);
+      acc[i][0] = c0 + acc[i][0];
+      acc[i][1] = c1 + acc[i][1];
+    }
+    std::memcpy(ci, &acc[i][0], sizeof acc[i][0]);
+    std::memcpy(ci + L, &acc[i][1], sizeof acc[i][1]);
   }
 }
 
@@ -104,9 +119,18 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
   const int64_t panels = (mc + MR - 1) / MR;
   if (mc % MR) std::fill(dst + (panels - 1) * kc * MR, dst + panels * kc * MR, T(0));
   if (!trans) {
-    for (int64_t i = 0; i < mc; ++i) {
+    // A full panel interleaves MR row streams, k outermost, so the writes are contiguous.
+    int64_t p = 0;
+    for (; p < mc / MR; ++p) {
+      const T* src = A + (i0 + p * MR) * lda + k0;
+      T* d = dst + p * kc * MR;
+      for (int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) d[k * MR + r] = src[r * lda + k];
+    }
+    for (int64_t i = p * MR; i < mc; ++i) {
       const T* src = A + (i0 + i) * lda + k0;
-      T* d = dst + (i / MR) * kc * MR + i % MR;
+      T* d = dst + p * kc * MR + i % MR;
       for (int64_t k = 0; k < kc; ++k) d[k * MR] = src[k];
     }
   } else {
@@ -121,12 +145,11 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
 }
 
 // op(B) rows [k0, k0+kc), columns [j0, j0+nc) into panels of NR columns,
-// dst[p][k][c] = op(B)[k0 + k, j0 + p*NR + c], zero past column nc.
+// dst[p][k][c] = op(B)[k0 + k, j0 + p*NR + c] (the caller zeroes the columns past nc).
 template <typename T>
 void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
   constexpr int NR = Tile<T>::NR;
-  const int64_t panels = (nc + NR - 1) / NR, full = nc / NR;
-  if (nc % NR) std::fill(dst + full * kc * NR, dst + panels * kc * NR, T(0));
+  const int64_t full = nc / NR;
   if (!trans) {
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = B + (k0 + k) * ldb + j0;
@@ -134,9 +157,17 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t
       for (int64_t c = full * NR; c < nc; ++c) dst[(full * kc + k) * NR + c - full * NR] = src[c];
     }
   } else {
-    for (int64_t j = 0; j < nc; ++j) {
+    // A full panel interleaves NR column streams, k outermost, so the writes are contiguous.
+    for (int64_t p = 0; p < full; ++p) {
+      const T* src = B + (j0 + p * NR) * ldb + k0;
+      T* d = dst + p * kc * NR;
+      for (int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 16
+        for (int c = 0; c < NR; ++c) d[k * NR + c] = src[c * ldb + k];
+    }
+    for (int64_t j = full * NR; j < nc; ++j) {
       const T* src = B + (j0 + j) * ldb + k0;
-      T* d = dst + (j / NR) * kc * NR + j % NR;
+      T* d = dst + full * kc * NR + j % NR;
       for (int64_t k = 0; k < kc; ++k) d[k * NR] = src[k];
     }
   }
@@ -160,10 +191,11 @@ T* pack_buffer(int which, int64_t elements) {
   return b.data.get();
 }
 
-// C rows [i0, i1) and columns [j0, j1) on the calling thread.
-template <typename T>
-void gemm_block(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha,
-                const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+// C rows [i0, i1) and columns [j0, j1) on the calling thread; pack_b(k0, kc,
+// j0, nc, dst) fills a panel block of op(B) (ops/gemm.h, PackB).
+template <typename T, typename PackBFn>
+void gemm_block(bool trans_a, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A,
+                int64_t lda, const PackBFn& pack_b, T beta, T* C, int64_t ldc) {
   constexpr int NR = Tile<T>::NR;
   const int64_t nc_max = std::min<int64_t>(NC, (j1 - j0 + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (i1 - i0 + MR - 1) / MR * MR);
@@ -174,15 +206,23 @@ void gemm_block(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, 
     const int64_t nc = std::min(NC, j1 - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
-      pack_b(trans_b, B, ldb, pc, kc, jc, nc, pb);
+      if (nc % NR) std::fill(pb + nc / NR * kc * NR, pb + (nc / NR + 1) * kc * NR, T(0));
+      pack_b(pc, kc, jc, nc, pb);
       for (int64_t ic = i0; ic < i1; ic += MC) {
         const int64_t mc = std::min(MC, i1 - ic);
         pack_a(trans_a, A, lda, ic, mc, pc, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += NR)
           for (int64_t ir = 0; ir < mc; ir += MR) {
-            micro_kernel<T>(kc, pa + ir * kc, pb + jr * kc, tile);
-            update<T>(C + (ic + ir) * ldc + jc + jr, ldc, tile, std::min<int64_t>(MR, mc - ir),
-                      std::min<int64_t>(NR, nc - jr), alpha, beta, pc == 0);
+            const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR && alpha == T(1) && pc == 0 && beta == T(0)) {
+              micro_kernel<T, Out::Store>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
+            } else if (mr == MR && nr == NR && alpha == T(1) && (pc > 0 || beta == T(1))) {
+              micro_kernel<T, Out::Add>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
+            } else {
+              micro_kernel<T, Out::Buffer>(kc, pa + ir * kc, pb + jr * kc, tile, NR);
+              update<T>(c, ldc, tile, mr, nr, alpha, beta, pc == 0);
+            }
           }
       }
     }
@@ -192,14 +232,12 @@ void gemm_block(bool trans_a, bool trans_b, int64_t i0, int64_t i1, int64_t j0, 
 // Below this many multiply-adds a product runs on one thread.
 constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
-}  // namespace
-
 // Threads split C into one block per thread, along N when it is wide enough
 // (each thread packs its own panels of B and all of A) and along M otherwise.
 // Block edges fall on tile edges; the split does not change any element's sum.
-template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+template <typename T, typename PackBFn>
+void gemm_split(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const PackBFn& pack_b, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     for (int64_t i = 0; i < M; ++i)
@@ -215,12 +253,34 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   parallel_for(0, parts, 1, [&](int64_t p) {
     if (split_cols) {
       const int64_t j0 = col_tiles * p / parts * NR, j1 = std::min(N, col_tiles * (p + 1) / parts * NR);
-      gemm_block<T>(trans_a, trans_b, 0, M, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      gemm_block<T>(trans_a, 0, M, j0, j1, K, alpha, A, lda, pack_b, beta, C, ldc);
     } else {
       const int64_t i0 = row_tiles * p / parts * MR, i1 = std::min(M, row_tiles * (p + 1) / parts * MR);
-      gemm_block<T>(trans_a, trans_b, i0, i1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      gemm_block<T>(trans_a, i0, i1, 0, N, K, alpha, A, lda, pack_b, beta, C, ldc);
     }
   });
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_split<T>(
+      trans_a, M, N, K, alpha, A, lda,
+      [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(trans_b, B, ldb, k0, kc, j0, nc, dst); },
+      beta, C, ldc);
+}
+
+template <typename T>
+int gemm_panel_width() {
+  return Tile<T>::NR;
+}
+
+template <typename T>
+void gemm_pack_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const PackB<T>& pack_b, T beta, T* C, int64_t ldc) {
+  gemm_split<T>(trans_a, M, N, K, alpha, A, lda, pack_b, beta, C, ldc);
 }
 
 namespace detail {
@@ -243,6 +303,12 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
+template int gemm_panel_width<float>();
+template int gemm_panel_width<double>();
+template void gemm_pack_b<float>(bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const PackB<float>&,
+                                 float, float*, int64_t);
+template void gemm_pack_b<double>(bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                  const PackB<double>&, double, double*, int64_t);
 template void detail::gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                                             const float*, int64_t, float, float*, int64_t);
 template void detail::gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
