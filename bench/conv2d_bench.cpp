@@ -1,17 +1,29 @@
-// Times conv2d forward and backward on every dense convolution of a LIEDNet
-// training step at 1x3x256x256 (the network's own convolutions and 1x1
-// projections, and VGG19's up to conv4_4) and on the depthwise shapes, and
-// prints each one's GFLOP/s as a fraction of this machine's FP32 peak,
-// measured in the same run by an FMA loop on as many threads
-// (bench::fp32_peak_gflops).
-//   usage: bench_conv2d [name filter] [--batch B] [--reps R]
-// A backward counts only the gradients a training step asks for: VGG19 is
-// frozen (dx only), the image entering patch_embed needs none (dw only).
+// Times conv2d forward and backward (input and weight gradients) on the shapes
+// that dominate LIEDNet and VGG19 training, with their GFLOP/s.
+//   OMP_NUM_THREADS=2 build/bench_conv2d [name filter] [band bound in elements]
+//   build/bench_conv2d --dense [--size H W] [--repeats R] [--json FILE] [--cpu-time]
+// --dense times every distinct dense (groups 1) convolution of one LIEDNet
+// training step at 1x3xHxW (default 256x256), the network's and the perceptual
+// loss's VGG19 (on the full image and on the side output's eighth), with how
+// many times each runs; bench/targets.py divides each rate by the machine's
+// FMA peak (bench_peak). --cpu-time times by the process's CPU time instead of
+// the wall clock: with LIEDNET_THREADS=1 on a shared machine it leaves out the
+// time other processes held the core (compare with bench_peak's CPU-time
+// per-core rate). Convolutions whose output is 1x1 (the squeeze-and-
+// excitation of LocalFeatureModule: matrix-vector products) are listed apart.
+// The torch numbers to compare with come from the same loop in Python:
+//   torch.set_num_threads(2); x, w = torch.randn(...).requires_grad_(), torch.randn(...).requires_grad_()
+//   y = F.conv2d(x, w, padding=p, groups=g)   # timed: forward
+//   y.backward(torch.ones_like(y))            # timed: backward (ones_like outside the timer)
+// minimum over the runs after 2 warm-up runs.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "autograd/autograd.h"
 #include "bench_util.h"
@@ -22,124 +34,175 @@ using namespace liednet;
 
 namespace {
 
-// One thread: CPU time, which leaves out the time other processes held the
-// core; several: the wall clock.
-double (*g_clock)() = bench::now_ms;
+// The clock, in ms: wall (default) or this process's CPU time (--cpu-time).
+double (*g_clock_ms)() = bench::now_ms;
 
-struct Case {
-  std::string name;
-  int64_t c_in, h, w, c_out, k, stride, pad, groups;
-  bool dx = true, dw = true;  // which gradients the backward computes
-};
+double seconds_since(double t0_ms) { return (g_clock_ms() - t0_ms) / 1e3; }
 
 struct Timing {
-  double fwd = 1e30, bwd = 1e30;  // seconds, minimum over the runs
+  double fwd_s, bwd_s;
 };
 
 // Minimum over the runs: the machine is shared, and the minimum is the least disturbed.
-Timing time_case(const Case& c, int64_t batch, int reps) {
-  const auto seconds_since = [](double t0) { return (g_clock() - t0) / 1e3; };
+Timing time_conv(const Shape& xs, const Shape& ws, const ops::Conv2dOptions& opt, int reps) {
   Generator gen(1);
-  Tensor x = Tensor::randn({batch, c.c_in, c.h, c.w}, gen).set_requires_grad(c.dx);
-  Tensor w = Tensor::randn({c.c_out, c.c_in / c.groups, c.k, c.k}, gen).set_requires_grad(c.dw);
-  const ops::Conv2dOptions opt{.stride = c.stride, .padding = c.pad, .groups = c.groups};
-  Timing t;
+  Tensor x = Tensor::randn(xs, gen).set_requires_grad();
+  Tensor w = Tensor::randn(ws, gen).set_requires_grad();
+  double fwd = 1e30, bwd = 1e30;
   for (int r = -2; r < reps; ++r) {  // two warm-up runs
-    double t0 = g_clock();
+    double t0 = g_clock_ms();
     Tensor y = ops::conv2d(x, w, Tensor(), opt);
     const double f = seconds_since(t0);
     Tensor g = Tensor::ones(y.shape());
-    t0 = g_clock();
-    if (c.dx || c.dw) y.backward(g);
+    t0 = g_clock_ms();
+    y.backward(g);
     const double b = seconds_since(t0);
-    x.zero_grad();
-    w.zero_grad();
-    if (r >= 0) t.fwd = std::min(t.fwd, f), t.bwd = std::min(t.bwd, b);
+    if (r >= 0) fwd = std::min(fwd, f), bwd = std::min(bwd, b);
   }
-  return t;
+  return {fwd, bwd};
 }
 
-// Block-level 1x1 convolutions at width C on an HxW map (DGDFFN hidden h = int(2.66 C)).
-void add_block(std::vector<Case>& cases, const std::string& level, int64_t C, int64_t hw) {
-  const int64_t h = static_cast<int64_t>(static_cast<double>(C) * 2.66);
-  auto pw = [&](const char* what, int64_t in, int64_t out) {
-    cases.push_back({level + " " + what, in, hw, hw, out, 1, 1, 0, 1});
+void bench_one(const char* name, const Shape& xs, const Shape& ws, const ops::Conv2dOptions& opt, int reps = 10) {
+  const Timing t = time_conv(xs, ws, opt, reps);
+  std::printf("ours  %-30s fwd %7.2f ms, bwd %7.2f ms (min of %d)\n", name, t.fwd_s * 1e3, t.bwd_s * 1e3, reps);
+}
+
+// A dense convolution of the training step: input (1, c_in, h, w), c_out x c_in x k x k.
+struct Dense {
+  std::string where;
+  int64_t c_in, c_out, k, stride, h, w;
+  int count = 1;  // how many times a step runs it forward
+  int64_t pad() const { return k == 3 ? 1 : 0; }  // 3x3 keep the size; 2x2 stride 2 and 1x1 have none
+  int64_t oh() const { return (h + 2 * pad() - k) / stride + 1; }
+  int64_t ow() const { return (w + 2 * pad() - k) / stride + 1; }
+  double flops() const { return 2.0 * c_in * c_out * k * k * oh() * ow(); }  // forward multiply-adds x 2
+  std::string key() const {
+    char s[96];
+    std::snprintf(s, sizeof s, "%lldx%lld %lld->%lld s%lld @%lldx%lld", (long long)k, (long long)k,
+                  (long long)c_in, (long long)c_out, (long long)stride, (long long)h, (long long)w);
+    return s;
+  }
+};
+
+// Every dense convolution of a LIEDNet (dim 32, blocks (1, 2, 4), 4 refinement blocks; LIEDNET_SPEC.md)
+// training step at 1x3xHxW, and of the perceptual loss's VGG19 to conv4_4 on (out, gt) at HxW and
+// (side, side_gt) at H/8 x W/8. The 1x1 projections (nn.Linear in upstream) count as dense convolutions.
+std::vector<Dense> training_step_convs(int64_t H, int64_t W) {
+  std::vector<Dense> v;
+  auto block = [&](const char* level, int64_t C, int64_t h, int64_t w, int n) {
+    const int64_t hid = static_cast<int64_t>(C * 2.66);
+    const std::string p = level;
+    v.push_back({p + " in_proj", C, 4 * C, 1, 1, h, w, n});
+    v.push_back({p + " out_proj", 2 * C, C, 1, 1, h, w, n});
+    v.push_back({p + " fusion", 2 * C, C, 1, 1, h, w, n});
+    v.push_back({p + " ffn.project_in1", C, 2 * hid, 1, 1, h, w, n});
+    v.push_back({p + " ffn.project_in2", C, hid, 1, 1, h, w, n});
+    v.push_back({p + " ffn.fusion", 2 * hid, hid, 1, 1, h, w, n});
+    v.push_back({p + " ffn.project_out", hid, C, 1, 1, h, w, n});
+    v.push_back({p + " local (SE, 1x1 output)", C, C / 2, 1, 1, 1, 1, n});
+    v.push_back({p + " local (SE, 1x1 output)", C / 2, C, 1, 1, 1, 1, n});
   };
-  pw("in_proj", C, 4 * C);
-  pw("out_proj", 2 * C, C);
-  pw("fusion", 2 * C, C);
-  pw("project_in1", C, 2 * h);
-  pw("project_in2", C, h);
-  pw("ffn.fusion", 2 * h, h);
-  pw("project_out", h, C);
+  const int64_t C = 32, h1 = H / 2, w1 = W / 2;
+  v.push_back({"patch_embed", 3, C, 2, 2, H, W});
+  block("encoder_level1", C, h1, w1, 1);
+  v.push_back({"down1_2", C, C / 2, 3, 1, h1, w1});
+  block("encoder_level2/decoder_level2", 2 * C, h1 / 2, w1 / 2, 4);
+  v.push_back({"down2_3", 2 * C, C, 3, 1, h1 / 2, w1 / 2});
+  block("encoder_level3", 4 * C, h1 / 4, w1 / 4, 4);
+  v.push_back({"up3_2", 4 * C, 8 * C, 3, 1, h1 / 4, w1 / 4});
+  v.push_back({"reduce_chan_level2", 4 * C, 2 * C, 1, 1, h1 / 2, w1 / 2});
+  v.push_back({"up2_1", 2 * C, 4 * C, 3, 1, h1 / 2, w1 / 2});
+  block("decoder_level1/refinement", 2 * C, h1, w1, 5);
+  v.push_back({"recover", 2 * C, 8 * C, 3, 1, h1, w1});
+  v.push_back({"output", 2 * C, 3, 3, 1, H, W});
+  v.push_back({"side_out", 4 * C, 3, 3, 1, h1 / 4, w1 / 4});
+  for (const int64_t s : {int64_t{1}, int64_t{8}}) {  // VGG on (out, gt), then on (side, side_gt)
+    const int64_t h = H / s, w = W / s;
+    const std::string p = s == 1 ? "vgg " : "vgg (side) ";
+    const int64_t chain[][3] = {{3, 64, 1},     {64, 64, 1},    {64, 128, 2},   {128, 128, 2},
+                                {128, 256, 4},  {256, 256, 4},  {256, 256, 4},  {256, 256, 4},
+                                {256, 512, 8},  {512, 512, 8},  {512, 512, 8},  {512, 512, 8}};
+    const char* names[] = {"conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2",
+                           "conv3_3", "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4"};
+    for (int i = 0; i < 12; ++i)
+      v.push_back({p + names[i], chain[i][0], chain[i][1], 3, 1, h / chain[i][2], w / chain[i][2], 2});
+  }
+  return v;
+}
+
+// --dense: one row per distinct shape (the places that share it, and its count per step).
+int dense_main(int64_t H, int64_t W, int reps, const std::string& json_path) {
+  std::map<std::string, std::vector<Dense>> by_shape;
+  std::vector<std::string> order;
+  for (const Dense& d : training_step_convs(H, W)) {
+    if (!by_shape.count(d.key())) order.push_back(d.key());
+    by_shape[d.key()].push_back(d);
+  }
+  std::printf("dense convolutions of a 1x3x%lldx%lld training step, %d threads, min of %d runs (f32, %s time)\n",
+              (long long)H, (long long)W, num_threads(), reps, g_clock_ms == bench::cpu_ms ? "CPU" : "wall");
+  std::printf("%-30s %5s %9s %9s %9s %9s %9s  %s\n", "shape", "count", "GFLOP", "fwd ms", "bwd ms", "fwd GF/s",
+              "bwd GF/s", "where");
+  nlohmann::json rows = nlohmann::json::array();
+  for (const std::string& key : order) {
+    const std::vector<Dense>& ds = by_shape[key];
+    const Dense& d = ds[0];
+    int count = 0;
+    std::string where;
+    for (const Dense& e : ds) count += e.count, where += (where.empty() ? "" : ", ") + e.where;
+    const Timing t = time_conv({1, d.c_in, d.h, d.w}, {d.c_out, d.c_in, d.k, d.k},
+                               {.stride = d.stride, .padding = d.pad()}, reps);
+    const double f = d.flops();
+    std::printf("%-30s %5d %9.3f %9.2f %9.2f %9.1f %9.1f  %s\n", key.c_str(), count, f / 1e9, t.fwd_s * 1e3,
+                t.bwd_s * 1e3, f / t.fwd_s / 1e9, 2 * f / t.bwd_s / 1e9, where.c_str());
+    std::fflush(stdout);
+    rows.push_back({{"shape", key}, {"where", where}, {"count", count}, {"matvec", d.oh() * d.ow() == 1},
+                    {"forward_flops", f}, {"backward_flops", 2 * f}, {"forward_s", t.fwd_s}, {"backward_s", t.bwd_s}});
+  }
+  std::printf("(backward = input and weight gradients, counted as 2x the forward's FLOPs)\n");
+  if (!json_path.empty())
+    bench::write_json(json_path, {{"threads", num_threads()}, {"height", H}, {"width", W}, {"repeats", reps},
+                                  {"convs", rows}});
+  return 0;
 }
 
 }  // namespace
 
+// An argument runs only the benchmarks whose name contains it.
 int main(int argc, char** argv) {
   init_threads_from_env();
-  std::string only;
-  int64_t batch = 1;
-  int reps = 5;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else only = argv[i];
-  }
-  const int64_t S = 256;  // input side
-  std::vector<Case> dense;
-  dense.push_back({"patch_embed 2x2 s2", 3, S, S, 32, 2, 2, 0, 1, false, true});
-  add_block(dense, "L1", 32, S / 2);
-  dense.push_back({"down1_2 3x3", 32, S / 2, S / 2, 16, 3, 1, 1, 1});
-  add_block(dense, "L2", 64, S / 4);
-  dense.push_back({"down2_3 3x3", 64, S / 4, S / 4, 32, 3, 1, 1, 1});
-  add_block(dense, "L3", 128, S / 8);
-  dense.push_back({"side_out 3x3", 128, S / 8, S / 8, 3, 3, 1, 1, 1});
-  dense.push_back({"up3_2 3x3", 128, S / 8, S / 8, 256, 3, 1, 1, 1});
-  dense.push_back({"reduce_chan 1x1", 128, S / 4, S / 4, 64, 1, 1, 0, 1});
-  dense.push_back({"up2_1 3x3", 64, S / 4, S / 4, 128, 3, 1, 1, 1});
-  add_block(dense, "D1", 64, S / 2);
-  dense.push_back({"recover 3x3", 64, S / 2, S / 2, 256, 3, 1, 1, 1});
-  dense.push_back({"output 3x3", 64, S, S, 3, 3, 1, 1, 1});
-  const int64_t vgg[][4] = {{3, 64, S, 0},        {64, 64, S, 0},       {64, 128, S / 2, 0},  {128, 128, S / 2, 0},
-                            {128, 256, S / 4, 0}, {256, 256, S / 4, 0}, {256, 512, S / 8, 0}, {512, 512, S / 8, 0}};
-  for (const auto& v : vgg)
-    dense.push_back({"vgg " + std::to_string(v[0]) + "->" + std::to_string(v[1]) + " @" + std::to_string(v[2]), v[0],
-                     v[2], v[2], v[1], 3, 1, 1, 1, v[0] != 3, false});
-  std::vector<Case> depthwise{
-      {"dw 3x3 C=64 @128", 64, S / 2, S / 2, 64, 3, 1, 1, 64},
-      {"dw 3x3 C=170 @128", 170, S / 2, S / 2, 170, 3, 1, 1, 170},
-      {"dw 5x5 C=170 @128", 170, S / 2, S / 2, 170, 5, 1, 2, 170},
-  };
-
-  const int threads = num_threads();
-  if (threads == 1) g_clock = bench::cpu_ms;
-  const double peak0 = bench::fp32_peak_gflops(threads, 200, g_clock);
-  std::printf("threads %d (%s time), batch %lld, input %lldx%lld; FP32 peak (FMA loop) %.1f GFLOP/s; min of %d runs\n",
-              threads, threads == 1 ? "CPU" : "wall", static_cast<long long>(batch), static_cast<long long>(S),
-              static_cast<long long>(S), peak0, reps);
-  std::printf("%-26s %8s %9s %7s %9s %7s %6s\n", "convolution", "GFLOP", "fwd ms", "%peak", "bwd ms", "%peak", "grads");
-  double total_flop = 0, total_s = 0;
-  auto run = [&](const std::vector<Case>& cases) {
-    for (const Case& c : cases) {
-      if (c.name.find(only) == std::string::npos) continue;
-      const int64_t oh = (c.h + 2 * c.pad - c.k) / c.stride + 1, ow = (c.w + 2 * c.pad - c.k) / c.stride + 1;
-      const double flop = 2.0 * batch * c.c_out * oh * ow * (c.c_in / c.groups) * c.k * c.k;
-      const double bflop = flop * ((c.dx ? 1 : 0) + (c.dw ? 1 : 0));
-      const Timing t = time_case(c, batch, reps);
-      total_flop += flop + bflop;
-      total_s += t.fwd + t.bwd;
-      std::printf("%-26s %8.3f %9.2f %6.0f%% %9.2f %6.0f%% %6s\n", c.name.c_str(), flop / 1e9, t.fwd * 1e3,
-                  100 * flop / t.fwd / 1e9 / peak0, t.bwd * 1e3, bflop > 0 ? 100 * bflop / t.bwd / 1e9 / peak0 : 0.0,
-                  c.dx && c.dw ? "dx,dw" : c.dx ? "dx" : c.dw ? "dw" : "-");
-      std::fflush(stdout);
+  if (argc > 1 && !std::strcmp(argv[1], "--dense")) {
+    int64_t H = 256, W = 256;
+    int reps = 3;
+    std::string json_path;
+    for (int i = 2; i < argc; ++i) {
+      if (!std::strcmp(argv[i], "--size") && i + 2 < argc) H = std::atoll(argv[i + 1]), W = std::atoll(argv[i + 2]), i += 2;
+      else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) reps = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+      else if (!std::strcmp(argv[i], "--cpu-time")) g_clock_ms = bench::cpu_ms;
+      else {
+        std::fprintf(stderr, "usage: bench_conv2d --dense [--size H W] [--repeats R] [--json FILE] [--cpu-time]\n");
+        return 2;
+      }
     }
+    if (H % 64 || W % 64 || H <= 0 || W <= 0) {
+      std::fprintf(stderr, "bench_conv2d --dense: --size %lld %lld must be positive multiples of 64\n",
+                   (long long)H, (long long)W);
+      return 2;
+    }
+    return dense_main(H, W, std::max(1, reps), json_path);
+  }
+  const std::string only = argc > 1 ? argv[1] : "";
+  if (argc > 2) ops::detail::set_conv2d_tile_elements(std::stoll(argv[2]));  // band bound, in elements
+  auto bench_if = [&](const char* name, const Shape& xs, const Shape& ws, const ops::Conv2dOptions& opt) {
+    if (std::string(name).find(only) != std::string::npos) bench_one(name, xs, ws, opt);
   };
-  run(dense);
-  if (total_s > 0)
-    std::printf("dense total: %.2f GFLOP in %.1f ms = %.0f%% of peak\n", total_flop / 1e9, total_s * 1e3,
-                100 * total_flop / total_s / 1e9 / peak0);
-  run(depthwise);
-  std::printf("FP32 peak again at the end: %.1f GFLOP/s\n", bench::fp32_peak_gflops(threads, 200, g_clock));
+  std::printf("threads: %d\n", num_threads());
+  bench_if("dense 3x3 1x64x128x128", {1, 64, 128, 128}, {64, 64, 3, 3}, {.padding = 1});
+  bench_if("depthwise 3x3 1x128x128x128", {1, 128, 128, 128}, {128, 1, 3, 3}, {.padding = 1, .groups = 128});
+  bench_if("depthwise 5x5 1x128x128x128", {1, 128, 128, 128}, {128, 1, 5, 5}, {.padding = 2, .groups = 128});
+  bench_if("1x1 1x64x128x128 ->128", {1, 64, 128, 128}, {128, 64, 1, 1}, {});
+  bench_if("patch embed 2x2 s2 8x3x256x256 ->32", {8, 3, 256, 256}, {32, 3, 2, 2}, {.stride = 2});
+  bench_if("depthwise 3x3 8x64x128x128", {8, 64, 128, 128}, {64, 1, 3, 3}, {.padding = 1, .groups = 64});
+  bench_if("VGG conv1_2 3x3 2x64x224x224", {2, 64, 224, 224}, {64, 64, 3, 3}, {.padding = 1});
   return 0;
 }

@@ -2,11 +2,18 @@
 // VGG19 perceptual terms, random VGG weights), backward and the Adam update,
 // at 1x3x128x128, 1x3x256x256 and 8x3x256x256; peak RSS; and, given the JSON
 // written by bench/torch_train_step.py in the same session, the ratio to the
-// test-only PyTorch reference. With --device cuda every phase is timed after a
+// PyTorch baseline. With --device cuda every phase is timed after a
 // stream synchronise and the peak device memory of the step is printed too;
 // --tf32 lets cuBLAS use TF32 tensor cores (off by default, as in the tests).
+// The FLOPs of a step: ops::FlopCounter counts the forward's (convolutions, the
+// 1x1 projections, the scan's projections and recurrence; not the elementwise
+// work) of the network and of the loss; the backward is counted as 2x the
+// network's forward (input and weight gradients) plus 1x the VGG forward on the
+// two predictions (input gradient only: its weights are fixed; the VGG on the
+// two targets runs without a graph), i.e. half the loss's forward.
+// --json FILE writes the figures for bench/targets.py.
 //   usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual]
-//                      [--device cpu|cuda] [--tf32]
+//                      [--device cpu|cuda] [--tf32] [--json FILE]
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -21,6 +28,7 @@
 #include "liednet/losses.h"
 #include "nn/optim.h"
 #include "ops/conv2d.h"
+#include "ops/flops.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
@@ -60,6 +68,24 @@ Split time_step(net::LIEDNet& model, net::VGG19Features* vgg, nn::Adam& adam, co
   s.optim = t4 - t3;
   return s;
 }
+
+// Forward FLOPs of the network and of the loss (see the file comment), from one untimed step.
+std::pair<double, double> count_forward_flops(net::LIEDNet& model, net::VGG19Features* vgg, nn::Adam& adam,
+                                              const net::LossConfig& cfg, const Tensor& lq, const Tensor& gt) {
+  double net_flops = 0, loss_flops = 0;
+  {
+    ops::FlopCounter c;
+    net::LIEDNetOutput out = model.forward(lq, true);
+    net_flops = static_cast<double>(c.total());
+    ops::FlopCounter cl;
+    net::LossTerms terms = net::compute_loss(out, gt, vgg, cfg);
+    loss_flops = static_cast<double>(cl.total());
+    out = {};
+    terms.total.backward();
+  }
+  adam.step(1e-4);
+  return {net_flops, loss_flops};
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,12 +95,14 @@ int main(int argc, char** argv) {
   bool perceptual = true;
   Device device = Device::CPU;
   bool tf32 = false;
+  std::string json_path;
   std::vector<std::array<int64_t, 3>> sizes{{1, 128, 128}, {1, 256, 256}, {8, 256, 256}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--torch-json") && i + 1 < argc) torch_json = argv[++i];
     else if (!std::strcmp(argv[i], "--no-perceptual")) perceptual = false;
     else if (!std::strcmp(argv[i], "--tf32")) tf32 = true;
+    else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc && !std::strcmp(argv[i + 1], "cuda")) device = Device::CUDA, ++i;
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc && !std::strcmp(argv[i + 1], "cpu")) ++i;
     else if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -87,7 +115,7 @@ int main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr, "usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual] "
-                           "[--device cpu|cuda] [--tf32]\n");
+                           "[--device cpu|cuda] [--tf32] [--json FILE]\n");
       return 2;
     }
   }
@@ -120,6 +148,7 @@ int main(int argc, char** argv) {
                 num_threads(), repeats, perceptual ? "on, random VGG19" : "off");
   std::printf("%-12s %9s %9s %9s %9s %10s %10s %12s %8s\n", "batch", "fwd ms", "loss ms", "bwd ms", "adam ms", "step ms",
               "img/s", "torch step", "ratio");
+  nlohmann::json json_configs = nlohmann::json::array();
   for (auto [B, H, W] : sizes) {
     Tensor lq = Tensor::uniform({B, 3, H, W}, -1, 1, gen), gt = Tensor::uniform({B, 3, H, W}, -1, 1, gen);
     if (device == Device::CUDA) {
@@ -127,12 +156,21 @@ int main(int argc, char** argv) {
       gt = gt.to(device);
       cuda_reset_peak();
     }
-    time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);  // warm-up
+    // The warm-up step, FLOPs counted (the counter costs nothing measurable, but stays out of the timing).
+    const auto [net_flops, loss_flops] = count_forward_flops(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);
     profiler::reset();  // LIEDNET_PROFILE=1: count the timed steps only
     std::vector<Split> runs;
     for (int r = 0; r < repeats; ++r) runs.push_back(time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt));
     std::sort(runs.begin(), runs.end(), [](const Split& a, const Split& b) { return a.total() < b.total(); });
     const Split s = runs[runs.size() / 2];
+    const double step_flops = 3 * net_flops + 1.5 * loss_flops;
+    std::vector<double> totals;
+    for (const Split& r : runs) totals.push_back(r.total() / 1e3);
+    json_configs.push_back({{"batch", B}, {"height", H}, {"width", W}, {"forward_s", s.forward / 1e3},
+                            {"losses_s", s.losses / 1e3}, {"backward_s", s.backward / 1e3},
+                            {"optimizer_s", s.optim / 1e3}, {"total_s", s.total() / 1e3}, {"samples_total_s", totals},
+                            {"network_forward_flops", net_flops}, {"loss_forward_flops", loss_flops},
+                            {"step_flops", step_flops}, {"peak_rss_mib", bench::peak_rss_mib()}});
     char name[32], torch_col[32] = "-", ratio_col[32] = "-";
     std::snprintf(name, sizeof name, "%lldx3x%lldx%lld", (long long)B, (long long)H, (long long)W);
     // bench/torch_train_step.py's JSON: configs[] with batch, height, width, total_s.
@@ -151,7 +189,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   std::printf("peak RSS %.0f MiB (ratio = our step time / torch's; below 0.25 meets the target; * torch recomputed\n"
-              "each block in its backward: its plain-loop scan keeps every state and would not fit in memory)\n",
+              "each block in its backward to fit in memory)\n",
               bench::peak_rss_mib());
+  if (!json_path.empty())
+    bench::write_json(json_path, {{"threads", num_threads()}, {"repeats", repeats}, {"perceptual", perceptual},
+                                  {"device", device == Device::CUDA ? "cuda" : "cpu"}, {"configs", json_configs},
+                                  {"peak_rss_mib", bench::peak_rss_mib()}});
   return 0;
 }
