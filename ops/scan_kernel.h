@@ -249,11 +249,13 @@ void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T
   if constexpr (kVector16<T, NS>) {
     const f32x16 a16 = load16(A);
     f32x16 h16 = load16(h);
+    const float* B0 = s.B(t0);
+    const float* C0 = s.C(t0);
+    const int64_t st = s.step_stride();
     for (int64_t i = 0; i < len; ++i) {
-      const int64_t t = t0 + i;
       const float du = dt[i] * u[i];
-      h16 = decay_exp(dt[i] * a16) * h16 + du * load16(s.B(t));
-      s.y(t, hsum(load16(s.C(t)) * h16) + D * u[i]);
+      h16 = decay_exp(dt[i] * a16) * h16 + du * load16(B0 + i * st);
+      s.y(t0 + i, hsum(load16(C0 + i * st) * h16) + D * u[i]);
     }
     store16(h, h16);
     return;
@@ -284,10 +286,15 @@ void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, 
   if constexpr (kVector16<T, NS>) {
     const f32x16 a16 = load16(A);
     f32x16 hp = load16(h0);
+    const float* B0 = s.B(t0);
+    const float* C0 = s.C(t0);
+    float* dB0 = s.dB(t0);
+    float* dC0 = s.dC(t0);
+    const int64_t st = s.step_stride();
     for (int64_t i = 0; i < len; ++i) {
       const float dt = ws.dt[i];
       const f32x16 a = decay_exp(dt * a16);
-      hp = a * hp + (dt * ws.u[i]) * load16(s.B(t0 + i));
+      hp = a * hp + (dt * ws.u[i]) * load16(B0 + i * st);
       store16(&ws.a[i * 16], a);
       store16(&ws.h[i * 16], hp);
     }
@@ -297,12 +304,12 @@ void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, 
     for (int64_t i = len - 1; i >= 0; --i) {
       const int64_t t = t0 + i;
       const float gy = s.gy(t), u = ws.u[i], dt = ws.dt[i];
-      const f32x16 B = load16(s.B(t)), C = load16(s.C(t));
+      const f32x16 B = load16(B0 + i * st), C = load16(C0 + i * st);
       const f32x16 a = load16(&ws.a[i * 16]);
       const f32x16 h = load16(&ws.h[i * 16]);
       const f32x16 hprev = i > 0 ? load16(&ws.h[(i - 1) * 16]) : load16(h0);
-      float* dB = s.dB(t);
-      float* dC = s.dC(t);
+      float* dB = dB0 + i * st;
+      float* dC = dC0 + i * st;
       dD += static_cast<double>(gy * u);
       store16(dC, load16(dC) + gy * h);
       g16 += gy * C;
@@ -368,7 +375,8 @@ void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, 
 }
 
 // A whole sequence, chunk by chunk. Seq provides, in scan order:
-//   T u(t), T z(t) (delta + bias), const T* B(t), const T* C(t), void y(t, T value).
+//   T u(t), T z(t) (delta + bias), const T* B(t), const T* C(t), void y(t, T value),
+//   int64_t step_stride() (B(t + 1) - B(t), the same for C, dB and dC).
 // states: (ceil(L / chunk), N), the state before each chunk, or null when no backward follows.
 template <typename T, int NS, typename Seq>
 void forward_sequence(Seq& s, int64_t L, int n_runtime, const T* A, T D, bool use_softplus, int64_t chunk,

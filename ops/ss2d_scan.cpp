@@ -115,6 +115,7 @@ struct Seq {
   }
   T* dB(int64_t t) { return part.bc(t); }
   T* dC(int64_t t) { return part.bc(t) + part.N; }
+  int64_t step_stride() const { return 2 * proj.N; }
 };
 
 // Steps [t0, t0 + len) of one sequence into ws: u_t, and dt_t = softplus(z_t)
