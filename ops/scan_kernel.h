@@ -32,31 +32,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/vec_math.h"
+
 namespace liednet::ops::scan {
 
 constexpr int kMaxState = 64;
-
-// exp for the decay. float: range reduction x = k ln2 + r, |r| <= ln2/2, then
-// e^r by its Taylor polynomial to degree 6 (relative error below 2e-7), scaled by
-// 2^k through the exponent bits; branch-free so it vectorises over the states.
-// Below -87 the result is 0 (the true value underflows float's normal range).
-// double: std::exp, because gradient checks need full precision.
-inline float decay_exp(float x) {
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = (xc * 1.44269504088896341f + magic) - magic;
-  const float r = (xc - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const float scale = std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
-  return x < -87.0f ? 0.0f : p * scale;
-}
-inline double decay_exp(double x) { return std::exp(x); }
 
 // The 16 states of LIEDNet's scan as one value of two 8-lane halves. GCC's
 // vector extensions give one AVX2 register per half without intrinsics. (A
@@ -67,9 +47,15 @@ inline double decay_exp(double x) { return std::exp(x); }
 // Every operation below is the lane-wise image of the scalar code, and hsum
 // adds halves in the order tree_sum does (the compiler may still fuse a
 // multiply and an add differently in the two paths).
-typedef float f32x8 __attribute__((vector_size(32)));
-typedef int32_t i32x8 __attribute__((vector_size(32)));
-typedef double f64x4 __attribute__((vector_size(32)));
+using vec::f32x8;
+using vec::f64x4;
+using vec::load8;
+using vec::store8;
+
+// The decay a = exp(dt A): the fast exp in float (below -87 it is 0), std::exp in double.
+inline float decay_exp(float x) { return vec::fast_exp(x); }
+inline double decay_exp(double x) { return std::exp(x); }
+inline f32x8 decay_exp(f32x8 x) { return vec::fast_exp(x); }
 
 struct f32x16 {
   f32x8 lo, hi;  // states 0..7 and 8..15
@@ -87,12 +73,6 @@ struct f64x16 {
   f64x4 q[4];
 };
 
-inline f32x8 load8(const float* p) {
-  f32x8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, f32x8 v) { std::memcpy(p, &v, sizeof v); }
 inline f32x16 load16(const float* p) { return {load8(p), load8(p + 8)}; }
 inline void store16(float* p, f32x16 v) {
   store8(p, v.lo);
@@ -114,22 +94,6 @@ inline void add_to(f64x16& acc, f32x16 v) {
   static_assert(sizeof(f32x4) == 16);
 }
 
-inline f32x8 decay_exp(f32x8 x) {
-  const f32x8 lo = f32x8{} - 87.0f, hi = f32x8{} + 88.0f, zero = f32x8{};
-  const f32x8 xc = x < lo ? lo : (x > hi ? hi : x);
-  const float magic = 12582912.0f;
-  const f32x8 k = (xc * 1.44269504088896341f + magic) - magic;
-  const f32x8 r = (xc - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
-  f32x8 p = zero + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const f32x8 scale = reinterpret_cast<f32x8>((__builtin_convertvector(k, i32x8) + 127) << 23);
-  return x < lo ? zero : p * scale;
-}
 inline f32x16 decay_exp(f32x16 x) { return {decay_exp(x.lo), decay_exp(x.hi)}; }
 
 inline float hsum(f32x16 v) {
@@ -168,10 +132,8 @@ inline double softplus(double z) { return z > 20.0 ? z : std::log1p(std::exp(z))
 
 // d softplus / dz = sigmoid(z), and 1 above the threshold.
 inline f32x8 softplus_grad(f32x8 z) {
-  const f32x8 zero = {}, one = zero + 1.0f;
-  const f32x8 e = decay_exp(z < zero ? z : -z);
-  const f32x8 sig = (z >= zero ? one : e) / (1.0f + e);
-  return z > 20.0f ? one : sig;
+  const f32x8 one = f32x8{} + 1.0f;
+  return z > 20.0f ? one : vec::sigmoid(z);
 }
 inline double softplus_grad(double z) { return z > 20.0 ? 1.0 : 1.0 / (1.0 + std::exp(-z)); }
 

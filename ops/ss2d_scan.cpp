@@ -135,18 +135,6 @@ void chunk_inputs(const Seq<T>& s, const T* w, T bias, int64_t t0, int64_t len, 
   scan::softplus_steps(z, grad ? ws.dsp.data() : nullptr, len, true);
 }
 
-// sum_i double(a[i] * (b ? b[i] : 1)) in a fixed order: four interleaved partial sums, then the tail.
-template <typename T>
-double sum_in_double(const T* a, const T* b, int64_t n) {
-  double acc[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; ++l) acc[l] += static_cast<double>(b ? a[i + l] * b[i + l] : a[i + l]);
-  double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  for (; i < n; ++i) s += static_cast<double>(b ? a[i] * b[i] : a[i]);
-  return s;
-}
-
 // A chunk's dL/dz (ws.dz) of one sequence: into the dt rows' partial gradient
 // (times w) and the sums for dt_projs_weight (times the dt rows) and dt_projs_bias.
 template <typename T>
@@ -155,9 +143,9 @@ void chunk_dz(Seq<T>& s, const T* w, const T* dz, int64_t t0, int64_t len, doubl
     T* p = s.part.dt_row(r) + t0;
     const T wr = w[r];
     for (int64_t i = 0; i < len; ++i) p[i] += dz[i] * wr;
-    dw[r] += sum_in_double(dz, s.proj.dt_row(r) + t0, len);
+    dw[r] += vec::sum_in_double(dz, s.proj.dt_row(r) + t0, len);
   }
-  dbias += sum_in_double<T>(dz, nullptr, len);
+  dbias += vec::sum_in_double<T>(dz, nullptr, len);
 }
 
 // The channels [c0, c1) of a task: blocks of kChannelBlock channels.
@@ -167,14 +155,13 @@ inline int64_t block_end(int64_t blk, int64_t d) { return std::min(d, (blk + 1) 
 // (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), then each direction's
 // values copied out in its scan order.
 template <typename T>
-void project(const Dims& d, const Saved& s) {
+void project(const Dims& d, const Saved& s, const T* xa) {
   const int64_t L = d.L, S = d.S, KS = d.KS();
   const int32_t* order = s.order->data();
   T* proj = const_cast<T*>(s.proj.data<T>());
   std::vector<T> pix(L * KS);
   for (int64_t b = 0; b < d.batch; ++b) {
-    gemm<T>(true, true, L, KS, d.d, T(1), s.x.data<T>() + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), pix.data(),
-            KS);
+    gemm<T>(true, true, L, KS, d.d, T(1), xa + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), pix.data(), KS);
     parallel_for(0, kDirections * L, 256, [&](int64_t kt) {
       const int64_t k = kt / L, t = kt % L;
       const T* src = pix.data() + static_cast<int64_t>(order[kt]) * KS + k * S;
@@ -185,12 +172,13 @@ void project(const Dims& d, const Saved& s) {
   }
 }
 
+// xa: the map scanned (x, or SiLU(x) with opt.silu_input).
 template <typename T>
-void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
+void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
   const int64_t L = d.L, S = d.S, chunks = (L + opt.chunk - 1) / opt.chunk;
   const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
-  project<T>(d, s);
-  const T* x = s.x.data<T>();
+  project<T>(d, s, xa);
+  const T* x = xa;
   const int32_t* order = s.order->data();
   const T* proj = s.proj.data<T>();
   const T* wdt = s.wdt.data<T>();
@@ -229,13 +217,14 @@ void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y
   });
 }
 
+// xa as in fast_forward; dx (or null) receives the gradient of xa.
 template <typename T>
-void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& gy_t,
+void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2DScanOptions& opt, const Tensor& gy_t,
                    std::vector<Tensor>& gi) {
   const int64_t L = d.L, S = d.S, KS = d.KS(), N = d.N, chunks = (L + opt.chunk - 1) / opt.chunk;
   const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
   const int n = static_cast<int>(N);
-  const T* x = s.x.data<T>();
+  const T* x = xa;
   const T* proj = s.proj.data<T>();
   const T* wdt = s.wdt.data<T>();
   const T* bias = s.bias.data<T>();
@@ -244,7 +233,6 @@ void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, co
   const T* states = s.states.data<T>();
   const int32_t* order = s.order->data();
   const T* gy = gy_t.data<T>();
-  T* dx = gi[0].defined() ? gi[0].data<T>() : nullptr;
 
   // Per-(direction, channel) sums over the batch and the steps, in double; samples in order.
   std::vector<double> dA(kDirections * d.d * N, 0.0), dD(kDirections * d.d, 0.0);
@@ -322,6 +310,57 @@ void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, co
   add(gi[3], dbias, nullptr);
   add(gi[4], dA, A);  // dA_logs = dA * dA/dA_logs = dA * A
   add(gi[5], dD, nullptr);
+}
+
+// SiLU(x) = x sigmoid(x) of n values into out.
+template <typename T>
+void silu_map(const T* x, T* out, int64_t n) {
+  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    vec::sigmoid_n(x + lo, out + lo, hi - lo);
+    for (int64_t i = lo; i < hi; ++i) out[i] *= x[i];
+  });
+}
+
+// dx += dxa SiLU'(x) over n values, SiLU'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
+template <typename T>
+void add_silu_grad(T* dx, const T* dxa, const T* x, int64_t n) {
+  constexpr int64_t kPiece = 1024;
+  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    T s[kPiece];
+    for (int64_t p = lo; p < hi; p += kPiece) {
+      const int64_t m = std::min(kPiece, hi - p);
+      vec::sigmoid_n(x + p, s, m);
+      for (int64_t i = 0; i < m; ++i) dx[p + i] += dxa[p + i] * (s[i] * (T(1) + x[p + i] * (T(1) - s[i])));
+    }
+  });
+}
+
+// The CPU op on the saved input x, or on SiLU(x) computed here (and again in
+// the backward) when opt.silu_input.
+template <typename T>
+void cpu_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
+  if (!opt.silu_input) {
+    fast_forward<T>(d, s, s.x.data<T>(), opt, y, keep_states);
+    return;
+  }
+  Tensor xa = Tensor::empty(s.x.shape(), s.x.dtype());
+  silu_map(s.x.data<T>(), xa.data<T>(), xa.numel());
+  fast_forward<T>(d, s, xa.data<T>(), opt, y, keep_states);
+}
+
+template <typename T>
+void cpu_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& g,
+                  std::vector<Tensor>& gi) {
+  T* dx = gi[0].defined() ? gi[0].data<T>() : nullptr;
+  if (!opt.silu_input) {
+    fast_backward<T>(d, s, s.x.data<T>(), dx, opt, g, gi);
+    return;
+  }
+  Tensor xa = Tensor::empty(s.x.shape(), s.x.dtype());
+  silu_map(s.x.data<T>(), xa.data<T>(), xa.numel());
+  Tensor dxa = dx ? Tensor::zeros(s.x.shape(), s.x.dtype()) : Tensor();
+  fast_backward<T>(d, s, xa.data<T>(), dx ? dxa.data<T>() : nullptr, opt, g, gi);
+  if (dx) add_silu_grad(dx, dxa.data<T>(), s.x.data<T>(), dxa.numel());
 }
 
 // ---- the naive reference ------------------------------------------------------
@@ -561,6 +600,8 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
   // state dt*A, a*h, dt*u*B (2), C*h and the sum: 6 multiply/adds, plus D*u.
   FlopCounter::add(d.batch * (2 * d.L * d.d * d.KS() + kDirections * d.d * d.L * (2 * d.R + 6 * d.N + 2)));
   if (on_cuda("ss2d_scan", x)) {
+    LIEDNET_CHECK(!opt.silu_input, "ss2d_scan: silu_input has no CUDA kernel; apply ops::silu first (x ", x.str(),
+                  ")");
     CudaSaved s{x.detach(),      x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
                 A_logs.detach(), Ds.detach(),            {},                       {},
                 {}};
@@ -583,12 +624,12 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
   LIEDNET_DISPATCH(x.dtype(), T, {
     const std::vector<T> A = negative_exp<T>(A_logs);
     std::copy(A.begin(), A.end(), s.A.data<T>());
-    fast_forward<T>(d, s, opt, y, grad);
+    cpu_forward<T>(d, s, opt, y, grad);
   });
   if (grad)
     autograd::record(y, "ss2d_scan", {x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds},
                      [d, s, opt](const Tensor& g, std::vector<Tensor>& gi) {
-                       LIEDNET_DISPATCH(g.dtype(), T, fast_backward<T>(d, s, opt, g, gi));
+                       LIEDNET_DISPATCH(g.dtype(), T, cpu_backward<T>(d, s, opt, g, gi));
                      });
   return y;
 }
