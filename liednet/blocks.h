@@ -28,6 +28,10 @@ class SS2D : public nn::Module {
   std::shared_ptr<nn::Linear> in_proj;
   std::shared_ptr<nn::Conv2d> conv2d;
   std::shared_ptr<nn::Linear> out_proj;
+
+ private:
+  // Rows [begin, end) of a (rows, cols) weight, as an op (gradients flow back into w).
+  static Tensor rows(const Tensor& w, int64_t begin, int64_t end);
 };
 
 // LFM, the local branch: squeeze-and-excitation. The code (which we follow) pools

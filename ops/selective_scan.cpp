@@ -100,6 +100,7 @@ struct PlainAccess {
   }
   T* dB(int64_t t) { return s.dB + t * s.n; }
   T* dC(int64_t t) { return s.dC + t * s.n; }
+  int64_t step_stride() const { return s.n; }
 };
 
 template <typename T>
