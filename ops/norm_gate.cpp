@@ -100,7 +100,7 @@ void gate_backward(T* gy, T* gw, T* gb, T* gz, const T* g, const T* y, const T* 
       }
       if (want_wb) {
         part_w[item * l.c + c] = vec::sum_in_double(glc, yh, np);
-        part_b[item * l.c + c] = vec::sum_in_double<T>(glc, nullptr, np);
+        part_b[item * l.c + c] = vec::sum_in_double(glc, nullptr, np);
       }
     }
     if (!gy) return;

@@ -145,7 +145,7 @@ void chunk_dz(Seq<T>& s, const T* w, const T* dz, int64_t t0, int64_t len, doubl
     for (int64_t i = 0; i < len; ++i) p[i] += dz[i] * wr;
     dw[r] += vec::sum_in_double(dz, s.proj.dt_row(r) + t0, len);
   }
-  dbias += vec::sum_in_double<T>(dz, nullptr, len);
+  dbias += vec::sum_in_double(dz, nullptr, len);
 }
 
 // The channels [c0, c1) of a task: blocks of kChannelBlock channels.

@@ -86,16 +86,29 @@ inline void sigmoid_n(const double* z, double* s, int64_t n) {
   }
 }
 
-// sum_i double(a[i] * b[i]) (or of a[i] when b is null) in a fixed order: four
-// interleaved partial sums, which vectorise, then the tail.
-template <typename T>
-double sum_in_double(const T* a, const T* b, int64_t n) {
+// sum_i double(a[i] * b[i]), or of a[i] when b is null, in a fixed order:
+// float in 8 interleaved partial sums (products in float, sums in double),
+// double in 4; then the tail.
+inline double sum_in_double(const float* a, const float* b, int64_t n) {
+  f64x4 lo = {}, hi = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const f32x8 p = b ? load8(a + i) * load8(b + i) : load8(a + i);
+    lo += __builtin_convertvector(__builtin_shufflevector(p, p, 0, 1, 2, 3), f64x4);
+    hi += __builtin_convertvector(__builtin_shufflevector(p, p, 4, 5, 6, 7), f64x4);
+  }
+  const f64x4 acc = lo + hi;
+  double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (; i < n; ++i) s += static_cast<double>(b ? a[i] * b[i] : a[i]);
+  return s;
+}
+inline double sum_in_double(const double* a, const double* b, int64_t n) {
   double acc[4] = {0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; ++l) acc[l] += static_cast<double>(b ? a[i + l] * b[i + l] : a[i + l]);
+    for (int l = 0; l < 4; ++l) acc[l] += b ? a[i + l] * b[i + l] : a[i + l];
   double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  for (; i < n; ++i) s += static_cast<double>(b ? a[i] * b[i] : a[i]);
+  for (; i < n; ++i) s += b ? a[i] * b[i] : a[i];
   return s;
 }
 
