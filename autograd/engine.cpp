@@ -2,6 +2,7 @@
 #include <unordered_set>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/elementwise.h"
 
 namespace liednet::autograd {
@@ -104,6 +105,8 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     seed = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
 
+  // The engine's own work (ordering, gradient buffers) is this scope's self time.
+  LIEDNET_PROFILE_SCOPE("autograd_engine", Backward);
   NoGradGuard no_grad;
   std::shared_ptr<Node> root_node = edge_of(root);
   std::unordered_map<Node*, Tensor> grads{{root_node.get(), seed}};
@@ -115,6 +118,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     grads.erase(it);
 
     if (auto leaf = node->leaf.lock()) {
+      LIEDNET_PROFILE_SCOPE("accumulate_grad", Backward);
       if (leaf->grad.defined())
         ops::add_into(leaf->grad, grad_out);
       else
@@ -132,7 +136,10 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       if (!g.defined()) g = Tensor::zeros(node->input_shapes[i], node->dtype, node->device);
       grad_in[i] = g;
     }
-    node->backward(grad_out, grad_in);
+    {
+      LIEDNET_PROFILE_SCOPE(node->op, Backward);
+      node->backward(grad_out, grad_in);
+    }
     if (!retain_graph) {
       node->backward = nullptr;  // frees what the forward saved
       node->released = true;

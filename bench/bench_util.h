@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "autograd/profiler.h"
+
 namespace liednet::bench {
 
 inline double now_ms() {
@@ -23,9 +27,20 @@ inline double now_ms() {
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-// Median of `repeats` timed calls (ms) after one untimed warm-up.
+// CPU time of the whole process (all threads), in ms. On a shared machine it
+// leaves out the time other processes had the cores, so single-threaded
+// kernels compare across runs far better by it than by the wall clock.
+inline double cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+// Median of `repeats` timed calls (ms) after one untimed warm-up. The op
+// profiler (LIEDNET_PROFILE=1) starts counting after the warm-up.
 inline double median_ms(int repeats, const std::function<void()>& f) {
   f();
+  profiler::reset();
   std::vector<double> t;
   for (int i = 0; i < repeats; ++i) {
     const double t0 = now_ms();

@@ -1,12 +1,15 @@
 // Times conv2d forward and backward (input and weight gradients) on the shapes
 // that dominate LIEDNet and VGG19 training, with their GFLOP/s.
 //   OMP_NUM_THREADS=2 build/bench_conv2d [name filter] [band bound in elements]
-//   build/bench_conv2d --dense [--size H W] [--repeats R] [--json FILE]
+//   build/bench_conv2d --dense [--size H W] [--repeats R] [--json FILE] [--cpu-time]
 // --dense times every distinct dense (groups 1) convolution of one LIEDNet
 // training step at 1x3xHxW (default 256x256), the network's and the perceptual
 // loss's VGG19 (on the full image and on the side output's eighth), with how
 // many times each runs; bench/targets.py divides each rate by the machine's
-// FMA peak (bench_peak). Convolutions whose output is 1x1 (the squeeze-and-
+// FMA peak (bench_peak). --cpu-time times by the process's CPU time instead of
+// the wall clock: with LIEDNET_THREADS=1 on a shared machine it leaves out the
+// time other processes held the core (compare with bench_peak's CPU-time
+// per-core rate). Convolutions whose output is 1x1 (the squeeze-and-
 // excitation of LocalFeatureModule: matrix-vector products) are listed apart.
 // The torch numbers to compare with come from the same loop in Python:
 //   torch.set_num_threads(2); x, w = torch.randn(...).requires_grad_(), torch.randn(...).requires_grad_()
@@ -14,7 +17,6 @@
 //   y.backward(torch.ones_like(y))            # timed: backward (ones_like outside the timer)
 // minimum over the runs after 2 warm-up runs.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -32,9 +34,10 @@ using namespace liednet;
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+// The clock, in ms: wall (default) or this process's CPU time (--cpu-time).
+double (*g_clock_ms)() = bench::now_ms;
+
+double seconds_since(double t0_ms) { return (g_clock_ms() - t0_ms) / 1e3; }
 
 struct Timing {
   double fwd_s, bwd_s;
@@ -47,11 +50,11 @@ Timing time_conv(const Shape& xs, const Shape& ws, const ops::Conv2dOptions& opt
   Tensor w = Tensor::randn(ws, gen).set_requires_grad();
   double fwd = 1e30, bwd = 1e30;
   for (int r = -2; r < reps; ++r) {  // two warm-up runs
-    auto t0 = std::chrono::steady_clock::now();
+    double t0 = g_clock_ms();
     Tensor y = ops::conv2d(x, w, Tensor(), opt);
     const double f = seconds_since(t0);
     Tensor g = Tensor::ones(y.shape());
-    t0 = std::chrono::steady_clock::now();
+    t0 = g_clock_ms();
     y.backward(g);
     const double b = seconds_since(t0);
     if (r >= 0) fwd = std::min(fwd, f), bwd = std::min(bwd, b);
@@ -135,8 +138,8 @@ int dense_main(int64_t H, int64_t W, int reps, const std::string& json_path) {
     if (!by_shape.count(d.key())) order.push_back(d.key());
     by_shape[d.key()].push_back(d);
   }
-  std::printf("dense convolutions of a 1x3x%lldx%lld training step, %d threads, min of %d runs (f32)\n",
-              (long long)H, (long long)W, num_threads(), reps);
+  std::printf("dense convolutions of a 1x3x%lldx%lld training step, %d threads, min of %d runs (f32, %s time)\n",
+              (long long)H, (long long)W, num_threads(), reps, g_clock_ms == bench::cpu_ms ? "CPU" : "wall");
   std::printf("%-30s %5s %9s %9s %9s %9s %9s  %s\n", "shape", "count", "GFLOP", "fwd ms", "bwd ms", "fwd GF/s",
               "bwd GF/s", "where");
   nlohmann::json rows = nlohmann::json::array();
@@ -175,8 +178,9 @@ int main(int argc, char** argv) {
       if (!std::strcmp(argv[i], "--size") && i + 2 < argc) H = std::atoll(argv[i + 1]), W = std::atoll(argv[i + 2]), i += 2;
       else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) reps = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+      else if (!std::strcmp(argv[i], "--cpu-time")) g_clock_ms = bench::cpu_ms;
       else {
-        std::fprintf(stderr, "usage: bench_conv2d --dense [--size H W] [--repeats R] [--json FILE]\n");
+        std::fprintf(stderr, "usage: bench_conv2d --dense [--size H W] [--repeats R] [--json FILE] [--cpu-time]\n");
         return 2;
       }
     }

@@ -2,8 +2,10 @@
 // (dim 32): forward and backward times, GFLOP/s, bytes of saved state, and the
 // speed-up over the naive reference kernel measured in the same run.
 //
-// usage: bench_scan [--repeats R] [--chunk C] [--reference-batch8]
-// The naive reference is timed at batch 1 (at batch 8 too with --reference-batch8).
+// usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] [--reference-batch8] [--silu-input]
+// The naive reference is timed at batch 1 (at batch 8 too with --reference-batch8,
+// never with --no-reference); --batch times one batch size instead of 1 and 8;
+// --silu-input times the op with SS2D's SiLU fused in (as the network runs it).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -54,12 +56,13 @@ struct Timing {
   double fwd_ms, bwd_ms;
 };
 
-Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk, int repeats) {
+Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk, bool silu_input, int repeats) {
   std::vector<Tensor> in;
   for (const Tensor& t : inputs) in.push_back(t.detach().set_requires_grad());
   auto run = [&] {
     return reference ? ops::ss2d_scan_reference(in[0], in[1], in[2], in[3], in[4], in[5])
-                     : ops::ss2d_scan(in[0], in[1], in[2], in[3], in[4], in[5], {.chunk = chunk});
+                     : ops::ss2d_scan(in[0], in[1], in[2], in[3], in[4], in[5],
+                                      {.chunk = chunk, .silu_input = silu_input});
   };
   Generator g(2);
   Tensor gy = Tensor::randn(inputs[0].shape(), g);
@@ -87,27 +90,38 @@ int main(int argc, char** argv) {
   init_threads_from_env();
   int repeats = 5;
   int64_t chunk = ops::SS2DScanOptions{}.chunk;
-  bool ref_batch8 = false;
+  bool ref_batch8 = false, no_ref = false, silu_input = false;
+  std::vector<int64_t> batches{1, 8};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--chunk") && i + 1 < argc) chunk = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batches = {std::atoll(argv[++i])};
     else if (!std::strcmp(argv[i], "--reference-batch8")) ref_batch8 = true;
+    else if (!std::strcmp(argv[i], "--no-reference")) no_ref = true;
+    else if (!std::strcmp(argv[i], "--silu-input")) silu_input = true;
     else {
-      std::fprintf(stderr, "usage: bench_scan [--repeats R] [--chunk C] [--reference-batch8]\n");
+      std::fprintf(stderr, "usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] "
+                           "[--reference-batch8] [--silu-input]\n");
       return 2;
     }
   }
-  const Level levels[] = {{"level 1", 64, 128, 128, 2}, {"level 2", 128, 64, 64, 4}, {"level 3", 256, 32, 32, 8}};
-  std::printf("fused 2D selective scan (f32), N=%lld, chunk %lld, %d threads, median of %d\n",
-              static_cast<long long>(kState), static_cast<long long>(chunk), num_threads(), repeats);
+  // LIEDNet (dim 32) at a 256x256 crop: level 1 holds the encoder's block at C and the decoder's and refinement's
+  // five at 2C; level 2 four blocks at 2C; level 3 four at 4C.
+  const Level levels[] = {{"level 1", 64, 128, 128, 2},
+                          {"level 1b", 128, 128, 128, 4},
+                          {"level 2", 128, 64, 64, 4},
+                          {"level 3", 256, 32, 32, 8}};
+  std::printf("fused 2D selective scan (f32%s), N=%lld, chunk %lld, %d threads, median of %d\n",
+              silu_input ? ", SiLU input" : "", static_cast<long long>(kState), static_cast<long long>(chunk),
+              num_threads(), repeats);
   std::printf("%-8s %5s %-14s %9s %9s %9s %8s %8s %12s %11s %11s\n", "level", "batch", "x", "fwd ms", "bwd ms",
               "f+b ms", "fwd GF/s", "bwd GF/s", "saved state", "naive f+b", "speed-up");
   for (const Level& lv : levels)
-    for (int64_t batch : {1, 8}) {
+    for (int64_t batch : batches) {
       auto inputs = make_inputs(lv, batch);
-      const Timing fast = time_op(inputs, false, chunk, repeats);
-      const bool run_ref = batch == 1 || ref_batch8;
-      const Timing ref = run_ref ? time_op(inputs, true, chunk, 1) : Timing{};
+      const Timing fast = time_op(inputs, false, chunk, silu_input, repeats);
+      const bool run_ref = !no_ref && !silu_input && (batch == 1 || ref_batch8);
+      const Timing ref = run_ref ? time_op(inputs, true, chunk, false, 1) : Timing{};
       const double saved = static_cast<double>(
           ops::ss2d_saved_state_bytes({batch, lv.d, lv.H, lv.W}, kState, {.chunk = chunk}, DType::F32));
       char shape[32];

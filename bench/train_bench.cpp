@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
     }
     // The warm-up step, FLOPs counted (the counter costs nothing measurable, but stays out of the timing).
     const auto [net_flops, loss_flops] = count_forward_flops(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);
+    profiler::reset();  // LIEDNET_PROFILE=1: count the timed steps only
     std::vector<Split> runs;
     for (int r = 0; r < repeats; ++r) runs.push_back(time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt));
     std::sort(runs.begin(), runs.end(), [](const Split& a, const Split& b) { return a.total() < b.total(); });

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "autograd/profiler.h"
 #include "ops/conv2d.h"
 #include "tensor/cuda.h"
 #include "tensor/error.h"
@@ -77,6 +78,10 @@ Device device_option(const Args& args, const std::string& command) {
                 cuda_built() ? "no GPU on this machine" : "this build has no CUDA backend");
   ops::set_cuda_tf32(args.flag("--tf32"));
   return Device::CUDA;
+}
+
+void profile_option(const Args& args) {
+  if (args.flag("--profile")) profiler::enable_with_exit_report();
 }
 
 }  // namespace liednet::cli

@@ -38,4 +38,8 @@ class Args {
 // --tf32 switch (CUDA only) lets cuBLAS round GEMM inputs to TF32 on tensor cores.
 Device device_option(const Args& args, const std::string& command);
 
+// --profile: turns the op profiler on (autograd/profiler.h); its table is
+// printed at exit and written as CSV ($LIEDNET_PROFILE_CSV or ./liednet_profile.csv).
+void profile_option(const Args& args);
+
 }  // namespace liednet::cli

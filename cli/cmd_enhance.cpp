@@ -50,7 +50,8 @@ Tensor side_by_side(const std::vector<Tensor>& images) {
 int cmd_enhance(const std::vector<std::string>& argv) {
   Args args("enhance", argv,
             {"--weights", "--input", "--output", "--tile", "--overlap", "--gt", "--preset", "--device"},
-            {"--compare", "--tf32"});
+            {"--compare", "--tf32", "--profile"});
+  profile_option(args);
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
   const int64_t tile = args.get_int("--tile", 1024), overlap = args.get_int("--overlap", 64);
   LIEDNET_CHECK(tile >= 16 && tile % 8 == 0, "liednet enhance: --tile must be a multiple of 8, at least 16, got ", tile);

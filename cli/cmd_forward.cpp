@@ -12,7 +12,8 @@
 namespace liednet::cli {
 
 int cmd_forward(const std::vector<std::string>& argv) {
-  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side", "--tf32"});
+  Args args("forward", argv, {"--weights", "--input", "--output", "--preset", "--dump", "--device"}, {"--side", "--tf32", "--profile"});
+  profile_option(args);
   const Device device = device_option(args, "forward");
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
   const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);

@@ -7,7 +7,8 @@
 namespace liednet::cli {
 
 int cmd_train(const std::vector<std::string>& argv) {
-  Args args("train", argv, {"--config", "--resume", "--device", "--launcher"}, {"--tf32", "--resume-anyway"});
+  Args args("train", argv, {"--config", "--resume", "--device", "--launcher"}, {"--tf32", "--resume-anyway", "--profile"});
+  profile_option(args);
   const Device device = device_option(args, "train");
   train::TrainConfig cfg = train::load_train_config(args.get("--config"));
   cfg.device = device;

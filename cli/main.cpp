@@ -32,7 +32,9 @@ const char* kUsage =
     "  eval     --pred DIR --gt DIR [--convention basicsr|paper|paper-bgr|both] [--output FILE.csv]\n"
     "           [--crop-border N] [--skip-unpaired]   PSNR and SSIM per image (paired by relative path) and mean\n"
     "  version  build configuration and compute resources\n"
-    "LIEDNET_THREADS (or OMP_NUM_THREADS) sets the number of CPU threads.\n";
+    "LIEDNET_THREADS (or OMP_NUM_THREADS) sets the number of CPU threads.\n"
+    "train, enhance and forward take --profile (or set LIEDNET_PROFILE=1): a table of every op's time at exit,\n"
+    "also written as CSV to $LIEDNET_PROFILE_CSV (default ./liednet_profile.csv).\n";
 
 }  // namespace
 

@@ -5,7 +5,9 @@
 #include "nn/init.h"
 #include "ops/activation.h"
 #include "ops/channels.h"
+#include "ops/dgdffn.h"
 #include "ops/elementwise.h"
+#include "ops/norm_gate.h"
 #include "ops/reduce.h"
 #include "ops/ss2d_scan.h"
 
@@ -57,11 +59,26 @@ SS2D::SS2D(int64_t d_model_, Generator& gen, int64_t d_state_)
 }
 
 Tensor SS2D::forward(const Tensor& n) const {
-  std::vector<Tensor> xz = ops::split_channels(in_proj->forward(n), {d_inner, d_inner});
-  Tensor z = ops::silu(xz[1]);
-  Tensor x = ops::silu(conv2d->forward(xz[0]));
-  Tensor y = ops::ss2d_scan(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, {.chunk = scan_chunk});
-  return out_proj->forward(ops::mul(out_norm->forward(y), z));
+  if (n.device() != Device::CPU) {  // the fused ops below are CPU only
+    std::vector<Tensor> xz = ops::split_channels(in_proj->forward(n), {d_inner, d_inner});
+    Tensor z = ops::silu(xz[1]);
+    Tensor x = ops::silu(conv2d->forward(xz[0]));
+    Tensor y = ops::ss2d_scan(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, {.chunk = scan_chunk});
+    return out_proj->forward(ops::mul(out_norm->forward(y), z));
+  }
+  // The same on the CPU with fewer passes and fewer tensors kept for the
+  // backward: in_proj as its two halves (no split copies), the SiLU after the
+  // depthwise convolution inside the scan, and out_norm with the SiLU(z) gate as one op.
+  Tensor x = conv2d->forward(ops::linear_channels(n, rows(in_proj->weight, 0, d_inner)));
+  Tensor z = ops::linear_channels(n, rows(in_proj->weight, d_inner, 2 * d_inner));
+  Tensor y = ops::ss2d_scan(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds,
+                            {.chunk = scan_chunk, .silu_input = true});
+  return out_proj->forward(ops::norm_silu_gate(y, out_norm->weight, out_norm->bias, z, out_norm->eps));
+}
+
+Tensor SS2D::rows(const Tensor& w, int64_t begin, int64_t end) {
+  const int64_t cols = w.size(1);
+  return ops::slice_channels(w.reshape({1, w.size(0), cols}), begin, end).reshape({end - begin, cols});
 }
 
 LocalFeatureModule::LocalFeatureModule(int64_t dim, Generator& gen) : Module("LocalFeatureModule") {
@@ -93,6 +110,12 @@ DGDFeedForward::DGDFeedForward(int64_t dim, Generator& gen, double expansion)
 }
 
 Tensor DGDFeedForward::forward(const Tensor& x) const {
+  if (x.device() != Device::CPU) return forward_composed(x);
+  return ops::dgdffn(x, {project_in1->weight, project_in2->weight, dwconv1->weight, dwconv2->weight, dwconv3->weight,
+                         fusion->weight, project_out->weight});
+}
+
+Tensor DGDFeedForward::forward_composed(const Tensor& x) const {
   std::vector<Tensor> ab = ops::split_channels(project_in1->forward(x), {hidden, hidden});
   Tensor a = ops::relu(dwconv1->forward(ab[0]));
   Tensor b = ops::relu(dwconv2->forward(ab[1]));

@@ -28,6 +28,10 @@ class SS2D : public nn::Module {
   std::shared_ptr<nn::Linear> in_proj;
   std::shared_ptr<nn::Conv2d> conv2d;
   std::shared_ptr<nn::Linear> out_proj;
+
+ private:
+  // Rows [begin, end) of a (rows, cols) weight, as an op (gradients flow back into w).
+  static Tensor rows(const Tensor& w, int64_t begin, int64_t end);
 };
 
 // LFM, the local branch: squeeze-and-excitation. The code (which we follow) pools
@@ -40,10 +44,14 @@ class LocalFeatureModule : public nn::Module {
 };
 
 // DGDFFN: dual gated depthwise feed-forward network, hidden h = int(2.66 C), no biases.
+// On the CPU the forward is one fused op (ops/dgdffn.h), which keeps far less
+// for the backward; forward_composed builds it from the basic ops (the CUDA
+// path, and the reference the fused op is tested against).
 class DGDFeedForward : public nn::Module {
  public:
   DGDFeedForward(int64_t dim, Generator& gen, double expansion = 2.66);
   Tensor forward(const Tensor& x) const;
+  Tensor forward_composed(const Tensor& x) const;
   int64_t hidden;
   std::shared_ptr<nn::Conv2d> project_in1, project_in2, dwconv1, dwconv2, dwconv3, fusion, project_out;
 };

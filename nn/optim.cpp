@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/elementwise_kernels.h"
 #include "tensor/cuda.h"
@@ -22,6 +23,7 @@ Adam::Adam(const Module& module, AdamOptions opt) : opt_(opt) {
 }
 
 void Adam::step(double lr) {
+  LIEDNET_PROFILE_OP("adam_step");
   ++steps_;
   // Scalars in double, as torch computes them in Python.
   const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(steps_));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/elementwise_kernels.h"
 #include "tensor/cuda.h"
@@ -30,19 +31,6 @@ T softplus_value(T x) {
   return x > T(kSoftplusThreshold) ? x : std::log1p(std::exp(x));
 }
 
-template <typename T>
-T gelu_value(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
-}
-
-// d/dx of x * Phi(x) = Phi(x) + x * phi(x).
-template <typename T>
-T gelu_derivative(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(0.5 * M_2_SQRTPI * M_SQRT1_2);
-  return cdf + x * pdf;
-}
-
 // out[i] = f(x[i]) over n elements.
 template <typename T, typename F>
 void map1(T* out, const T* x, int64_t n, F f) {
@@ -67,6 +55,7 @@ enum class Saved { Input, Output };
 // same functions are kernel `act` (which saves the same tensor).
 template <typename Fwd, typename Df>
 Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation act, Fwd f, Df df) {
+  LIEDNET_PROFILE_OP(op);
   LIEDNET_CHECK(x.defined(), op, ": undefined input");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda(op, x))
@@ -115,8 +104,8 @@ Tensor silu(const Tensor& x) {
 
 Tensor gelu(const Tensor& x) {
   return pointwise(
-      "gelu", x, Saved::Input, cuda::Activation::Gelu, [](auto v) { return gelu_value(v); },
-      [](auto v) { return gelu_derivative(v); });
+      "gelu", x, Saved::Input, cuda::Activation::Gelu, [](auto v) { return detail::gelu_value(v); },
+      [](auto v) { return detail::gelu_derivative(v); });
 }
 
 Tensor softplus(const Tensor& x) {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
@@ -62,6 +63,7 @@ void check_channels_input(const char* op, const Tensor& x) {
 }  // namespace
 
 Tensor concat_channels(const std::vector<Tensor>& xs) {
+  LIEDNET_PROFILE_OP("concat_channels");
   LIEDNET_CHECK(!xs.empty(), "concat_channels: no inputs");
   const Tensor& x0 = xs[0];
   for (const Tensor& x : xs) {
@@ -97,6 +99,7 @@ Tensor concat_channels(const std::vector<Tensor>& xs) {
 }
 
 Tensor slice_channels(const Tensor& x, int64_t begin, int64_t end) {
+  LIEDNET_PROFILE_OP("slice_channels");
   check_channels_input("slice_channels", x);
   const int64_t c = x.size(1);
   LIEDNET_CHECK(0 <= begin && begin < end && end <= c, "slice_channels: channels [", begin, ", ", end,
@@ -114,6 +117,7 @@ Tensor slice_channels(const Tensor& x, int64_t begin, int64_t end) {
 }
 
 std::vector<Tensor> split_channels(const Tensor& x, const std::vector<int64_t>& sizes) {
+  LIEDNET_PROFILE_OP("split_channels");
   check_channels_input("split_channels", x);
   int64_t total = 0;
   bool positive = !sizes.empty();

@@ -7,19 +7,21 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/conv_kernels.h"
+#include "ops/depthwise.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
+#include "ops/scratch.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
 
 namespace {
 
-// 1 MiB of f32 per band, so the column buffer stays in a core's L2 cache while
-// the GEMM reads it. Measured on 64 channels at 128x128, 3x3, one thread:
-// 0.25 to 1 MiB bands were about equally fast, 2 MiB ~15% and 32 MiB ~40% slower.
+// 1 MiB of f32 per band of the column gradient (strided convolutions' dx), so
+// it stays in a core's L2 cache between the GEMM that writes it and col2im.
 std::atomic<int64_t> g_tile_elements{int64_t{1} << 18};
 
 // Below this many multiply-adds a loop runs on one thread: starting a team costs more.
@@ -46,20 +48,8 @@ struct Geometry {
   bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
 
-// Output positions o in [0, n_out) whose input position o*s - p + k lies in [0, n_in).
-struct Span {
-  int64_t lo, hi;
-};
-
-Span valid_span(int64_t k, int64_t n_in, int64_t n_out, int64_t s, int64_t p) {
-  const int64_t first = p - k;             // o*s must be >= first
-  const int64_t last = n_in - 1 + p - k;   // and <= last
-  int64_t lo = first <= 0 ? 0 : (first + s - 1) / s;
-  int64_t hi = last < 0 ? 0 : last / s + 1;
-  lo = std::min(lo, n_out);
-  hi = std::clamp(hi, lo, n_out);
-  return {lo, hi};
-}
+using depthwise::Span;
+using depthwise::valid_span;
 
 std::vector<Span> column_spans(const Geometry& g) {
   std::vector<Span> spans(g.kw);
@@ -82,21 +72,10 @@ void check_same_device(const char* op, const Tensor& x, const Tensor& w, const T
 
 // ---- GEMM paths -------------------------------------------------------------------
 //
-// Threads split the work outside the GEMM calls (bands of output rows in the
-// forward, ranges of input channels in the backward), and each GEMM runs on one
-// thread, as Eigen does by itself inside a parallel region. Eigen's own
-// threading spins at a barrier after every block; on the shared two-core
-// machine this project is built on, it made the backward several times slower
-// than one thread.
-
-// A per-thread buffer kept across calls, so a warm training step allocates no
-// column buffers. Each thread holds at most one at a time.
-template <typename T>
-T* scratch(int64_t elements) {
-  thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < elements) buffer.resize(elements);
-  return buffer.data();
-}
+// The 1x1 forward splits runs of pixels across threads, each run's GEMM on its
+// own thread; every other GEMM splits itself across threads (ops::gemm). No
+// split changes a sum (ops/gemm.h), so results are bit-identical for any
+// thread count.
 
 // Output rows per band: as many as the bound allows, at least one.
 int64_t band_rows(const Geometry& g) {
@@ -104,38 +83,10 @@ int64_t band_rows(const Geometry& g) {
   return std::clamp<int64_t>(g_tile_elements.load() / std::max<int64_t>(1, per_row), 1, g.oh);
 }
 
-// Column rows of input channels [c0, c1) for output rows [r0, r1) of one sample.
-// x (C_in, H, W) -> col ((c1-c0)*kh*kw, (r1-r0)*OW); row (c-c0, i, j) holds
-// x[c, oh*s - p + i, ow*s - p + j], zero where that falls in the padding.
-// Rows of one group are contiguous, so a group's GEMM operand is one block of rows.
-template <typename T>
-void im2col(const Geometry& g, const T* x, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
-            const std::vector<Span>& spans, T* col) {
-  const int64_t band = (r1 - r0) * g.ow;
-  for (int64_t r = c0 * g.taps(); r < c1 * g.taps(); ++r) {
-    const int64_t c = r / g.taps(), i = (r / g.kw) % g.kh, j = r % g.kw;
-    const Span sp = spans[j];
-    const T* xc = x + c * g.plane_in();
-    T* dst = col + (r - c0 * g.taps()) * band;
-    for (int64_t oh = r0; oh < r1; ++oh, dst += g.ow) {
-      const int64_t ih = oh * g.stride - g.pad + i;
-      if (ih < 0 || ih >= g.h) {
-        std::fill(dst, dst + g.ow, T(0));
-        continue;
-      }
-      const T* src = xc + ih * g.w;
-      std::fill(dst, dst + sp.lo, T(0));
-      if (g.stride == 1)
-        std::copy(src + (sp.lo - g.pad + j), src + (sp.hi - g.pad + j), dst + sp.lo);
-      else
-        for (int64_t ow = sp.lo; ow < sp.hi; ++ow) dst[ow] = src[ow * g.stride - g.pad + j];
-      std::fill(dst + sp.hi, dst + g.ow, T(0));
-    }
-  }
-}
-
-// The adjoint of im2col for channels [c0, c1): dx (C_in, H, W) += the scatter
-// of col ((c1-c0)*kh*kw, (r1-r0)*OW), taps in a fixed order.
+// For channels [c0, c1): dx (C_in, H, W) += the scatter of col
+// ((c1-c0)*kh*kw, (r1-r0)*OW), a band of the column matrix's gradient (row
+// (c, i, j), column (oh, ow) belongs to x[c, oh*s - p + i, ow*s - p + j]), taps
+// in a fixed order.
 template <typename T>
 void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                 const std::vector<Span>& spans, T* dx) {
@@ -162,33 +113,132 @@ void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t
   }
 }
 
-// Calls f(group, s0, s1) for each piece [s0, s1) of the channel range [c0, c1)
-// that lies in one group.
+// f(c0, c1) over contiguous ranges of input channels, split across threads:
+// col2im_add of different channels reads different rows of the column buffer
+// and writes different planes of dx.
 template <typename F>
-void for_group_pieces(const Geometry& g, int64_t c0, int64_t c1, F f) {
-  const int64_t cgi = g.cg_in();
-  for (int64_t s0 = c0; s0 < c1;) {
-    const int64_t gr = s0 / cgi, s1 = std::min(c1, (gr + 1) * cgi);
-    f(gr, s0, s1);
-    s0 = s1;
+void over_channels(const Geometry& g, int64_t band, F&& f) {
+  parallel_chunks(g.c_in, grain_for(g.taps() * band), f);
+}
+
+// ---- implicit GEMM: the column matrix gathered straight into the GEMM's panels ----
+//
+// Row k of a group's column matrix is (input channel c, tap i, j) of the group,
+// k = (c*kh + i)*kw + j; column q is output pixel (oh, ow), q = oh*OW + ow; the
+// value is x[c, oh*s - p + i, ow*s - p + j], zero in the padding. The packers
+// below write blocks of it (or of its transpose) in ops::gemm_pack_b's layout,
+// so no column buffer is ever stored.
+
+// dst gets `len` values at consecutive columns [col, col + len) of a packed block
+// of kc rows, in row `row`: from src, or zeros when src is null.
+template <typename T>
+void put_run(T* dst, int64_t kc, int64_t nr, int64_t row, int64_t col, const T* src, int64_t len) {
+  while (len > 0) {
+    const int64_t n = std::min(len, nr - col % nr);
+    T* d = dst + (col / nr) * kc * nr + row * nr + col % nr;
+    if (src) {
+      std::copy(src, src + n, d);
+      src += n;
+    } else {
+      std::fill(d, d + n, T(0));
+    }
+    col += n;
+    len -= n;
   }
 }
 
-// Fewest channels per thread in the backward: below this a team costs more than it saves.
-int64_t channels_per_chunk(int64_t work_per_channel) {
-  return std::max<int64_t>(1, kMinParallelWork / std::max<int64_t>(1, work_per_channel));
+// Rows [k0, k0+kc), columns [j0, j0+nc) of the column matrix of one sample's
+// group, x pointing at the group's first channel plane.
+template <typename T>
+void pack_columns(const Geometry& g, const std::vector<Span>& spans, const T* x, int64_t k0, int64_t kc, int64_t j0,
+                  int64_t nc, T* dst) {
+  const int64_t nr = gemm_panel_width<T>();
+  T gathered[64];  // a strided row's values, in pieces
+  for (int64_t k = k0; k < k0 + kc; ++k) {
+    const int64_t c = k / g.taps(), i = (k / g.kw) % g.kh, j = k % g.kw;
+    const Span sp = spans[j];
+    const T* xc = x + c * g.plane_in();
+    for (int64_t q = j0; q < j0 + nc;) {
+      const int64_t oh = q / g.ow, o0 = q % g.ow, o1 = std::min(g.ow, o0 + (j0 + nc - q));  // row oh, [o0, o1)
+      const int64_t col = q - j0, ih = oh * g.stride - g.pad + i;
+      if (ih < 0 || ih >= g.h) {
+        put_run<T>(dst, kc, nr, k - k0, col, nullptr, o1 - o0);
+      } else {
+        const T* src = xc + ih * g.w;
+        const int64_t lo = std::clamp(sp.lo, o0, o1), hi = std::clamp(sp.hi, lo, o1);
+        put_run<T>(dst, kc, nr, k - k0, col, nullptr, lo - o0);
+        if (g.stride == 1) {
+          put_run<T>(dst, kc, nr, k - k0, col + lo - o0, src + lo - g.pad + j, hi - lo);
+        } else {
+          for (int64_t o = lo; o < hi; o += 64) {
+            const int64_t n = std::min<int64_t>(64, hi - o);
+            for (int64_t e = 0; e < n; ++e) gathered[e] = src[(o + e) * g.stride - g.pad + j];
+            put_run<T>(dst, kc, nr, k - k0, col + o - o0, gathered, n);
+          }
+        }
+        put_run<T>(dst, kc, nr, k - k0, col + hi - o0, nullptr, o1 - hi);
+      }
+      q += o1 - o0;
+    }
+  }
 }
 
-// f(c0, c1) over chunks of input channels whose size comes from the shapes
-// alone: at least `min_channels`, and about 8 chunks so threads balance. The
-// chunks set the GEMM shapes of the backward, and Eigen rounds edge rows of a
-// product differently from full blocks, so chunking by thread count would make
-// the gradients depend on it.
-template <typename F>
-void for_channel_chunks(int64_t channels, int64_t min_channels, F&& f) {
-  const int64_t size = std::max<int64_t>(min_channels, (channels + 7) / 8);
-  const int64_t chunks = (channels + size - 1) / size;
-  parallel_for(0, chunks, 1, [&](int64_t k) { f(k * size, std::min(channels, (k + 1) * size)); });
+// The transpose: rows [k0, k0+kc) are output pixels, columns [j0, j0+nc) rows of
+// the column matrix (the B operand of dw = gout x columns^T).
+template <typename T>
+void pack_columns_transposed(const Geometry& g, const std::vector<Span>& spans, const T* x, int64_t k0, int64_t kc,
+                             int64_t j0, int64_t nc, T* dst) {
+  const int64_t nr = gemm_panel_width<T>();
+  for (int64_t t = j0; t < j0 + nc; ++t) {
+    const int64_t c = t / g.taps(), i = (t / g.kw) % g.kh, j = t % g.kw;
+    const Span sp = spans[j];
+    const T* xc = x + c * g.plane_in();
+    T* d = dst + ((t - j0) / nr) * kc * nr + (t - j0) % nr;  // row q of this column: d[(q - k0) * nr]
+    for (int64_t q = k0; q < k0 + kc;) {
+      const int64_t oh = q / g.ow, o0 = q % g.ow, o1 = std::min(g.ow, o0 + (k0 + kc - q));
+      const int64_t ih = oh * g.stride - g.pad + i;
+      T* dq = d + (q - k0) * nr - o0 * nr;  // dq[o * nr] is pixel (oh, o)
+      if (ih < 0 || ih >= g.h) {
+        for (int64_t o = o0; o < o1; ++o) dq[o * nr] = T(0);
+      } else {
+        const T* src = xc + ih * g.w - g.pad + j;
+        const int64_t lo = std::clamp(sp.lo, o0, o1), hi = std::clamp(sp.hi, lo, o1);
+        for (int64_t o = o0; o < lo; ++o) dq[o * nr] = T(0);
+        for (int64_t o = lo; o < hi; ++o) dq[o * nr] = src[o * g.stride];
+        for (int64_t o = hi; o < o1; ++o) dq[o * nr] = T(0);
+      }
+      q += o1 - o0;
+    }
+  }
+}
+
+// dx of a stride-1 convolution is itself a stride-1 convolution: of gout, padded
+// by k - 1 - p, with the kernel flipped and its channel axes swapped. This is
+// its geometry (per group), when the padding allows it (p <= k - 1).
+bool transposed_conv_possible(const Geometry& g) {
+  return g.stride == 1 && g.kh == g.kw && g.pad <= g.kh - 1;
+}
+
+Geometry transposed_geometry(const Geometry& g) {
+  Geometry t = g;
+  t.c_in = g.c_out, t.h = g.oh, t.w = g.ow;
+  t.c_out = g.c_in;
+  t.oh = g.h, t.ow = g.w;
+  t.pad = g.kh - 1 - g.pad;  // kh == kw (transposed_conv_possible)
+  return t;
+}
+
+// w' (groups, cg_in, cg_out*kh*kw): w'[gr][ci][(co*kh + kh-1-i)*kw + kw-1-j] = w[gr*cg_out + co][ci][i][j].
+template <typename T>
+std::vector<T> transposed_weight(const Geometry& g, const T* w) {
+  const int64_t cgi = g.cg_in(), cgo = g.cg_out(), taps = g.taps();
+  std::vector<T> t(g.groups * cgi * cgo * taps);
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    for (int64_t co = 0; co < cgo; ++co)
+      for (int64_t ci = 0; ci < cgi; ++ci)
+        for (int64_t k = 0; k < taps; ++k)
+          t[((gr * cgi + ci) * cgo + co) * taps + (taps - 1 - k)] = w[((gr * cgo + co) * cgi + ci) * taps + k];
+  return t;
 }
 
 // Pixels [p0, p1) of one sample's out (C_out, OH*OW) = bias (or 0) + W x cols,
@@ -219,288 +269,95 @@ void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out)
     });
     return;
   }
-  // About 8 bands per sample or more, so threads have work at batch 1. The band
-  // height depends on the shapes only: Eigen rounds the edge columns of a
-  // product differently from full blocks, so bands chosen by thread count would
-  // make the output depend on it.
-  const int64_t rows = std::min(band_rows(g), (g.oh + 7) / 8);
-  const int64_t bands = (g.oh + rows - 1) / rows;
+  // Per sample and group one GEMM over the whole output plane, its columns
+  // gathered from x by the packer; the GEMM splits itself across threads.
   const std::vector<Span> spans = column_spans(g);
-  parallel_chunks(g.n * bands, 1, [&](int64_t lo, int64_t hi) {
-    T* col = scratch<T>(g.c_in * g.taps() * rows * g.ow);  // (C_in*kh*kw, rows*OW)
-    for (int64_t t = lo; t < hi; ++t) {
-      const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
-      im2col(g, x + n * g.c_in * pin, r0, r1, 0, g.c_in, spans, col);
-      gemm_band(g, w, b, col, band, r0 * g.ow, r1 * g.ow, out + n * g.c_out * pout);
+  const int64_t cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
+  for (int64_t n = 0; n < g.n; ++n) {
+    T* on = out + n * g.c_out * pout;
+    if (b)
+      parallel_for(0, g.c_out, 1, [&](int64_t co) { std::fill(on + co * pout, on + (co + 1) * pout, b[co]); });
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      const T* xg = x + (n * g.c_in + gr * cgi) * pin;
+      gemm_pack_b<T>(
+          false, cgo, pout, depth, T(1), w + gr * cgo * depth, depth,
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_columns(g, spans, xg, k0, kc, j0, nc, dst); },
+          b ? T(1) : T(0), on + gr * cgo * pout, pout);
     }
-  });
+  }
 }
 
-// Threads own ranges of input channels: the columns of dw and the planes of dx
-// that belong to them, and a column buffer for just those channels. Each thread
-// walks every sample and band in order, so there is one parallel region and no
-// barrier, and every sum has a fixed order. dx and dw may be null (not needed).
+// Each GEMM splits its own work across threads (ops/gemm.h: the split never
+// changes a sum), and samples and bands run in order, so dw's sum over them has
+// a fixed order and every result is bit-identical for any thread count. dx and
+// dw may be null (not needed).
 template <typename T>
 void gemm_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
   const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
   const int64_t taps = g.taps();
-  // Per input channel: the two GEMMs' multiply-adds over the whole batch.
-  const int64_t min_channels = channels_per_chunk(2 * g.n * pout * taps * cgo);
   if (g.pointwise()) {
-    for_channel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
-      for (int64_t n = 0; n < g.n; ++n)
-        for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
-          const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
-          const int64_t k0 = s0 - gr * cgi;                      // first column of the piece in the group's weight
-          if (dw)
-            gemm<T>(false, true, cgo, s1 - s0, pout, T(1), go, pout, x + (n * g.c_in + s0) * pin, pin, T(1),
-                    dw + gr * cgo * depth + k0, depth);
-          if (dx)
-            gemm<T>(true, false, s1 - s0, pin, cgo, T(1), w + gr * cgo * depth + k0, depth, go, pout, T(1),
-                    dx + (n * g.c_in + s0) * pin, pin);
-        });
-    });
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* go = gout + (n * g.c_out + gr * cgo) * pout;  // (cg_out, H*W)
+        if (dw)
+          gemm<T>(false, true, cgo, cgi, pout, T(1), go, pout, x + (n * g.c_in + gr * cgi) * pin, pin, T(1),
+                  dw + gr * cgo * depth, depth);
+        if (dx)
+          gemm<T>(true, false, cgi, pin, cgo, T(1), w + gr * cgo * depth, depth, go, pout, T(1),
+                  dx + (n * g.c_in + gr * cgi) * pin, pin);
+      }
     return;
   }
   const std::vector<Span> spans = column_spans(g);
-  // The band height comes from the shapes alone (all input channels), never from
-  // how many channels a thread got: the bands fix the order of every sum, so the
-  // gradients are bit-identical for any thread count. A thread's buffer holds
-  // only its channels, so it stays within the bound.
-  const int64_t rows = std::clamp<int64_t>(g_tile_elements.load() / (g.c_in * taps * g.ow), 1, g.oh);
-  for_channel_chunks(g.c_in, min_channels, [&](int64_t c0, int64_t c1) {
-    const int64_t per_row = (c1 - c0) * taps * g.ow;
-    T* col = scratch<T>(rows * per_row);  // ((c1-c0)*kh*kw, rows*OW)
+  if (dw)
     for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
-        const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
-        const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
-        if (dw) im2col(g, x + n * g.c_in * pin, r0, r1, c0, c1, spans, col);
-        for_group_pieces(g, c0, c1, [&](int64_t gr, int64_t s0, int64_t s1) {
-          const int64_t k0 = (s0 - gr * cgi) * taps, kn = (s1 - s0) * taps;  // column range in the group's weight
-          T* piece = col + (s0 - c0) * taps * band;                            // (kn, band)
-          const T* go_g = go + gr * cgo * pout;
-          if (dw)
-            gemm<T>(false, true, cgo, kn, band, T(1), go_g, pout, piece, band, T(1), dw + gr * cgo * depth + k0, depth);
-          // The piece of the column buffer now receives the gradient of those columns.
-          if (dx)
-            gemm<T>(true, false, kn, band, cgo, T(1), w + gr * cgo * depth + k0, depth, go_g, pout, T(0), piece, band);
-        });
-        if (dx) col2im_add(g, col, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* xg = x + (n * g.c_in + gr * cgi) * pin;
+        gemm_pack_b<T>(
+            false, cgo, depth, pout, T(1), gout + (n * g.c_out + gr * cgo) * pout, pout,
+            [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+              pack_columns_transposed(g, spans, xg, k0, kc, j0, nc, dst);
+            },
+            T(1), dw + gr * cgo * depth, depth);
       }
-  });
-}
-
-// ---- depthwise path -------------------------------------------------------------
-//
-// Stride 1 with a 3x3 or 5x5 kernel (every depthwise convolution in LIEDNet)
-// runs on a zero-padded copy of each plane: every output row is then one
-// branch-free loop whose kh*kw taps unroll into registers. Other shapes take the
-// general loops, which skip the padding with per-tap column spans.
-
-bool fixed_depthwise(const Geometry& g) {
-  return g.stride == 1 && ((g.kh == 3 && g.kw == 3) || (g.kh == 5 && g.kw == 5));
-}
-
-// dst (dh, dw) = src (sh, sw) moved down by `top` rows and right by `left`
-// columns (either may be negative), zero where src has no element.
-template <typename T>
-void pad_plane(const T* src, int64_t sh, int64_t sw, int64_t top, int64_t left, T* dst, int64_t dh, int64_t dw) {
-  const int64_t lo = std::clamp<int64_t>(left, 0, dw), hi = std::clamp<int64_t>(left + sw, lo, dw);
-  for (int64_t r = 0; r < dh; ++r) {
-    T* d = dst + r * dw;
-    const int64_t sr = r - top;
-    if (sr < 0 || sr >= sh) {
-      std::fill(d, d + dw, T(0));
-      continue;
-    }
-    std::fill(d, d + lo, T(0));
-    std::copy(src + sr * sw + (lo - left), src + sr * sw + (hi - left), d + lo);
-    std::fill(d + hi, d + dw, T(0));
+  if (!dx) return;
+  if (transposed_conv_possible(g)) {
+    const Geometry t = transposed_geometry(g);
+    const std::vector<Span> tspans = column_spans(t);
+    const std::vector<T> wt = transposed_weight(g, w);  // (groups, cg_in, cg_out*kh*kw)
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* gg = gout + (n * g.c_out + gr * cgo) * pout;
+        gemm_pack_b<T>(
+            false, cgi, pin, t.depth(), T(1), wt.data() + gr * cgi * t.depth(), t.depth(),
+            [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+              pack_columns(t, tspans, gg, k0, kc, j0, nc, dst);
+            },
+            T(1), dx + (n * g.c_in + gr * cgi) * pin, pin);
+      }
+    return;
   }
-}
-
-// out (rows, cols) = bias + sum over taps of k[i, j] * in[r + i, c + j], or
-// out += that sum when Accumulate; in has row stride ld and no padding left to skip.
-template <typename T, int KH, int KW, bool Accumulate>
-void correlate_plane(const T* in, int64_t ld, const T* k, T bias, T* out, int64_t rows, int64_t cols) {
-  T kr[KH * KW];
-  std::copy(k, k + KH * KW, kr);
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* base = in + r * ld;
-    T* o = out + r * cols;
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) {
-      T acc = Accumulate ? T(0) : bias;
-      for (int i = 0; i < KH; ++i)
-        for (int j = 0; j < KW; ++j) acc += kr[i * KW + j] * base[i * ld + c + j];
-      o[c] = Accumulate ? o[c] + acc : acc;
+  // Strided (or over-padded) convolutions: the columns' gradient in bands of
+  // output rows, scattered back into dx (col2im).
+  const int64_t rows = band_rows(g);
+  T* col = scratch<T>(g.c_in * taps * rows * g.ow);  // (C_in*kh*kw, rows*OW)
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t r0 = 0; r0 < g.oh; r0 += rows) {
+      const int64_t r1 = std::min(r0 + rows, g.oh), band = (r1 - r0) * g.ow;
+      const T* go = gout + n * g.c_out * pout + r0 * g.ow;  // band of (C_out, OH*OW), row stride OH*OW
+      for (int64_t gr = 0; gr < g.groups; ++gr)
+        gemm<T>(true, false, depth, band, cgo, T(1), w + gr * cgo * depth, depth, go + gr * cgo * pout, pout, T(0),
+                col + gr * depth * band, band);
+      over_channels(g, band, [&](int64_t c0, int64_t c1) {
+        col2im_add(g, col + c0 * taps * band, r0, r1, c0, c1, spans, dx + n * g.c_in * pin);
+      });
     }
-  }
 }
 
-// sums (KH*KW, cols) += for each tap (i, j) and column c, the sum over rows r of
-// g[r, c] * in[r + i, c + j]. Each column's sum runs over the rows in order, so
-// a vector of columns needs no reassociation; the caller adds up the columns.
-template <typename T, int KH, int KW>
-void tap_sums_plane(const T* g, const T* in, int64_t ld, T* sums, int64_t rows, int64_t cols) {
-  constexpr int L = 64 / sizeof(T);  // one 512-bit vector; the KH*KW running sums of a strip stay in registers
-  int64_t c0 = 0;
-  for (; c0 + L <= cols; c0 += L) {
-    T acc[KH * KW][L] = {};
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* gr = g + r * cols + c0;
-      for (int i = 0; i < KH; ++i)
-        for (int j = 0; j < KW; ++j) {
-          const T* xs = in + (r + i) * ld + c0 + j;
-#pragma omp simd
-          for (int l = 0; l < L; ++l) acc[i * KW + j][l] += gr[l] * xs[l];
-        }
-    }
-    for (int t = 0; t < KH * KW; ++t)
-      for (int l = 0; l < L; ++l) sums[t * cols + c0 + l] += acc[t][l];
-  }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int i = 0; i < KH; ++i)
-      for (int j = 0; j < KW; ++j)
-        for (int64_t c = c0; c < cols; ++c) sums[(i * KW + j) * cols + c] += g[r * cols + c] * in[(r + i) * ld + c + j];
-}
+// ---- depthwise path (ops/depthwise.h) ------------------------------------------
 
-template <typename T, bool Accumulate>
-void correlate_fixed(const Geometry& g, const T* in, int64_t ld, const T* k, T bias, T* out, int64_t rows,
-                     int64_t cols) {
-  if (g.kh == 3) correlate_plane<T, 3, 3, Accumulate>(in, ld, k, bias, out, rows, cols);
-  else correlate_plane<T, 5, 5, Accumulate>(in, ld, k, bias, out, rows, cols);
-}
-
-// One (sample, channel) plane per task.
-template <typename T>
-void depthwise_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
-  const int64_t taps = g.taps(), pin = g.plane_in(), pout = g.plane_out();
-  const bool fixed = fixed_depthwise(g);
-  const std::vector<Span> spans = column_spans(g);
-  parallel_for(0, g.n * g.c_in, grain_for(pout * taps), [&](int64_t plane) {
-    const int64_t c = plane % g.c_in;
-    const T* xp = x + plane * pin;
-    const T* wc = w + c * taps;
-    const T bias = b ? b[c] : T(0);
-    if (fixed) {
-      const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
-      T* padded = scratch<T>(hp * wp);  // (H + 2p, W + 2p)
-      pad_plane(xp, g.h, g.w, g.pad, g.pad, padded, hp, wp);
-      correlate_fixed<T, false>(g, padded, wp, wc, bias, out + plane * pout, g.oh, g.ow);
-      return;
-    }
-    // Each output row accumulates its kh*kw shifted input rows.
-    for (int64_t oh = 0; oh < g.oh; ++oh) {
-      T* orow = out + plane * pout + oh * g.ow;
-      std::fill(orow, orow + g.ow, bias);
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const int64_t ih = oh * g.stride - g.pad + i;
-        if (ih < 0 || ih >= g.h) continue;
-        const T* xrow = xp + ih * g.w;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const Span sp = spans[j];
-          const T wv = wc[i * g.kw + j];
-          if (g.stride == 1) {
-            const T* s = xrow + (sp.lo - g.pad + j);
-            T* d = orow + sp.lo;
-            for (int64_t k = 0, e = sp.hi - sp.lo; k < e; ++k) d[k] += wv * s[k];
-          } else {
-            for (int64_t ow = sp.lo; ow < sp.hi; ++ow) orow[ow] += wv * xrow[ow * g.stride - g.pad + j];
-          }
-        }
-      }
-    }
-  });
-}
-
-// sum over k < n of a[k] * b[k], vectorised; the order is fixed by the compiled code.
-template <typename T>
-T dot(const T* a, const T* b, int64_t n) {
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t k = 0; k < n; ++k) sum += a[k] * b[k];
-  return sum;
-}
-
-// One channel per task, samples in order: dw[c] is summed by one thread in a
-// fixed order. Row partial sums go into a double accumulator per tap.
-template <typename T>
-void depthwise_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
-  const int64_t taps = g.taps(), pin = g.plane_in(), pout = g.plane_out();
-  const bool fixed = fixed_depthwise(g);
-  const std::vector<Span> spans = column_spans(g);
-  // Fixed path: x padded as in the forward, and gout padded so that dx is the
-  // correlation of it with the flipped kernel.
-  const int64_t xh = g.h + 2 * g.pad, xw = g.w + 2 * g.pad;
-  const int64_t gh = g.h + g.kh - 1, gw = g.w + g.kw - 1;
-  parallel_for(0, g.c_in, grain_for(g.n * pout * taps), [&](int64_t c) {
-    const T* wc = w ? w + c * taps : nullptr;
-    std::vector<double> acc(dw ? taps : 0, 0.0);  // (kh*kw)
-    T* xpad = fixed ? scratch<T>(xh * xw + gh * gw + taps * g.ow) : nullptr;  // (H + 2p, W + 2p)
-    T* gpad = fixed ? xpad + xh * xw : nullptr;                               // (H + kh - 1, W + kw - 1)
-    T* sums = fixed ? gpad + gh * gw : nullptr;                               // (kh*kw, OW)
-    T flipped[25];  // the fixed path's kernel is at most 5x5
-    if (fixed && dx) std::reverse_copy(wc, wc + taps, flipped);
-    for (int64_t n = 0; n < g.n; ++n) {
-      const int64_t plane = n * g.c_in + c;
-      const T* gp = gout + plane * pout;
-      const T* xp = x ? x + plane * pin : nullptr;
-      if (fixed) {
-        if (dx) {
-          pad_plane(gp, g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, gpad, gh, gw);
-          correlate_fixed<T, true>(g, gpad, gw, flipped, T(0), dx + plane * pin, g.h, g.w);
-        }
-        if (dw) {
-          pad_plane(xp, g.h, g.w, g.pad, g.pad, xpad, xh, xw);
-          std::fill(sums, sums + taps * g.ow, T(0));
-          if (g.kh == 3) tap_sums_plane<T, 3, 3>(gp, xpad, xw, sums, g.oh, g.ow);
-          else tap_sums_plane<T, 5, 5>(gp, xpad, xw, sums, g.oh, g.ow);
-          for (int64_t t = 0; t < taps; ++t) {
-            double s = 0;
-            for (int64_t k = 0; k < g.ow; ++k) s += sums[t * g.ow + k];
-            acc[t] += s;
-          }
-        }
-        continue;
-      }
-      for (int64_t oh = 0; oh < g.oh; ++oh) {
-        const T* grow = gp + oh * g.ow;
-        for (int64_t i = 0; i < g.kh; ++i) {
-          const int64_t ih = oh * g.stride - g.pad + i;
-          if (ih < 0 || ih >= g.h) continue;
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const Span sp = spans[j];
-            const int64_t shift = j - g.pad;  // input column = ow*s + shift
-            if (dx) {
-              const T wv = wc[i * g.kw + j];
-              T* drow = dx + plane * pin + ih * g.w;
-              if (g.stride == 1) {
-                T* d = drow + sp.lo + shift;
-                const T* s = grow + sp.lo;
-                for (int64_t k = 0, e = sp.hi - sp.lo; k < e; ++k) d[k] += wv * s[k];
-              } else {
-                for (int64_t ow = sp.lo; ow < sp.hi; ++ow) drow[ow * g.stride + shift] += wv * grow[ow];
-              }
-            }
-            if (dw) {
-              const T* xrow = xp + ih * g.w;
-              if (g.stride == 1) {
-                acc[i * g.kw + j] += dot(grow + sp.lo, xrow + sp.lo + shift, sp.hi - sp.lo);
-              } else {
-                T sum = 0;
-                for (int64_t ow = sp.lo; ow < sp.hi; ++ow) sum += grow[ow] * xrow[ow * g.stride + shift];
-                acc[i * g.kw + j] += sum;
-              }
-            }
-          }
-        }
-      }
-    }
-    if (dw)
-      for (int64_t t = 0; t < taps; ++t) dw[c * taps + t] += static_cast<T>(acc[t]);
-  });
+depthwise::Shape depthwise_shape(const Geometry& g) {
+  return {g.n, g.c_in, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow, g.c_in};
 }
 
 // ---- shared -----------------------------------------------------------------------
@@ -644,14 +501,14 @@ float* cuda_mutable_data_or_null(Tensor& t) { return t.defined() ? t.data<float>
 
 template <typename T>
 void conv_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
-  if (g.depthwise()) depthwise_forward(g, x, w, b, out);
+  if (g.depthwise()) depthwise::forward(depthwise_shape(g), x, w, b, out);
   else gemm_forward(g, x, w, b, out);
 }
 
 template <typename T>
 void conv_backward(const Geometry& g, const T* x, const T* w, const T* gout, T* dx, T* dw, T* db) {
   if (dx || dw) {
-    if (g.depthwise()) depthwise_backward(g, x, w, gout, dx, dw);
+    if (g.depthwise()) depthwise::backward(depthwise_shape(g), x, w, gout, dx, dw);
     else gemm_backward(g, x, w, gout, dx, dw);
   }
   if (db) bias_backward(g, gout, db);
@@ -670,6 +527,7 @@ T* mutable_data_or_null(Tensor& t) {
 // Runs the forward and records the backward. The weight may be 4-D (conv2d) or
 // 2-D (linear_channels): both are (C_out, C_in/groups * kh * kw) in memory.
 Tensor conv_apply(const char* op, const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b) {
+  LIEDNET_PROFILE_OP(op);
   // Multiply-adds (2 FLOPs each) plus the bias adds.
   FlopCounter::add(g.n * g.c_out * g.oh * g.ow * (2 * g.cg_in() * g.kh * g.kw + (b.defined() ? 1 : 0)));
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype(), x.device());
@@ -738,7 +596,9 @@ Geometry conv2d_geometry(const char* op, const Tensor& x, const Tensor& w, const
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   const Geometry g = conv2d_geometry("conv2d", x, weight, bias, opt);
-  return conv_apply("conv2d", g, x, weight, bias);
+  // Three names for three kernels, so the profiler tells them apart.
+  const char* op = g.depthwise() ? "conv2d_depthwise" : g.kh * g.kw == 1 ? "conv2d_1x1" : "conv2d";
+  return conv_apply(op, g, x, weight, bias);
 }
 
 bool set_cuda_tf32(bool on) {
@@ -784,6 +644,7 @@ int64_t set_conv2d_cuda_tile_elements(int64_t elements) {
 }
 
 Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+  LIEDNET_PROFILE_OP("conv2d_reference");
   const Geometry g = conv2d_geometry("conv2d_reference", x, weight, bias, opt);
   check_cpu("conv2d_reference", x);
   Tensor out = Tensor::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype());

@@ -3,11 +3,14 @@
 // input, the weight and the bias.
 //
 // Three CPU paths, picked from the shapes:
-//   - depthwise (groups == C_in == C_out): a direct kernel, no GEMM;
+//   - depthwise (groups == C_in == C_out): a direct kernel, no GEMM (ops/depthwise.h);
 //   - 1x1, stride 1, no padding: GEMMs straight on each sample's (C, H*W) plane;
-//   - everything else: im2col over bands of output rows plus GEMM, so the column
-//     buffer stays bounded (see detail::set_conv2d_tile_elements).
-// Results are deterministic for a given thread count: no sum depends on timing.
+//   - everything else: implicit GEMM: the GEMM's packer gathers the column
+//     matrix (im2col) from x block by block, so it is never stored. dw likewise;
+//     dx of a stride-1 convolution is the stride-1 convolution of gout with the
+//     flipped kernel (same packer); strided convolutions' dx takes GEMM plus
+//     col2im over bands of output rows (see detail::set_conv2d_tile_elements).
+// Results are bit-identical for any thread count: no sum depends on the split.
 //
 // On CUDA (f32) the same three paths run on the GPU: direct depthwise kernels,
 // cuBLAS GEMMs on the plane for 1x1, im2col over bands plus cuBLAS for the
@@ -45,9 +48,10 @@ Tensor linear_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
 bool set_cuda_tf32(bool on);
 
 namespace detail {
-// Upper bound, in elements, on the im2col buffer of one band of output rows
-// (a band is never less than one row). Returns the previous bound. Tests set it
-// small so that a small input spans several bands.
+// Upper bound, in elements, on the column-gradient buffer of one band of
+// output rows in a strided convolution's dx (a band is never less than one
+// row). Returns the previous bound. Tests set it small so that a small input
+// spans several bands.
 int64_t set_conv2d_tile_elements(int64_t elements);
 // The same bound for the CUDA column buffer (default 2^24 elements, 64 MiB).
 int64_t set_conv2d_cuda_tile_elements(int64_t elements);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/elementwise_kernels.h"
 #include "tensor/cuda.h"
@@ -100,6 +101,7 @@ void add_into(Tensor& dst, const Tensor& src, double alpha) {
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  LIEDNET_PROFILE_OP("add");
   Tensor out = binary("add", a, b);
   if (on_cuda("add", a))
     cuda_kernel(kernels().add, "add")(out.data<float>(), a.data<float>(), b.data<float>(), a.numel(), cuda_stream());
@@ -115,6 +117,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  LIEDNET_PROFILE_OP("sub");
   Tensor out = binary("sub", a, b);
   if (on_cuda("sub", a))
     cuda_kernel(kernels().sub, "sub")(out.data<float>(), a.data<float>(), b.data<float>(), a.numel(), cuda_stream());
@@ -130,6 +133,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  LIEDNET_PROFILE_OP("mul");
   Tensor out = binary("mul", a, b);
   if (on_cuda("mul", a))
     cuda_kernel(kernels().mul, "mul")(out.data<float>(), a.data<float>(), b.data<float>(), a.numel(), cuda_stream());
@@ -159,6 +163,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& x, double s) {
+  LIEDNET_PROFILE_OP("scale");
   LIEDNET_CHECK(x.defined(), "scale: undefined input");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda("scale", x))
@@ -175,6 +180,7 @@ Tensor scale(const Tensor& x, double s) {
 }
 
 Tensor add_scalar(const Tensor& x, double s) {
+  LIEDNET_PROFILE_OP("add_scalar");
   LIEDNET_CHECK(x.defined(), "add_scalar: undefined input");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda("add_scalar", x))
@@ -200,6 +206,7 @@ void cuda_channel_grad(const char* op, Tensor& gb, const Tensor& x, const Tensor
 }  // namespace
 
 Tensor add_channel(const Tensor& x, const Tensor& b) {
+  LIEDNET_PROFILE_OP("add_channel");
   const ChannelLayout l = channel_layout("add_channel", x, b);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda("add_channel", x))
@@ -222,6 +229,7 @@ Tensor add_channel(const Tensor& x, const Tensor& b) {
 }
 
 Tensor mul_channel(const Tensor& x, const Tensor& b) {
+  LIEDNET_PROFILE_OP("mul_channel");
   const ChannelLayout l = channel_layout("mul_channel", x, b);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda("mul_channel", x))

@@ -1,5 +1,7 @@
 #include "ops/flops.h"
 
+#include "autograd/profiler.h"
+
 namespace liednet::ops {
 
 namespace {
@@ -14,6 +16,7 @@ FlopCounter::~FlopCounter() {
 
 void FlopCounter::add(int64_t flops) {
   if (t_counter) t_counter->total_ += flops;
+  profiler::add_flops(flops);
 }
 
 }  // namespace liednet::ops

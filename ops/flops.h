@@ -1,4 +1,5 @@
-// Counting forward FLOPs for model summaries (`liednet info`). The dense ops
+// Counting forward FLOPs for model summaries (`liednet info`) and the op
+// profiler (autograd/profiler.h, which charges them to the running op). The dense ops
 // report what they compute while a FlopCounter is alive on the thread:
 // conv2d and linear_channels (multiply-add = 2 FLOPs, plus the bias adds) and
 // the fused 2D scan (its projection GEMM and recurrence). Elementwise work

@@ -1,85 +1,317 @@
 #include "ops/gemm.h"
 
 #include <algorithm>
-#include <mutex>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 
-#include <Eigen/Core>
-
+#include "tensor/error.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
 
 namespace {
-template <typename T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <typename T>
-using ConstMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
-template <typename T>
-using MutMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
-template <typename T, typename L, typename R>
-void assign(MutMap<T>& c, const L& lhs, const R& rhs, T alpha, T beta) {
-  if (beta == T(0))
-    c.noalias() = alpha * (lhs * rhs);
-  else {
-    if (beta != T(1)) c *= beta;
-    c.noalias() += alpha * (lhs * rhs);
+// ---- the register tile -----------------------------------------------------------
+//
+// A packed, cache-blocked GEMM in the BLIS layout: B is packed into panels of
+// NR columns, A into panels of MR rows, and a micro-kernel keeps an MR x NR
+// tile of C in vector registers while it walks K. The vector is the widest the
+// compiler targets (-march=native): 8 floats on AVX2, 16 on AVX-512. MR = 6
+// with NR = two vectors uses 12 accumulators, 2 loads and a broadcast: 15 of
+// AVX2's 16 registers.
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#else
+constexpr int kVectorBytes = 32;
+#endif
+constexpr int MR = 6;
+
+template <typename T>
+struct Tile {
+  typedef T Vec __attribute__((vector_size(kVectorBytes)));
+  static constexpr int L = kVectorBytes / sizeof(T);  // lanes
+  static constexpr int NR = 2 * L;
+};
+
+// Every element of C is the sum over K in blocks of KC, in order; within a
+// block, one FMA chain in k order. Neither depends on where the element lies in
+// C, on how C is split into tiles or among threads, or on M and N: so results
+// are bit-identical for any thread count and any partition of the work.
+constexpr int64_t KC = 256;
+constexpr int64_t MC = 96;    // rows of A per packed block (MC x KC: 96 KiB of f32, in L2)
+constexpr int64_t NC = 2048;  // columns of B per packed panel (KC x NC: 2 MiB of f32, in L3)
+
+template <typename T>
+using Vec = typename Tile<T>::Vec;
+
+// How a register tile reaches C: into a (MR, NR) buffer for update() to apply,
+// or straight into a full tile of C, stored (C = acc) or added (C = C + acc).
+// The straight paths do exactly what update() does for alpha = 1 with beta 0
+// or 1, so a tile rounds alike whichever path it takes.
+enum class Out { Buffer, Store, Add };
+
+// acc (MR, NR) = sum over k < kc of a[k*MR + i] * b[k*NR + j], then written
+// per `out` to c (row stride ldc; NR for the buffer).
+template <typename T, Out out>
+inline void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc) {
+  constexpr int L = Tile<T>::L, NR = Tile<T>::NR;
+  Vec<T> acc[MR][2] = {};
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k) {
+    Vec<T> b0, b1;
+    std::memcpy(&b0, b + k * NR, sizeof b0);
+    std::memcpy(&b1, b + k * NR + L, sizeof b1);
+    const T* ak = a + k * MR;
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] += ak[i] * b0;
+      acc[i][1] += ak[i] * b1;
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    T* ci = c + i * ldc;
+    if constexpr (out == Out::Add) {
+      Vec<T> c0, c1;
+      std::memcpy(&c0, ci, sizeof c0);
+      std::memcpy(&c1, ci + L, sizeof c1);
+      acc[i][0] = c0 + acc[i][0];
+      acc[i][1] = c1 + acc[i][1];
+    }
+    std::memcpy(ci, &acc[i][0], sizeof acc[i][0]);
+    std::memcpy(ci + L, &acc[i][1], sizeof acc[i][1]);
   }
 }
 
-// One tile of C, computed by Eigen on the calling thread.
+// C (mr, nr) block, row stride ldc, updated from tile (MR, NR) of one K block:
+// the first block applies beta (C is not read when beta is 0), later ones add.
+// One routine for full and partial tiles, so both round alike.
 template <typename T>
-void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  MutMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
-  ConstMap<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  ConstMap<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) assign<T>(c, a, b, alpha, beta);
-  else if (trans_a && !trans_b) assign<T>(c, a.transpose(), b, alpha, beta);
-  else if (!trans_a && trans_b) assign<T>(c, a, b.transpose(), alpha, beta);
-  else assign<T>(c, a.transpose(), b.transpose(), alpha, beta);
+inline void update(T* c, int64_t ldc, const T* tile, int64_t mr, int64_t nr, T alpha, T beta, bool first) {
+  constexpr int NR = Tile<T>::NR;
+  for (int64_t i = 0; i < mr; ++i) {
+    T* ci = c + i * ldc;
+    const T* t = tile + i * NR;
+    if (alpha == T(1)) {
+      if (!first || beta == T(1))
+        for (int64_t j = 0; j < nr; ++j) ci[j] = ci[j] + t[j];
+      else if (beta == T(0))
+        for (int64_t j = 0; j < nr; ++j) ci[j] = t[j];
+      else
+        for (int64_t j = 0; j < nr; ++j) ci[j] = std::fma(beta, ci[j], t[j]);
+    } else {
+      if (!first || beta == T(1))
+        for (int64_t j = 0; j < nr; ++j) ci[j] = std::fma(alpha, t[j], ci[j]);
+      else if (beta == T(0))
+        for (int64_t j = 0; j < nr; ++j) ci[j] = alpha * t[j];
+      else
+        for (int64_t j = 0; j < nr; ++j) ci[j] = std::fma(alpha, t[j], beta * ci[j]);
+    }
+  }
 }
 
-constexpr int64_t kMinTile = 64;   // rows or columns of C per tile
-constexpr int64_t kMaxTiles = 64;
-}  // namespace
-
-// Threads split C into tiles whose sizes depend only on the shapes, and each
-// tile is one serial Eigen product (Eigen runs serially inside a parallel
-// region). Eigen's own threading picks its blocking from the thread count,
-// which changes the summation order; this way every element of C is summed the
-// same way whatever the thread count, so results are bit-identical.
+// op(A) rows [i0, i0+mc), columns [k0, k0+kc) into panels of MR rows,
+// dst[p][k][r] = op(A)[i0 + p*MR + r, k0 + k], zero past row mc. Sources are
+// read along their rows (one stream at a time), which the prefetchers follow.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, T* dst) {
+  const int64_t panels = (mc + MR - 1) / MR;
+  if (mc % MR) std::fill(dst + (panels - 1) * kc * MR, dst + panels * kc * MR, T(0));
+  if (!trans) {
+    // A full panel interleaves MR row streams, k outermost, so the writes are contiguous.
+    int64_t p = 0;
+    for (; p < mc / MR; ++p) {
+      const T* src = A + (i0 + p * MR) * lda + k0;
+      T* d = dst + p * kc * MR;
+      for (int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) d[k * MR + r] = src[r * lda + k];
+    }
+    for (int64_t i = p * MR; i < mc; ++i) {
+      const T* src = A + (i0 + i) * lda + k0;
+      T* d = dst + p * kc * MR + i % MR;
+      for (int64_t k = 0; k < kc; ++k) d[k * MR] = src[k];
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = A + (k0 + k) * lda + i0;
+      int64_t p = 0;
+      for (; p < mc / MR; ++p)
+        for (int r = 0; r < MR; ++r) dst[(p * kc + k) * MR + r] = src[p * MR + r];
+      for (int64_t r = 0; r < mc - p * MR; ++r) dst[(p * kc + k) * MR + r] = src[p * MR + r];
+    }
+  }
+}
+
+// op(B) rows [k0, k0+kc), columns [j0, j0+nc) into panels of NR columns,
+// dst[p][k][c] = op(B)[k0 + k, j0 + p*NR + c] (the caller zeroes the columns past nc).
+template <typename T>
+void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t full = nc / NR;
+  if (!trans) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (k0 + k) * ldb + j0;
+      for (int64_t p = 0; p < full; ++p) std::memcpy(dst + (p * kc + k) * NR, src + p * NR, NR * sizeof(T));
+      for (int64_t c = full * NR; c < nc; ++c) dst[(full * kc + k) * NR + c - full * NR] = src[c];
+    }
+  } else {
+    // A full panel interleaves NR column streams, k outermost, so the writes are contiguous.
+    for (int64_t p = 0; p < full; ++p) {
+      const T* src = B + (j0 + p * NR) * ldb + k0;
+      T* d = dst + p * kc * NR;
+      for (int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 16
+        for (int c = 0; c < NR; ++c) d[k * NR + c] = src[c * ldb + k];
+    }
+    for (int64_t j = full * NR; j < nc; ++j) {
+      const T* src = B + (j0 + j) * ldb + k0;
+      T* d = dst + full * kc * NR + j % NR;
+      for (int64_t k = 0; k < kc; ++k) d[k * NR] = src[k];
+    }
+  }
+}
+
+// A thread's packing buffers, kept across calls (64-byte aligned).
+template <typename T>
+T* pack_buffer(int which, int64_t elements) {
+  struct Buffer {
+    std::unique_ptr<T, decltype(&std::free)> data{nullptr, &std::free};
+    int64_t size = 0;
+  };
+  thread_local Buffer buffers[2];
+  Buffer& b = buffers[which];
+  if (b.size < elements) {
+    const size_t bytes = (static_cast<size_t>(elements) * sizeof(T) + 63) / 64 * 64;
+    b.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+    if (!b.data) fail("gemm: out of memory for a packing buffer of ", bytes, " bytes");
+    b.size = elements;
+  }
+  return b.data.get();
+}
+
+// C rows [i0, i1) and columns [j0, j1) on the calling thread; pack_b(k0, kc,
+// j0, nc, dst) fills a panel block of op(B) (ops/gemm.h, PackB).
+template <typename T, typename PackBFn>
+void gemm_block(bool trans_a, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A,
+                int64_t lda, const PackBFn& pack_b, T beta, T* C, int64_t ldc) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t nc_max = std::min<int64_t>(NC, (j1 - j0 + NR - 1) / NR * NR);
+  const int64_t mc_max = std::min<int64_t>(MC, (i1 - i0 + MR - 1) / MR * MR);
+  T* pb = pack_buffer<T>(0, KC * nc_max);
+  T* pa = pack_buffer<T>(1, KC * mc_max);
+  alignas(64) T tile[MR * NR];
+  for (int64_t jc = j0; jc < j1; jc += NC) {
+    const int64_t nc = std::min(NC, j1 - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      if (nc % NR) std::fill(pb + nc / NR * kc * NR, pb + (nc / NR + 1) * kc * NR, T(0));
+      pack_b(pc, kc, jc, nc, pb);
+      for (int64_t ic = i0; ic < i1; ic += MC) {
+        const int64_t mc = std::min(MC, i1 - ic);
+        pack_a(trans_a, A, lda, ic, mc, pc, kc, pa);
+        for (int64_t jr = 0; jr < nc; jr += NR)
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR && alpha == T(1) && pc == 0 && beta == T(0)) {
+              micro_kernel<T, Out::Store>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
+            } else if (mr == MR && nr == NR && alpha == T(1) && (pc > 0 || beta == T(1))) {
+              micro_kernel<T, Out::Add>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
+            } else {
+              micro_kernel<T, Out::Buffer>(kc, pa + ir * kc, pb + jr * kc, tile, NR);
+              update<T>(c, ldc, tile, mr, nr, alpha, beta, pc == 0);
+            }
+          }
+      }
+    }
+  }
+}
+
+// Below this many multiply-adds a product runs on one thread.
+constexpr int64_t kMinParallelWork = int64_t{1} << 18;
+
+// Threads split C into one block per thread, along N when it is wide enough
+// (each thread packs its own panels of B and all of A) and along M otherwise.
+// Block edges fall on tile edges; the split does not change any element's sum.
+template <typename T, typename PackBFn>
+void gemm_split(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const PackBFn& pack_b, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
-    MutMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) c.setZero();
-    else c *= beta;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
-  // Eigen never threads by itself: all threading is the tiling below.
-  static std::once_flag eigen_serial;
-  std::call_once(eigen_serial, [] { Eigen::setNbThreads(1); });
-  const bool split_rows = M >= N;
-  const int64_t extent = split_rows ? M : N;
-  const int64_t tiles = std::clamp<int64_t>(extent / kMinTile, 1, kMaxTiles);
-  parallel_for(0, tiles, 1, [&](int64_t t) {
-    const int64_t lo = extent * t / tiles, hi = extent * (t + 1) / tiles;
-    if (split_rows) {
-      const T* a = trans_a ? A + lo : A + lo * lda;
-      gemm_serial<T>(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + lo * ldc, ldc);
+  constexpr int NR = Tile<T>::NR;
+  const int threads = omp_in_parallel() ? 1 : num_threads();
+  const int64_t col_tiles = (N + NR - 1) / NR, row_tiles = (M + MR - 1) / MR;
+  int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, M * N * K / kMinParallelWork));
+  const bool split_cols = col_tiles >= parts * 4 || col_tiles >= row_tiles;
+  parts = std::min(parts, split_cols ? col_tiles : row_tiles);
+  parallel_for(0, parts, 1, [&](int64_t p) {
+    if (split_cols) {
+      const int64_t j0 = col_tiles * p / parts * NR, j1 = std::min(N, col_tiles * (p + 1) / parts * NR);
+      gemm_block<T>(trans_a, 0, M, j0, j1, K, alpha, A, lda, pack_b, beta, C, ldc);
     } else {
-      const T* b = trans_b ? B + lo * ldb : B + lo;
-      gemm_serial<T>(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+      const int64_t i0 = row_tiles * p / parts * MR, i1 = std::min(M, row_tiles * (p + 1) / parts * MR);
+      gemm_block<T>(trans_a, i0, i1, 0, N, K, alpha, A, lda, pack_b, beta, C, ldc);
     }
   });
 }
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_split<T>(
+      trans_a, M, N, K, alpha, A, lda,
+      [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(trans_b, B, ldb, k0, kc, j0, nc, dst); },
+      beta, C, ldc);
+}
+
+template <typename T>
+int gemm_panel_width() {
+  return Tile<T>::NR;
+}
+
+template <typename T>
+void gemm_pack_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const PackB<T>& pack_b, T beta, T* C, int64_t ldc) {
+  gemm_split<T>(trans_a, M, N, K, alpha, A, lda, pack_b, beta, C, ldc);
+}
+
+namespace detail {
+template <typename T>
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += static_cast<double>(trans_a ? A[k * lda + i] : A[i * lda + k]) *
+             static_cast<double>(trans_b ? B[j * ldb + k] : B[k * ldb + j]);
+      T& c = C[i * ldc + j];
+      c = static_cast<T>(alpha * s + (beta == T(0) ? 0.0 : static_cast<double>(beta) * c));
+    }
+}
+}  // namespace detail
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                           int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
+template int gemm_panel_width<float>();
+template int gemm_panel_width<double>();
+template void gemm_pack_b<float>(bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const PackB<float>&,
+                                 float, float*, int64_t);
+template void gemm_pack_b<double>(bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                  const PackB<double>&, double, double*, int64_t);
+template void detail::gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                            const float*, int64_t, float, float*, int64_t);
+template void detail::gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                             const double*, int64_t, double, double*, int64_t);
 
 }  // namespace liednet::ops

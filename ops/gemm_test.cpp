@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "ops/gemm.h"
 #include "tensor/parallel.h"
 #include "tensor/tensor.h"
@@ -40,6 +42,54 @@ TEST_SUITE("ops") {
             INFO("M=", M, " N=", N, " K=", K, " ta=", ta, " tb=", tb, " beta=", beta);
             CHECK(err < 1e-12);
           }
+  }
+
+  TEST_CASE("gemm in f32 matches the double-sum reference across the kernel's block edges") {
+    // Sizes that cross the register tile (6 rows, 2 vectors of columns), the
+    // packed blocks (96 rows, 256 of K, 2048 columns) and leave partial tiles.
+    Generator g(13);
+    for (auto [M, N, K] : {std::tuple{1, 1, 1}, {7, 17, 257}, {97, 2049 + 16, 300}, {13, 40, 1000}})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true})
+          for (float beta : {0.0f, 1.0f}) {
+            Tensor A = Tensor::randn({ta ? K : M, ta ? M : K}, g);
+            Tensor B = Tensor::randn({tb ? N : K, tb ? K : N}, g);
+            Tensor C = Tensor::randn({M, N}, g);
+            Tensor want = C.clone();
+            ops::detail::gemm_reference<float>(ta, tb, M, N, K, 1.0f, A.data<float>(), ta ? M : K, B.data<float>(),
+                                               tb ? K : N, beta, want.data<float>(), N);
+            ops::gemm<float>(ta, tb, M, N, K, 1.0f, A.data<float>(), ta ? M : K, B.data<float>(), tb ? K : N, beta,
+                             C.data<float>(), N);
+            double err = 0;
+            for (int64_t i = 0; i < M * N; ++i)
+              err = std::max(err, std::abs(static_cast<double>(C.data<float>()[i] - want.data<float>()[i])));
+            INFO("M=", M, " N=", N, " K=", K, " ta=", ta, " tb=", tb, " beta=", beta);
+            CHECK(err < 2e-6 * std::sqrt(static_cast<double>(K)) * 4);
+          }
+  }
+
+  TEST_CASE("gemm: any block of C computed on its own has the bits of the whole product") {
+    // The property behind thread-count independence: an element's sum does not
+    // depend on which block (or thread) computes it, nor on M and N.
+    Generator g(14);
+    const int64_t M = 50, N = 70, K = 600;
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Tensor A = Tensor::randn({ta ? K : M, ta ? M : K}, g), B = Tensor::randn({tb ? N : K, tb ? K : N}, g);
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        Tensor whole = Tensor::zeros({M, N}), part = Tensor::zeros({M, N});
+        ops::gemm<float>(ta, tb, M, N, K, 1.0f, A.data<float>(), lda, B.data<float>(), ldb, 0.0f, whole.data<float>(), N);
+        // Rows [5, 38) and columns [3, 61): offsets inside the register tile on both sides.
+        const int64_t i0 = 5, i1 = 38, j0 = 3, j1 = 61;
+        const float* a = A.data<float>() + (ta ? i0 : i0 * lda);
+        const float* b = B.data<float>() + (tb ? j0 * ldb : j0);
+        ops::gemm<float>(ta, tb, i1 - i0, j1 - j0, K, 1.0f, a, lda, b, ldb, 0.0f, part.data<float>() + i0 * N + j0, N);
+        bool same = true;
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j) same = same && part.at({i, j}) == whole.at({i, j});
+        INFO("ta=", ta, " tb=", tb);
+        CHECK(same);
+      }
   }
 
   TEST_CASE("gemm gives identical bits for any thread count") {

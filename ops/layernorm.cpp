@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
@@ -197,6 +198,7 @@ void check_affine(const Tensor& x, const Tensor& t, const char* what, const Tens
 }  // namespace
 
 Tensor layer_norm_channels(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  LIEDNET_PROFILE_OP("layer_norm_channels");
   LIEDNET_CHECK(x.defined(), "layer_norm_channels: x is undefined");
   LIEDNET_CHECK(x.ndim() >= 2, "layer_norm_channels: x must be (N, C, ...), got ", x.str());
   const bool cuda = on_cuda("layer_norm_channels", x);

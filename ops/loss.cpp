@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/elementwise_kernels.h"
 #include "ops/reduce.h"
@@ -45,6 +46,7 @@ Tensor cuda_l1_loss(const Tensor& pred, const Tensor& target) {
 }  // namespace
 
 Tensor l1_loss(const Tensor& pred, const Tensor& target) {
+  LIEDNET_PROFILE_OP("l1_loss");
   check_same("l1_loss", pred, target);
   LIEDNET_CHECK(pred.numel() > 0, "l1_loss: empty inputs ", pred.str(), " and ", target.str());
   if (on_cuda("l1_loss", pred)) return cuda_l1_loss(pred, target);

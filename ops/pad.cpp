@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layout_kernels.h"
 #include "tensor/cuda.h"
@@ -91,6 +92,7 @@ Tensor remap_cuda(const char* op, const Tensor& x, const std::vector<int64_t>& r
 }
 
 Tensor remap(const char* op, const Tensor& x, std::vector<int64_t> rows, std::vector<int64_t> cols) {
+  LIEDNET_PROFILE_OP(op);
   if (on_cuda(op, x)) return remap_cuda(op, x, rows, cols);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Tensor out = Tensor::empty({N, C, static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols.size())}, x.dtype(),

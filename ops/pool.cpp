@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
@@ -69,6 +70,7 @@ Tensor max_pool2x2_cuda(const Tensor& x, const PoolLayout& l) {
 }  // namespace
 
 Tensor max_pool2x2(const Tensor& x) {
+  LIEDNET_PROFILE_OP("max_pool2x2");
   check_ndim("max_pool2x2", x, 4, "x");
   const bool cuda = on_cuda("max_pool2x2", x);
   LIEDNET_CHECK(x.size(2) >= 2 && x.size(3) >= 2, "max_pool2x2: H and W must be at least 2, got ", x.str());

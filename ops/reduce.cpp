@@ -1,6 +1,7 @@
 #include "ops/reduce.h"
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/elementwise_kernels.h"
 #include "tensor/cuda.h"
@@ -20,6 +21,7 @@ Tensor cuda_sum_partials(int64_t n) {
 
 // Sum of all elements of x times `factor`, as a shape () tensor of x's dtype.
 Tensor scaled_total(const char* op, const Tensor& x, double factor) {
+  LIEDNET_PROFILE_OP(op);
   Tensor out = Tensor::empty(Shape{}, x.dtype(), x.device());
   if (on_cuda(op, x)) {
     Tensor partials = cuda_sum_partials(x.numel());
@@ -62,6 +64,7 @@ Tensor mean(const Tensor& x) {
 }
 
 Tensor mean_hw(const Tensor& x) {
+  LIEDNET_PROFILE_OP("mean_hw");
   check_ndim("mean_hw", x, 4, "x");
   const int64_t planes = x.size(0) * x.size(1), hw = x.size(2) * x.size(3);
   LIEDNET_CHECK(hw > 0, "mean_hw: empty planes in ", x.str());

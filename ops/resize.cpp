@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layout_kernels.h"
 #include "tensor/cuda.h"
@@ -166,6 +167,7 @@ Tensor resize_bicubic_cuda(const Tensor& x, const Geometry& g, const std::vector
 }  // namespace
 
 Tensor resize_bicubic(const Tensor& x, int64_t out_h, int64_t out_w) {
+  LIEDNET_PROFILE_OP("resize_bicubic");
   LIEDNET_CHECK(x.defined(), "resize_bicubic: x is undefined");
   const bool cuda = on_cuda("resize_bicubic", x);
   LIEDNET_CHECK(x.ndim() == 4, "resize_bicubic: x must be (N, C, H, W), got ", x.str());

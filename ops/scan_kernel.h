@@ -32,76 +32,74 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/vec_math.h"
+
 namespace liednet::ops::scan {
 
 constexpr int kMaxState = 64;
 
-// exp for the decay. float: range reduction x = k ln2 + r, |r| <= ln2/2, then
-// e^r by its Taylor polynomial to degree 6 (relative error below 2e-7), scaled by
-// 2^k through the exponent bits; branch-free so it vectorises over the states.
-// Below -87 the result is 0 (the true value underflows float's normal range).
-// double: std::exp, because gradient checks need full precision.
-inline float decay_exp(float x) {
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = (xc * 1.44269504088896341f + magic) - magic;
-  const float r = (xc - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const float scale = std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
-  return x < -87.0f ? 0.0f : p * scale;
-}
+// The 16 states of LIEDNet's scan as one value of two 8-lane halves. GCC's
+// vector extensions give one AVX2 register per half without intrinsics. (A
+// single 16-lane vector type is one AVX-512 register, but without AVX-512 GCC
+// splits its selects and conversions lane by lane through memory, which made
+// that path several times slower on AVX2 machines; 8-lane halves compile to
+// plain AVX2, and on AVX-512 machines to 256-bit AVX-512VL instructions.)
+// Every operation below is the lane-wise image of the scalar code, and hsum
+// adds halves in the order tree_sum does (the compiler may still fuse a
+// multiply and an add differently in the two paths).
+using vec::f32x8;
+using vec::f64x4;
+using vec::load8;
+using vec::store8;
+
+// The decay a = exp(dt A): the fast exp in float (below -87 it is 0), std::exp in double.
+inline float decay_exp(float x) { return vec::fast_exp(x); }
 inline double decay_exp(double x) { return std::exp(x); }
+inline f32x8 decay_exp(f32x8 x) { return vec::fast_exp(x); }
 
-// The 16 states of LIEDNet's scan as one value: GCC's vector extensions give
-// one AVX-512 register (or two AVX2 ones) without intrinsics. Every operation
-// below is the lane-wise image of the scalar code, and hsum adds halves in the
-// order tree_sum does, so this path and the scalar one give the same bits.
-typedef float f32x16 __attribute__((vector_size(64)));
-typedef int32_t i32x16 __attribute__((vector_size(64)));
-typedef double f64x16 __attribute__((vector_size(128)));
+struct f32x16 {
+  f32x8 lo, hi;  // states 0..7 and 8..15
+};
+inline f32x16 operator+(f32x16 a, f32x16 b) { return {a.lo + b.lo, a.hi + b.hi}; }
+inline f32x16 operator-(f32x16 a, f32x16 b) { return {a.lo - b.lo, a.hi - b.hi}; }
+inline f32x16 operator*(f32x16 a, f32x16 b) { return {a.lo * b.lo, a.hi * b.hi}; }
+inline f32x16 operator*(float a, f32x16 b) { return {a * b.lo, a * b.hi}; }
+inline f32x16 operator*(f32x16 a, float b) { return {a.lo * b, a.hi * b}; }
+inline f32x16& operator+=(f32x16& a, f32x16 b) { return a = a + b; }
+inline f32x16& operator*=(f32x16& a, f32x16 b) { return a = a * b; }
 
-inline f32x16 load16(const float* p) {
-  f32x16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+// 16 doubles: the per-state gradient sums.
+struct f64x16 {
+  f64x4 q[4];
+};
+
+inline f32x16 load16(const float* p) { return {load8(p), load8(p + 8)}; }
+inline void store16(float* p, f32x16 v) {
+  store8(p, v.lo);
+  store8(p + 8, v.hi);
 }
-inline void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
 inline f64x16 load16(const double* p) {
   f64x16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(double* p, f64x16 v) { std::memcpy(p, &v, sizeof v); }
+inline void store16(double* p, const f64x16& v) { std::memcpy(p, &v, sizeof v); }
 
-inline f32x16 decay_exp(f32x16 x) {
-  const f32x16 lo = f32x16{} - 87.0f, hi = f32x16{} + 88.0f, zero = f32x16{};
-  const f32x16 xc = x < lo ? lo : (x > hi ? hi : x);
-  const float magic = 12582912.0f;
-  const f32x16 k = (xc * 1.44269504088896341f + magic) - magic;
-  const f32x16 r = (xc - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
-  f32x16 p = zero + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const f32x16 scale = reinterpret_cast<f32x16>((__builtin_convertvector(k, i32x16) + 127) << 23);
-  return x < lo ? zero : p * scale;
+inline void add_to(f64x16& acc, f32x16 v) {
+  typedef float f32x4 __attribute__((vector_size(16)));
+  acc.q[0] += __builtin_convertvector(__builtin_shufflevector(v.lo, v.lo, 0, 1, 2, 3), f64x4);
+  acc.q[1] += __builtin_convertvector(__builtin_shufflevector(v.lo, v.lo, 4, 5, 6, 7), f64x4);
+  acc.q[2] += __builtin_convertvector(__builtin_shufflevector(v.hi, v.hi, 0, 1, 2, 3), f64x4);
+  acc.q[3] += __builtin_convertvector(__builtin_shufflevector(v.hi, v.hi, 4, 5, 6, 7), f64x4);
+  static_assert(sizeof(f32x4) == 16);
 }
 
+inline f32x16 decay_exp(f32x16 x) { return {decay_exp(x.lo), decay_exp(x.hi)}; }
+
 inline float hsum(f32x16 v) {
-  typedef float f32x8 __attribute__((vector_size(32)));
   typedef float f32x4 __attribute__((vector_size(16)));
   typedef float f32x2 __attribute__((vector_size(8)));
-  const f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const f32x8 a = v.lo + v.hi;
   const f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
   const f32x2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
   return c[0] + c[1];
@@ -113,31 +111,34 @@ constexpr bool kVector16 = std::is_same_v<T, float> && NS == 16;
 
 // torch's softplus (beta 1, threshold 20): z for z > 20, else log(1 + e^z).
 // Written as max(z, 0) + log1p(e^-|z|) with log1p(e) = 2 atanh(e / (2 + e)),
-// whose series in s = e / (2 + e) <= 1/3 converges fast; together with
-// decay_exp this is branch-free and vectorises over a chunk's steps. Relative
-// error below 1e-7 in float; double uses the library functions.
-inline float softplus(float z) {
-  const float e = decay_exp(-std::fabs(z));
-  const float s = e / (2.0f + e), s2 = s * s;
-  float p = 1.0f / 13.0f;
+// whose series in s = e / (2 + e) <= 1/3 converges fast; with decay_exp this
+// is branch-free, and float runs it 8 steps at a time. Relative error below
+// 1e-7 in float; double uses the library functions.
+inline f32x8 softplus(f32x8 z) {
+  const f32x8 zero = {};
+  const f32x8 e = decay_exp(z < zero ? z : -z);  // e^-|z|
+  const f32x8 s = e / (2.0f + e), s2 = s * s;
+  f32x8 p = zero + 1.0f / 13.0f;
   p = p * s2 + 1.0f / 11.0f;
   p = p * s2 + 1.0f / 9.0f;
   p = p * s2 + 1.0f / 7.0f;
   p = p * s2 + 1.0f / 5.0f;
   p = p * s2 + 1.0f / 3.0f;
   p = p * s2 + 1.0f;
-  const float v = std::max(z, 0.0f) + 2.0f * s * p;
+  const f32x8 v = (z < zero ? zero : z) + 2.0f * s * p;
   return z > 20.0f ? z : v;
 }
 inline double softplus(double z) { return z > 20.0 ? z : std::log1p(std::exp(z)); }
 
 // d softplus / dz = sigmoid(z), and 1 above the threshold.
-inline float softplus_grad(float z) {
-  const float e = decay_exp(-std::fabs(z));
-  const float sig = (z >= 0.0f ? 1.0f : e) / (1.0f + e);
-  return z > 20.0f ? 1.0f : sig;
+inline f32x8 softplus_grad(f32x8 z) {
+  const f32x8 one = f32x8{} + 1.0f;
+  return z > 20.0f ? one : vec::sigmoid(z);
 }
 inline double softplus_grad(double z) { return z > 20.0 ? 1.0 : 1.0 / (1.0 + std::exp(-z)); }
+
+// Steps a chunk buffer is padded to: float's softplus runs 8 at a time.
+inline int64_t padded_steps(int64_t n) { return (n + 7) / 8 * 8; }
 
 // Sum of p[0..n) in a fixed pairwise order (for powers of two; otherwise the
 // remainder is added in index order). p is overwritten.
@@ -157,27 +158,50 @@ inline T tree_sum(T* p, int n_runtime) {
 // Per-thread buffers for one chunk.
 template <typename T>
 struct ChunkWorkspace {
-  std::vector<T> u, dt, dsp;  // (chunk): u_t, dt_t, softplus'(z_t)
-  std::vector<T> h, a;        // (chunk, N): h_t and a_t, recomputed in the backward
-  ChunkWorkspace(int64_t chunk, int n) : u(chunk), dt(chunk), dsp(chunk), h(chunk * n), a(chunk * n) {}
+  std::vector<T> u, dt, dsp, dz;  // (chunk, padded): u_t, dt_t, softplus'(z_t), dL/dz_t
+  std::vector<T> h, a;            // (chunk, N): h_t and a_t, recomputed in the backward
+  ChunkWorkspace(int64_t chunk, int n)
+      : u(padded_steps(chunk)),
+        dt(padded_steps(chunk)),
+        dsp(padded_steps(chunk)),
+        dz(padded_steps(chunk)),
+        h(chunk * n),
+        a(chunk * n) {}
 };
 
-// The per-step scalars of steps [t0, t0 + len): u_t, dt_t and (when dsp is
-// not null) softplus'(z_t). The gathers come first so the softplus loop is a
-// plain vectorisable loop.
+// A chunk's step sizes: dt holds z_t (delta + bias) for len steps on entry and
+// dt_t on exit; dsp (when not null) receives softplus'(z_t). Float runs 8 steps
+// at a time, so dt and dsp hold padded_steps(len) values (the padding is
+// computed and never read).
+template <typename T>
+void softplus_steps(T* dt, T* dsp, int64_t len, bool use_softplus) {
+  if (!use_softplus) {
+    if (dsp) std::fill(dsp, dsp + len, T(1));
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    std::fill(dt + len, dt + padded_steps(len), 0.0f);
+    for (int64_t i = 0; i < len; i += 8) {
+      const f32x8 z = load8(dt + i);
+      if (dsp) store8(dsp + i, softplus_grad(z));
+      store8(dt + i, softplus(z));
+    }
+  } else {
+    for (int64_t i = 0; i < len; ++i) {
+      if (dsp) dsp[i] = softplus_grad(dt[i]);
+      dt[i] = softplus(dt[i]);
+    }
+  }
+}
+
+// The per-step scalars of steps [t0, t0 + len) from a Seq with u(t) and z(t).
 template <typename T, typename Seq>
 void chunk_steps(Seq& s, int64_t t0, int64_t len, bool use_softplus, T* u, T* dt, T* dsp) {
   for (int64_t i = 0; i < len; ++i) {
     u[i] = s.u(t0 + i);
     dt[i] = s.z(t0 + i);
   }
-  if (!use_softplus) {
-    if (dsp) std::fill(dsp, dsp + len, T(1));
-    return;
-  }
-  if (dsp)
-    for (int64_t i = 0; i < len; ++i) dsp[i] = softplus_grad(dt[i]);
-  for (int64_t i = 0; i < len; ++i) dt[i] = softplus(dt[i]);
+  softplus_steps(dt, dsp, len, use_softplus);
 }
 
 // Steps [t0, t0 + len) of the recurrence from state h (updated in place),
@@ -187,11 +211,13 @@ void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T
   if constexpr (kVector16<T, NS>) {
     const f32x16 a16 = load16(A);
     f32x16 h16 = load16(h);
+    const float* B0 = s.B(t0);
+    const float* C0 = s.C(t0);
+    const int64_t st = s.step_stride();
     for (int64_t i = 0; i < len; ++i) {
-      const int64_t t = t0 + i;
       const float du = dt[i] * u[i];
-      h16 = decay_exp(dt[i] * a16) * h16 + du * load16(s.B(t));
-      s.y(t, hsum(load16(s.C(t)) * h16) + D * u[i]);
+      h16 = decay_exp(dt[i] * a16) * h16 + du * load16(B0 + i * st);
+      s.y(t0 + i, hsum(load16(C0 + i * st) * h16) + D * u[i]);
     }
     store16(h, h16);
     return;
@@ -213,45 +239,54 @@ void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T
 
 // The adjoint over steps [t0, t0 + len): h0 is the state before the chunk, g
 // carries dL/dh backwards (in: after the chunk; out: before it). ws holds the
-// chunk's u, dt, dsp (from chunk_steps) and receives the recomputed h and a.
-// dA (N) and dD, sums over whole sequences, are added into in double.
+// chunk's u, dt, dsp (from chunk_steps) and receives the recomputed h and a,
+// and dL/dz_t in ws.dz. dA (N) and dD, sums over whole sequences, are added
+// into in double (the 16-state float path sums dA over the chunk in float first).
 template <typename T, int NS, typename Seq>
 void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* h0, T* g,
                     ChunkWorkspace<T>& ws, double* dA, double& dD) {
   if constexpr (kVector16<T, NS>) {
     const f32x16 a16 = load16(A);
     f32x16 hp = load16(h0);
+    const float* B0 = s.B(t0);
+    const float* C0 = s.C(t0);
+    float* dB0 = s.dB(t0);
+    float* dC0 = s.dC(t0);
+    const int64_t st = s.step_stride();
     for (int64_t i = 0; i < len; ++i) {
       const float dt = ws.dt[i];
       const f32x16 a = decay_exp(dt * a16);
-      hp = a * hp + (dt * ws.u[i]) * load16(s.B(t0 + i));
+      hp = a * hp + (dt * ws.u[i]) * load16(B0 + i * st);
       store16(&ws.a[i * 16], a);
       store16(&ws.h[i * 16], hp);
     }
     f32x16 g16 = load16(g);
-    f64x16 dA16 = load16(dA);
+    // dA over the chunk in float (at most `chunk` terms), then into the double sum.
+    f32x16 dA_chunk = {};
     for (int64_t i = len - 1; i >= 0; --i) {
       const int64_t t = t0 + i;
       const float gy = s.gy(t), u = ws.u[i], dt = ws.dt[i];
-      const f32x16 B = load16(s.B(t)), C = load16(s.C(t));
+      const f32x16 B = load16(B0 + i * st), C = load16(C0 + i * st);
       const f32x16 a = load16(&ws.a[i * 16]);
       const f32x16 h = load16(&ws.h[i * 16]);
       const f32x16 hprev = i > 0 ? load16(&ws.h[(i - 1) * 16]) : load16(h0);
-      float* dB = s.dB(t);
-      float* dC = s.dC(t);
+      float* dB = dB0 + i * st;
+      float* dC = dC0 + i * st;
       dD += static_cast<double>(gy * u);
       store16(dC, load16(dC) + gy * h);
       g16 += gy * C;
-      const f32x16 ah = a * hprev;
-      const f32x16 pdt = g16 * (a16 * ah + u * B);
+      const f32x16 gah = g16 * (a * hprev);  // g dh_t/d(dt A) = g a h_{t-1}
       const f32x16 pu = g16 * B;
-      dA16 += __builtin_convertvector(g16 * dt * ah, f64x16);
+      const f32x16 pdt = a16 * gah + u * pu;
+      dA_chunk += dt * gah;
       store16(dB, load16(dB) + g16 * (dt * u));
       g16 *= a;
       s.add_du(t, gy * D + dt * hsum(pu));
-      s.add_dz(t, hsum(pdt) * ws.dsp[i]);
+      ws.dz[i] = hsum(pdt) * ws.dsp[i];
     }
     store16(g, g16);
+    f64x16 dA16 = load16(dA);
+    add_to(dA16, dA_chunk);
     store16(dA, dA16);
     return;
   }
@@ -297,12 +332,13 @@ void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, 
       g[k] *= a[k];
     }
     s.add_du(t, gy * D + dt * tree_sum<T, NS>(pu, n));
-    s.add_dz(t, tree_sum<T, NS>(pdt, n) * ws.dsp[i]);
+    ws.dz[i] = tree_sum<T, NS>(pdt, n) * ws.dsp[i];
   }
 }
 
 // A whole sequence, chunk by chunk. Seq provides, in scan order:
-//   T u(t), T z(t) (delta + bias), const T* B(t), const T* C(t), void y(t, T value).
+//   T u(t), T z(t) (delta + bias), const T* B(t), const T* C(t), void y(t, T value),
+//   int64_t step_stride() (B(t + 1) - B(t), the same for C, dB and dC).
 // states: (ceil(L / chunk), N), the state before each chunk, or null when no backward follows.
 template <typename T, int NS, typename Seq>
 void forward_sequence(Seq& s, int64_t L, int n_runtime, const T* A, T D, bool use_softplus, int64_t chunk,
@@ -328,6 +364,7 @@ void backward_sequence(Seq& s, int64_t L, int n_runtime, const T* A, T D, bool u
     const int64_t t0 = j * chunk, len = std::min(chunk, L - t0);
     chunk_steps(s, t0, len, use_softplus, ws.u.data(), ws.dt.data(), ws.dsp.data());
     backward_chunk<T, NS>(s, t0, len, n, A, D, states + j * n, g, ws, dA, dD);
+    for (int64_t i = 0; i < len; ++i) s.add_dz(t0 + i, ws.dz[i]);
   }
 }
 

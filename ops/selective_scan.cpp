@@ -1,6 +1,7 @@
 #include "ops/selective_scan.h"
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/scan_kernel.h"
 #include "ops/scan_reference.h"
@@ -99,6 +100,7 @@ struct PlainAccess {
   }
   T* dB(int64_t t) { return s.dB + t * s.n; }
   T* dC(int64_t t) { return s.dC + t * s.n; }
+  int64_t step_stride() const { return s.n; }
 };
 
 template <typename T>
@@ -288,6 +290,7 @@ void ref_backward(const Dims& d, const RefSaved& s, bool use_softplus, const Ten
 
 Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                       const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt) {
+  LIEDNET_PROFILE_OP("selective_scan");
   const Dims d = check_inputs("selective_scan", u, delta, A, B, C, D, delta_bias, opt);
   const bool grad = autograd::needs_grad({&u, &delta, &A, &B, &C, &D, &delta_bias});
   const int64_t chunks = (d.length + opt.chunk - 1) / opt.chunk;
@@ -312,6 +315,7 @@ Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, con
 
 Tensor selective_scan_reference(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
                                 const Tensor& C, const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt) {
+  LIEDNET_PROFILE_OP("selective_scan_reference");
   const Dims d = check_inputs("selective_scan_reference", u, delta, A, B, C, D, delta_bias, opt);
   RefSaved s{u.detach(), delta.detach(), A.detach(), B.detach(), C.detach(),
              D.defined() ? D.detach() : Tensor(), delta_bias.defined() ? delta_bias.detach() : Tensor(),

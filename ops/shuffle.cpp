@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layout_kernels.h"
 #include "tensor/parallel.h"
@@ -51,6 +52,7 @@ void check_factor(const char* op, const Tensor& x, int64_t r) {
 }  // namespace
 
 Tensor pixel_shuffle(const Tensor& x, int64_t r) {
+  LIEDNET_PROFILE_OP("pixel_shuffle");
   check_factor("pixel_shuffle", x, r);
   LIEDNET_CHECK(x.size(1) % (r * r) == 0, "pixel_shuffle: channels of x ", x.str(),
                 " are not a multiple of r*r = ", r * r);
@@ -76,6 +78,7 @@ Tensor pixel_shuffle(const Tensor& x, int64_t r) {
 }
 
 Tensor pixel_unshuffle(const Tensor& x, int64_t r) {
+  LIEDNET_PROFILE_OP("pixel_unshuffle");
   check_factor("pixel_unshuffle", x, r);
   LIEDNET_CHECK(x.size(2) % r == 0 && x.size(3) % r == 0, "pixel_unshuffle: height and width of x ", x.str(),
                 " are not multiples of r = ", r);

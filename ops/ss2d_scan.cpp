@@ -1,6 +1,7 @@
 #include "ops/ss2d_scan.h"
 
 #include "autograd/autograd.h"
+#include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/conv_kernels.h"
 #include "ops/cuda/scan_kernels.h"
@@ -71,97 +72,115 @@ std::vector<T> negative_exp(const Tensor& alogs) {
 struct Saved {
   Tensor x, wx, wdt, bias, ds;
   Tensor A;       // (4d, N): -exp(A_logs)
-  Tensor proj;    // (Bt, 4, L, S): x_proj_weight[k] @ x, each direction's rows in its scan order
+  Tensor proj;    // (Bt, 4, S L): x_proj_weight[k] @ x in direction k's scan order, laid out as Proj
   Tensor states;  // (Bt, d, 4, chunks, N): the state before each chunk
   std::shared_ptr<const std::vector<int32_t>> order;
 };
 
-// One (batch, channel, direction) sequence. The projection rows are in scan
-// order, so the scan streams through them; only the channel's own plane is
-// indexed through the direction's pixel order.
+// The projections of one sample and direction (S L values), in its scan order:
+// the R dt rows as R planes of L steps, so that a chunk's delta =
+// dt_projs_weight @ dt is R loops over the chunk's steps; then each step's B
+// and C side by side, 2N contiguous values for the recurrence.
+template <typename T>
+struct Proj {
+  Proj() = default;
+  Proj(T* base, int64_t L, int64_t R, int64_t N) : base(base), bc0(base + R * L), L(L), R(R), N(N) {}
+  T* base = nullptr;
+  T* bc0 = nullptr;  // the B and C of step 0
+  int64_t L = 0, R = 0, N = 0;
+  T* dt_row(int64_t r) const { return base + r * L; }  // (L)
+  T* bc(int64_t t) const { return bc0 + t * 2 * N; }   // B (N) then C (N)
+};
+
+// One (batch, channel, direction) sequence, with the names scan_kernel.h
+// expects. Only the channel's own planes are indexed through the direction's
+// pixel order; the projections are read in scan order.
 template <typename T>
 struct Seq {
   const T* x;            // (L) channel plane
-  const T* proj;         // (L, S) of this sample and direction, scan order
-  const T* wdt;          // (R)
-  T bias;
-  const int32_t* order;  // (L)
-  int64_t S, R, N;
-  T* y = nullptr;        // (L) channel plane of the output
-  // backward
-  const T* gy = nullptr;
-  T* dx = nullptr;       // (L) or null
-  T* part = nullptr;     // (L, S) this block's partial gradient of proj, scan order
-  double* dwdt = nullptr;  // (R)
-  double dbias = 0;
+  Proj<const T> proj;    // this sample and direction
+  const int32_t* order;  // (L) the direction's pixel order
+  T* out = nullptr;      // (L) output plane (forward)
+  const T* gy_plane = nullptr;  // (L) (backward)
+  T* dx = nullptr;              // (L) or null (backward)
+  Proj<T> part{};               // this block's partial gradient of proj, same layout (backward)
 
   T u(int64_t t) const { return x[order[t]]; }
-  T z(int64_t t) const {
-    const T* r = proj + t * S;
-    T v = bias;
-    for (int64_t i = 0; i < R; ++i) v += wdt[i] * r[i];
-    return v;
-  }
-  const T* B(int64_t t) const { return proj + t * S + R; }
-  const T* C(int64_t t) const { return proj + t * S + R + N; }
-  void y_out(int64_t t, T v) { y[order[t]] += v; }
-  T gy_at(int64_t t) const { return gy[order[t]]; }
+  const T* B(int64_t t) const { return proj.bc(t); }
+  const T* C(int64_t t) const { return proj.bc(t) + proj.N; }
+  void y(int64_t t, T v) { out[order[t]] += v; }
+  T gy(int64_t t) const { return gy_plane[order[t]]; }
   void add_du(int64_t t, T v) {
     if (dx) dx[order[t]] += v;
   }
-  void add_dz(int64_t t, T v) {
-    const T* r = proj + t * S;
-    T* pr = part + t * S;
-    for (int64_t i = 0; i < R; ++i) {
-      dwdt[i] += static_cast<double>(v * r[i]);
-      pr[i] += v * wdt[i];
-    }
-    dbias += v;
-  }
-  T* dB(int64_t t) { return part + t * S + R; }
-  T* dC(int64_t t) { return part + t * S + R + N; }
+  T* dB(int64_t t) { return part.bc(t); }
+  T* dC(int64_t t) { return part.bc(t) + part.N; }
+  int64_t step_stride() const { return 2 * proj.N; }
 };
 
-// The names scan_kernel.h expects.
+// Steps [t0, t0 + len) of one sequence into ws: u_t, and dt_t = softplus(z_t)
+// with z_t = bias + sum_r w[r] dt_row_r[t] (and softplus'(z_t) when grad).
 template <typename T>
-struct Access {
-  Seq<T>& s;
-  T u(int64_t t) const { return s.u(t); }
-  T z(int64_t t) const { return s.z(t); }
-  const T* B(int64_t t) const { return s.B(t); }
-  const T* C(int64_t t) const { return s.C(t); }
-  void y(int64_t t, T v) { s.y_out(t, v); }
-  T gy(int64_t t) const { return s.gy_at(t); }
-  void add_du(int64_t t, T v) { s.add_du(t, v); }
-  void add_dz(int64_t t, T v) { s.add_dz(t, v); }
-  T* dB(int64_t t) { return s.dB(t); }
-  T* dC(int64_t t) { return s.dC(t); }
-};
+void chunk_inputs(const Seq<T>& s, const T* w, T bias, int64_t t0, int64_t len, scan::ChunkWorkspace<T>& ws,
+                  bool grad) {
+  T* u = ws.u.data();
+  T* z = ws.dt.data();
+  for (int64_t i = 0; i < len; ++i) u[i] = s.u(t0 + i);
+  std::fill(z, z + len, bias);
+  for (int64_t r = 0; r < s.proj.R; ++r) {
+    const T wr = w[r];
+    const T* row = s.proj.dt_row(r) + t0;
+    for (int64_t i = 0; i < len; ++i) z[i] += wr * row[i];
+  }
+  scan::softplus_steps(z, grad ? ws.dsp.data() : nullptr, len, true);
+}
+
+// A chunk's dL/dz (ws.dz) of one sequence: into the dt rows' partial gradient
+// (times w) and the sums for dt_projs_weight (times the dt rows) and dt_projs_bias.
+template <typename T>
+void chunk_dz(Seq<T>& s, const T* w, const T* dz, int64_t t0, int64_t len, double* dw, double& dbias) {
+  for (int64_t r = 0; r < s.proj.R; ++r) {
+    T* p = s.part.dt_row(r) + t0;
+    const T wr = w[r];
+    for (int64_t i = 0; i < len; ++i) p[i] += dz[i] * wr;
+    dw[r] += vec::sum_in_double(dz, s.proj.dt_row(r) + t0, len);
+  }
+  dbias += vec::sum_in_double(dz, nullptr, len);
+}
 
 // The channels [c0, c1) of a task: blocks of kChannelBlock channels.
 inline int64_t block_end(int64_t blk, int64_t d) { return std::min(d, (blk + 1) * kChannelBlock); }
 
+// proj[b, k] = x_proj_weight[k] @ x[b] in Proj's layout: one pixel-major GEMM
+// (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), then each direction's
+// values copied out in its scan order.
 template <typename T>
-void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
-  const int64_t L = d.L, S = d.S, KS = d.KS(), chunks = (L + opt.chunk - 1) / opt.chunk;
-  const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
-  const T* x = s.x.data<T>();
+void project(const Dims& d, const Saved& s, const T* xa) {
+  const int64_t L = d.L, S = d.S, KS = d.KS();
   const int32_t* order = s.order->data();
-  T* proj = s.proj.data<T>();
-  {
-    // pixel-major projections (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), then
-    // each direction's rows copied out in its scan order.
-    std::vector<T> pix(L * KS);
-    for (int64_t b = 0; b < d.batch; ++b) {
-      gemm<T>(true, true, L, KS, d.d, T(1), x + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), pix.data(), KS);
-      parallel_for(0, kDirections * L, 256, [&](int64_t kt) {
-        const int64_t k = kt / L, t = kt % L;
-        const T* src = pix.data() + static_cast<int64_t>(order[kt]) * KS + k * S;
-        std::copy(src, src + S, proj + ((b * kDirections + k) * L + t) * S);
-      });
-    }
+  T* proj = const_cast<T*>(s.proj.data<T>());
+  std::vector<T> pix(L * KS);
+  for (int64_t b = 0; b < d.batch; ++b) {
+    gemm<T>(true, true, L, KS, d.d, T(1), xa + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), pix.data(), KS);
+    parallel_for(0, kDirections * L, 256, [&](int64_t kt) {
+      const int64_t k = kt / L, t = kt % L;
+      const T* src = pix.data() + static_cast<int64_t>(order[kt]) * KS + k * S;
+      const Proj<T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
+      for (int64_t r = 0; r < d.R; ++r) pk.dt_row(r)[t] = src[r];
+      std::copy(src + d.R, src + S, pk.bc(t));
+    });
   }
+}
 
+// xa: the map scanned (x, or SiLU(x) with opt.silu_input).
+template <typename T>
+void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
+  const int64_t L = d.L, S = d.S, chunks = (L + opt.chunk - 1) / opt.chunk;
+  const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
+  project<T>(d, s, xa);
+  const T* x = xa;
+  const int32_t* order = s.order->data();
+  const T* proj = s.proj.data<T>();
   const T* wdt = s.wdt.data<T>();
   const T* bias = s.bias.data<T>();
   const T* A = s.A.data<T>();
@@ -173,25 +192,24 @@ void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y
   scan::dispatch_state_size(n, [&]<int NS>() {
     // Task: a sample and a block of channels, all four directions. Within a
     // direction the chunk loop is outside the channel loop, so a chunk's
-    // projection rows stay in cache for every channel of the block.
+    // projections stay in cache for every channel of the block.
     parallel_for(0, d.batch * blocks, 1, [&](int64_t task) {
       const int64_t b = task / blocks, c0 = (task % blocks) * kChannelBlock, c1 = block_end(task % blocks, d.d);
       scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
       std::vector<T> h((c1 - c0) * n);  // (channels, N): each channel's state across chunks
       for (int k = 0; k < kDirections; ++k) {
         std::fill(h.begin(), h.end(), T(0));
+        const Proj<const T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
         for (int64_t j = 0; j < chunks; ++j) {
           const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
           for (int64_t c = c0; c < c1; ++c) {
             const int64_t bc = b * d.d + c, kc = k * d.d + c;
             T* hc = h.data() + (c - c0) * n;
             if (states) std::copy(hc, hc + n, states + ((bc * kDirections + k) * chunks + j) * n);
-            Seq<T> seq{x + bc * L, proj + (b * kDirections + k) * L * S, wdt + kc * d.R, bias[kc], order + k * L,
-                       S, d.R, d.N};
-            seq.y = out + bc * L;
-            Access<T> acc{seq};
-            scan::chunk_steps(acc, t0, len, true, ws.u.data(), ws.dt.data(), static_cast<T*>(nullptr));
-            scan::forward_chunk<T, NS>(acc, t0, len, n, A + kc * n, D[kc], ws.u.data(), ws.dt.data(), hc);
+            Seq<T> seq{x + bc * L, pk, order + k * L};
+            seq.out = out + bc * L;
+            chunk_inputs(seq, wdt + kc * d.R, bias[kc], t0, len, ws, false);
+            scan::forward_chunk<T, NS>(seq, t0, len, n, A + kc * n, D[kc], ws.u.data(), ws.dt.data(), hc);
           }
         }
       }
@@ -199,13 +217,14 @@ void fast_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y
   });
 }
 
+// xa as in fast_forward; dx (or null) receives the gradient of xa.
 template <typename T>
-void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& gy_t,
+void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2DScanOptions& opt, const Tensor& gy_t,
                    std::vector<Tensor>& gi) {
   const int64_t L = d.L, S = d.S, KS = d.KS(), N = d.N, chunks = (L + opt.chunk - 1) / opt.chunk;
   const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
   const int n = static_cast<int>(N);
-  const T* x = s.x.data<T>();
+  const T* x = xa;
   const T* proj = s.proj.data<T>();
   const T* wdt = s.wdt.data<T>();
   const T* bias = s.bias.data<T>();
@@ -214,12 +233,11 @@ void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, co
   const T* states = s.states.data<T>();
   const int32_t* order = s.order->data();
   const T* gy = gy_t.data<T>();
-  T* dx = gi[0].defined() ? gi[0].data<T>() : nullptr;
 
   // Per-(direction, channel) sums over the batch and the steps, in double; samples in order.
   std::vector<double> dA(kDirections * d.d * N, 0.0), dD(kDirections * d.d, 0.0);
   std::vector<double> dwdt(kDirections * d.d * d.R, 0.0), dbias(kDirections * d.d, 0.0);
-  std::vector<T> part(blocks * L * S);  // (blocks, L, S): per-block partial gradient of one direction's proj
+  std::vector<T> part(blocks * S * L);  // (blocks, S L): per-block partial gradient of one direction's proj
   std::vector<T> gpix(L * KS);          // (L, 4S): the gradient of the pixel-major projections
 
   for (int64_t b = 0; b < d.batch; ++b) {
@@ -227,47 +245,53 @@ void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, co
     // never race on it.
     for (int k = 0; k < kDirections; ++k) {
       std::fill(part.begin(), part.end(), T(0));
-      const T* projk = proj + (b * kDirections + k) * L * S;
+      const Proj<const T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
       scan::dispatch_state_size(n, [&]<int NS>() {
         parallel_for(0, blocks, 1, [&](int64_t blk) {
           const int64_t c0 = blk * kChannelBlock, c1 = block_end(blk, d.d);
           scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
           std::vector<T> g((c1 - c0) * n, T(0));  // (channels, N): dL/dh carried backwards
-          std::vector<double> dDc(c1 - c0, 0.0);
+          std::vector<double> dDc(c1 - c0, 0.0), dbc(c1 - c0, 0.0);
           std::vector<Seq<T>> seqs;
           for (int64_t c = c0; c < c1; ++c) {
-            const int64_t bc = b * d.d + c, kc = k * d.d + c;
-            Seq<T> seq{x + bc * L, projk, wdt + kc * d.R, bias[kc], order + k * L, S, d.R, d.N};
-            seq.gy = gy + bc * L;
+            const int64_t bc = b * d.d + c;
+            Seq<T> seq{x + bc * L, pk, order + k * L};
+            seq.gy_plane = gy + bc * L;
             seq.dx = dx ? dx + bc * L : nullptr;
-            seq.part = part.data() + blk * L * S;
-            seq.dwdt = dwdt.data() + kc * d.R;
+            seq.part = Proj<T>{part.data() + blk * S * L, L, d.R, d.N};
             seqs.push_back(seq);
           }
           for (int64_t j = chunks - 1; j >= 0; --j) {
             const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
             for (int64_t c = c0; c < c1; ++c) {
               const int64_t bc = b * d.d + c, kc = k * d.d + c;
-              Access<T> acc{seqs[c - c0]};
-              scan::chunk_steps(acc, t0, len, true, ws.u.data(), ws.dt.data(), ws.dsp.data());
-              scan::backward_chunk<T, NS>(acc, t0, len, n, A + kc * n, D[kc],
+              Seq<T>& seq = seqs[c - c0];
+              chunk_inputs(seq, wdt + kc * d.R, bias[kc], t0, len, ws, true);
+              scan::backward_chunk<T, NS>(seq, t0, len, n, A + kc * n, D[kc],
                                           states + ((bc * kDirections + k) * chunks + j) * n,
                                           g.data() + (c - c0) * n, ws, dA.data() + kc * n, dDc[c - c0]);
+              chunk_dz(seq, wdt + kc * d.R, ws.dz.data(), t0, len, dwdt.data() + kc * d.R, dbc[c - c0]);
             }
           }
           for (int64_t c = c0; c < c1; ++c) {
             dD[k * d.d + c] += dDc[c - c0];
-            dbias[k * d.d + c] += seqs[c - c0].dbias;
+            dbias[k * d.d + c] += dbc[c - c0];
           }
         });
       });
       // Sum the block partials in block order, back into pixel order.
       parallel_for(0, L, 64, [&](int64_t t) {
         T* o = gpix.data() + static_cast<int64_t>(order[k * L + t]) * KS + k * S;
-        std::copy(part.data() + t * S, part.data() + (t + 1) * S, o);
+        for (int64_t r = 0; r < d.R; ++r) {
+          T v = part[r * L + t];
+          for (int64_t blk = 1; blk < blocks; ++blk) v += part[blk * S * L + r * L + t];
+          o[r] = v;
+        }
+        const T* q0 = part.data() + d.R * L + t * 2 * N;
+        std::copy(q0, q0 + 2 * N, o + d.R);
         for (int64_t blk = 1; blk < blocks; ++blk) {
-          const T* q = part.data() + (blk * L + t) * S;
-          for (int64_t i = 0; i < S; ++i) o[i] += q[i];
+          const T* q = q0 + blk * S * L;
+          for (int64_t i = 0; i < 2 * N; ++i) o[d.R + i] += q[i];
         }
       });
     }
@@ -286,6 +310,57 @@ void fast_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, co
   add(gi[3], dbias, nullptr);
   add(gi[4], dA, A);  // dA_logs = dA * dA/dA_logs = dA * A
   add(gi[5], dD, nullptr);
+}
+
+// SiLU(x) = x sigmoid(x) of n values into out.
+template <typename T>
+void silu_map(const T* x, T* out, int64_t n) {
+  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    vec::sigmoid_n(x + lo, out + lo, hi - lo);
+    for (int64_t i = lo; i < hi; ++i) out[i] *= x[i];
+  });
+}
+
+// dx += dxa SiLU'(x) over n values, SiLU'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
+template <typename T>
+void add_silu_grad(T* dx, const T* dxa, const T* x, int64_t n) {
+  constexpr int64_t kPiece = 1024;
+  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    T s[kPiece];
+    for (int64_t p = lo; p < hi; p += kPiece) {
+      const int64_t m = std::min(kPiece, hi - p);
+      vec::sigmoid_n(x + p, s, m);
+      for (int64_t i = 0; i < m; ++i) dx[p + i] += dxa[p + i] * (s[i] * (T(1) + x[p + i] * (T(1) - s[i])));
+    }
+  });
+}
+
+// The CPU op on the saved input x, or on SiLU(x) computed here (and again in
+// the backward) when opt.silu_input.
+template <typename T>
+void cpu_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
+  if (!opt.silu_input) {
+    fast_forward<T>(d, s, s.x.data<T>(), opt, y, keep_states);
+    return;
+  }
+  Tensor xa = Tensor::empty(s.x.shape(), s.x.dtype());
+  silu_map(s.x.data<T>(), xa.data<T>(), xa.numel());
+  fast_forward<T>(d, s, xa.data<T>(), opt, y, keep_states);
+}
+
+template <typename T>
+void cpu_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& g,
+                  std::vector<Tensor>& gi) {
+  T* dx = gi[0].defined() ? gi[0].data<T>() : nullptr;
+  if (!opt.silu_input) {
+    fast_backward<T>(d, s, s.x.data<T>(), dx, opt, g, gi);
+    return;
+  }
+  Tensor xa = Tensor::empty(s.x.shape(), s.x.dtype());
+  silu_map(s.x.data<T>(), xa.data<T>(), xa.numel());
+  Tensor dxa = dx ? Tensor::zeros(s.x.shape(), s.x.dtype()) : Tensor();
+  fast_backward<T>(d, s, xa.data<T>(), dx ? dxa.data<T>() : nullptr, opt, g, gi);
+  if (dx) add_silu_grad(dx, dxa.data<T>(), s.x.data<T>(), dxa.numel());
 }
 
 // ---- the naive reference ------------------------------------------------------
@@ -517,6 +592,7 @@ int64_t ss2d_saved_state_bytes(const Shape& x, int64_t state_size, const SS2DSca
 
 Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
                  const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds, const SS2DScanOptions& opt) {
+  LIEDNET_PROFILE_OP("ss2d_scan");
   const Dims d = check_inputs("ss2d_scan", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, true);
   LIEDNET_CHECK(opt.chunk >= 1, "ss2d_scan: chunk must be positive, got ", opt.chunk);
   const bool grad = autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds});
@@ -524,6 +600,8 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
   // state dt*A, a*h, dt*u*B (2), C*h and the sum: 6 multiply/adds, plus D*u.
   FlopCounter::add(d.batch * (2 * d.L * d.d * d.KS() + kDirections * d.d * d.L * (2 * d.R + 6 * d.N + 2)));
   if (on_cuda("ss2d_scan", x)) {
+    LIEDNET_CHECK(!opt.silu_input, "ss2d_scan: silu_input has no CUDA kernel; apply ops::silu first (x ", x.str(),
+                  ")");
     CudaSaved s{x.detach(),      x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
                 A_logs.detach(), Ds.detach(),            {},                       {},
                 {}};
@@ -539,25 +617,26 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
   }
   const int64_t chunks = (d.L + opt.chunk - 1) / opt.chunk;
   Saved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(), Ds.detach(),
-          Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, kDirections, d.L, d.S}, x.dtype()),
+          Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, kDirections, d.S * d.L}, x.dtype()),
           grad ? Tensor::empty({d.batch, d.d, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
           std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   LIEDNET_DISPATCH(x.dtype(), T, {
     const std::vector<T> A = negative_exp<T>(A_logs);
     std::copy(A.begin(), A.end(), s.A.data<T>());
-    fast_forward<T>(d, s, opt, y, grad);
+    cpu_forward<T>(d, s, opt, y, grad);
   });
   if (grad)
     autograd::record(y, "ss2d_scan", {x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds},
                      [d, s, opt](const Tensor& g, std::vector<Tensor>& gi) {
-                       LIEDNET_DISPATCH(g.dtype(), T, fast_backward<T>(d, s, opt, g, gi));
+                       LIEDNET_DISPATCH(g.dtype(), T, cpu_backward<T>(d, s, opt, g, gi));
                      });
   return y;
 }
 
 Tensor ss2d_scan_reference(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,
                            const Tensor& dt_projs_bias, const Tensor& A_logs, const Tensor& Ds) {
+  LIEDNET_PROFILE_OP("ss2d_scan_reference");
   const Dims d =
       check_inputs("ss2d_scan_reference", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, false);
   RefSaved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),

@@ -15,6 +15,8 @@
 // The projections are per pixel, so they are computed once in pixel order; the
 // step size delta = dt_projs_weight[k] @ dt is formed on the fly inside the scan.
 // docs/selective_scan.md explains the algorithm, chunking and determinism.
+// With SS2DScanOptions::silu_input the op scans SiLU(x) (SS2D's activation
+// after its depthwise convolution, fused in).
 // CUDA tensors (f32) take the GPU path: the same results, computed in segments
 // of 32 steps by the kernels of ops/cuda/scan_kernels.h (opt.chunk is the
 // CPU's and does not apply there; docs/selective_scan.md, "On CUDA").
@@ -26,6 +28,10 @@ namespace liednet::ops {
 
 struct SS2DScanOptions {
   int64_t chunk = 256;  // steps between saved states (see ScanOptions::chunk)
+  // Scan SiLU(x) instead of x: ss2d_scan(x, ..., {.silu_input = true}) equals
+  // ss2d_scan(ops::silu(x), ...), but the activated map exists only while the
+  // forward (and again the backward) runs; the graph keeps x alone. CPU only.
+  bool silu_input = false;
 };
 
 Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_projs_weight,

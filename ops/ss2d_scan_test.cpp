@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "op_harness.h"
+#include "ops/activation.h"
+#include "ops/elementwise.h"
 #include "ops/ss2d_scan.h"
 #include "parity.h"
 #include "scan_cases.h"
@@ -18,10 +20,17 @@ using testing::SS2DShape;
 using testing::ss2d_inputs;
 using testing::ss2d_shapes;
 
-autograd::TensorFn ss2d_fn(int64_t chunk, bool reference = false) {
+autograd::TensorFn ss2d_fn(int64_t chunk, bool reference = false, bool silu_input = false) {
   return [=](const std::vector<Tensor>& x) {
     return reference ? ops::ss2d_scan_reference(x[0], x[1], x[2], x[3], x[4], x[5])
-                     : ops::ss2d_scan(x[0], x[1], x[2], x[3], x[4], x[5], {.chunk = chunk});
+                     : ops::ss2d_scan(x[0], x[1], x[2], x[3], x[4], x[5], {.chunk = chunk, .silu_input = silu_input});
+  };
+}
+
+// The op chain that silu_input replaces: ops::silu, then the scan.
+autograd::TensorFn silu_then_scan(int64_t chunk) {
+  return [=](const std::vector<Tensor>& x) {
+    return ops::ss2d_scan(ops::silu(x[0]), x[1], x[2], x[3], x[4], x[5], {.chunk = chunk});
   };
 }
 
@@ -61,6 +70,30 @@ TEST_SUITE("ops") {
               .shapes = ss2d_shapes({1, 2, 3, 3, 1, 3}),
               .fn = ss2d_fn(4),
               .make_input = ss2d_inputs(1.0, 7.0)});
+    check_op({.name = "ss2d_scan silu_input N=16 2x3x3x4 R=2, chunk 5",
+              .shapes = ss2d_shapes({2, 3, 3, 4, 2, 16}),
+              .fn = ss2d_fn(5, false, true),
+              .make_input = ss2d_inputs()});
+    check_op({.name = "ss2d_scan silu_input N=3 1x2x3x5 R=1, chunk 4",
+              .shapes = ss2d_shapes({1, 2, 3, 5, 1, 3}),
+              .fn = ss2d_fn(4, false, true),
+              .make_input = ss2d_inputs()});
+  }
+
+  TEST_CASE("ss2d_scan silu_input matches ops::silu then the scan") {
+    auto xs = make_ss2d_inputs({2, 12, 9, 13, 2, 16}, 23);
+    xs[0] = ops::scale(xs[0], 3.0);  // both sides of the SiLU
+    for (DType dt : {DType::F64, DType::F32}) {
+      INFO(dtype_name(dt));
+      auto fused = outputs_and_grads(ss2d_fn(32, false, true), xs, dt, 4);
+      auto ref = outputs_and_grads(silu_then_scan(32), xs, dt, 4);
+      const double tol = dt == DType::F64 ? 1e-12 : 5e-6;  // f32: the fast exp against std::exp
+      for (size_t i = 0; i < fused.size(); ++i) {
+        INFO("tensor ", i, " (0 = output, then the gradients of x, x_proj_weight, dt_projs_weight, "
+                           "dt_projs_bias, A_logs, Ds)");
+        CHECK(testing::scaled_max_error(fused[i], ref[i]) <= tol);
+      }
+    }
   }
 
   TEST_CASE("ss2d_scan fast kernel matches the naive reference") {
@@ -89,7 +122,9 @@ TEST_SUITE("ops") {
     std::vector<std::vector<double>> runs[4];
     for (int r = 0; r < 4; ++r) {
       set_num_threads(r == 3 ? 1 : r + 1);  // 1, 2, 3 threads, then 1 again
-      for (const Tensor& t : outputs_and_grads(ss2d_fn(40), xs, DType::F32, 5)) runs[r].push_back(t.to_vector());
+      for (bool silu : {false, true})
+        for (const Tensor& t : outputs_and_grads(ss2d_fn(40, false, silu), xs, DType::F32, 5))
+          runs[r].push_back(t.to_vector());
     }
     set_num_threads(saved);
     for (size_t i = 0; i < runs[0].size(); ++i)
@@ -150,6 +185,9 @@ TEST_SUITE("parity") {
     g.check("ss2d_scan 1x4x5x7 R=1 N=4", fused);
     g.check("ss2d_scan 2x3x3x5 R=2 N=16", fused);
     g.check("ss2d_scan 1x8x8x6 R=2 N=16", fused);
+    g.check("ss2d_scan silu input 1x8x8x6 R=2 N=16", [](const std::vector<Tensor>& x) {
+      return ops::ss2d_scan(x[0], x[1], x[2], x[3], x[4], x[5], {.chunk = 7, .silu_input = true});
+    });
     g.expect_all_checked();
   }
 }

@@ -12,9 +12,11 @@ namespace {
 std::atomic<size_t> g_in_use{0};
 std::atomic<size_t> g_peak{0};
 constexpr size_t kAlign = 64;
+thread_local uint64_t t_allocated = 0;
 }  // namespace
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
+  t_allocated += bytes;
   if (device == Device::CUDA) return std::shared_ptr<Storage>(new Storage(cuda_alloc(bytes), bytes, device));
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   void* p = nullptr;
@@ -41,5 +43,6 @@ Storage::~Storage() {
 size_t host_bytes_in_use() { return g_in_use.load(); }
 size_t host_bytes_peak() { return g_peak.load(); }
 void reset_host_bytes_peak() { g_peak.store(g_in_use.load()); }
+uint64_t thread_bytes_allocated() { return t_allocated; }
 
 }  // namespace liednet

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "tensor/dtype.h"
@@ -31,5 +32,8 @@ class Storage {
 size_t host_bytes_in_use();
 size_t host_bytes_peak();
 void reset_host_bytes_peak();
+// Bytes of storage (host and device) this thread has allocated since it started;
+// the op profiler charges the difference to the op that was running.
+uint64_t thread_bytes_allocated();
 
 }  // namespace liednet

@@ -46,6 +46,14 @@ cp "$ORACLE/liednet_dim8_f32.safetensors" "$WORK/x.safetensors"  # holds the key
 expect_ok "forward with inferred config, --side, --dump" "$BIN" forward --weights "$WORK/dim8.safetensors" \
   --input "$WORK/x.safetensors" --output "$WORK/y.safetensors" --side --dump "$WORK/dump"
 [ -s "$WORK/dump/activations.safetensors" ] && pass "forward: activations dumped" || fail "forward: no dump"
+# --profile: the op table on stderr at exit and as CSV.
+expect_ok "forward --profile" env LIEDNET_PROFILE_CSV="$WORK/profile.csv" "$BIN" forward \
+  --weights "$WORK/dim8.safetensors" --input "$WORK/x.safetensors" --output "$WORK/yp.safetensors" --profile
+grep -q "^op profile: " "$WORK/err" && grep -q "^ss2d_scan " "$WORK/err" && pass "forward --profile: table" \
+  || fail "forward --profile: no table on stderr"
+head -1 "$WORK/profile.csv" | grep -q "^op,fwd_calls,bwd_calls," && \
+  awk -F, '$1 == "ss2d_scan" && $2 > 0 { found = 1 } END { exit !found }' "$WORK/profile.csv" \
+  && pass "forward --profile: CSV" || fail "forward --profile: CSV missing or without ss2d_scan"
 
 # Bad input.
 head -c 1000 "$WORK/w.safetensors" > "$WORK/truncated.safetensors"

@@ -85,3 +85,6 @@ def register(g):
     g.case("ss2d_scan 1x4x5x7 R=1 N=4", ss2d_core, *ss2d_inputs(1, 4, 5, 7, 1, 4, 400))
     g.case("ss2d_scan 2x3x3x5 R=2 N=16", ss2d_core, *ss2d_inputs(2, 3, 3, 5, 2, 16, 500))
     g.case("ss2d_scan 1x8x8x6 R=2 N=16", ss2d_core, *ss2d_inputs(1, 8, 8, 6, 2, 16, 600))
+    # SS2D's SiLU after the depthwise convolution, fused into the op (silu_input).
+    x, *rest = ss2d_inputs(1, 8, 8, 6, 2, 16, 700)
+    g.case("ss2d_scan silu input 1x8x8x6 R=2 N=16", lambda x, *r: ss2d_core(F.silu(x), *r), 3 * x, *rest)

@@ -1,0 +1,241 @@
+#include "ops/dgdffn.h"
+
+#include <vector>
+
+#include "autograd/autograd.h"
+#include "autograd/profiler.h"
+#include "ops/activation.h"
+#include "ops/check.h"
+#include "ops/depthwise.h"
+#include "ops/flops.h"
+#include "ops/gemm.h"
+#include "tensor/parallel.h"
+
+namespace liednet::ops {
+
+namespace {
+
+constexpr const char* kOp = "dgdffn";
+constexpr int64_t kChunk = 1 << 14;  // elements per task of the pointwise loops
+
+struct Dims {
+  int64_t n, c, h, w;  // x
+  int64_t hidden;      // h of the spec
+  int64_t k1, k2, k3;  // depthwise kernel sizes
+  int64_t p() const { return h * w; }
+};
+
+// ---- 1x1 convolutions as GEMMs on each sample's (channels, H*W) plane -------------
+
+// out (N, co, P) = w (co, ci) x in (N, ci, P)
+template <typename T>
+void pointwise_forward(const T* w, const T* in, T* out, int64_t n, int64_t co, int64_t ci, int64_t p) {
+  for (int64_t s = 0; s < n; ++s) gemm<T>(false, false, co, p, ci, T(1), w, ci, in + s * ci * p, p, T(0), out + s * co * p, p);
+}
+
+// dw (co, ci) += sum over samples of gout (co, P) x in (ci, P)^T, samples in order
+template <typename T>
+void pointwise_dw(const T* gout, const T* in, T* dw, int64_t n, int64_t co, int64_t ci, int64_t p) {
+  for (int64_t s = 0; s < n; ++s)
+    gemm<T>(false, true, co, ci, p, T(1), gout + s * co * p, p, in + s * ci * p, p, T(1), dw, ci);
+}
+
+// din (N, ci, P) = beta * din + w (co, ci)^T x gout (N, co, P)
+template <typename T>
+void pointwise_dx(const T* w, const T* gout, T* din, T beta, int64_t n, int64_t co, int64_t ci, int64_t p) {
+  for (int64_t s = 0; s < n; ++s)
+    gemm<T>(true, false, ci, p, co, T(1), w, ci, gout + s * co * p, p, beta, din + s * ci * p, p);
+}
+
+// ---- the depthwise branches -----------------------------------------------------
+
+// cat (N, 2h, P) = ReLU(dwconv1(pin1[:, :h])), ReLU(dwconv2(pin1[:, h:])).
+template <typename T>
+void branches_forward(const Dims& d, const T* pin1, const T* w1, const T* w2, T* cat) {
+  const int64_t hp = d.hidden * d.p();
+  depthwise::forward(depthwise::same_size(d.n, d.hidden, d.h, d.w, d.k1, 2 * d.hidden), pin1, w1, (const T*)nullptr,
+                     cat, true);
+  depthwise::forward(depthwise::same_size(d.n, d.hidden, d.h, d.w, d.k2, 2 * d.hidden), pin1 + hp, w2,
+                     (const T*)nullptr, cat + hp, true);
+}
+
+// ---- forward and backward -------------------------------------------------------
+
+// The tensors the backward reads (detached): x, project_in1(x), project_in2(x), f, and the weights.
+struct Saved {
+  Tensor x, pin1, pin2, f;
+  DgdffnWeights w;
+};
+
+template <typename T>
+const T* ptr(const Tensor& t) {
+  return t.data<T>();
+}
+
+template <typename T>
+Tensor forward(const Dims& d, const Tensor& x, const DgdffnWeights& w, Saved* saved) {
+  const int64_t N = d.n, C = d.c, h = d.hidden, P = d.p();
+  const DType dt = x.dtype();
+  Tensor pin1 = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
+  Tensor pin2 = Tensor::empty({N, h, d.h, d.w}, dt);      // (N, h, H, W)
+  Tensor f = Tensor::empty({N, h, d.h, d.w}, dt);         // (N, h, H, W)
+  Tensor out = Tensor::empty({N, C, d.h, d.w}, dt);
+  pointwise_forward(ptr<T>(w.project_in1), ptr<T>(x), pin1.data<T>(), N, 2 * h, C, P);
+  {
+    Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W), dropped at once
+    branches_forward(d, ptr<T>(pin1), ptr<T>(w.dwconv1), ptr<T>(w.dwconv2), cat.data<T>());
+    pointwise_forward(ptr<T>(w.fusion), ptr<T>(cat), f.data<T>(), N, h, 2 * h, P);
+  }
+  pointwise_forward(ptr<T>(w.project_in2), ptr<T>(x), pin2.data<T>(), N, h, C, P);
+  {
+    Tensor m = Tensor::empty({N, h, d.h, d.w}, dt);  // g, then the gate GELU(g) * f in place
+    T* mp = m.data<T>();
+    depthwise::forward(depthwise::same_size(N, h, d.h, d.w, d.k3, h), ptr<T>(pin2), ptr<T>(w.dwconv3),
+                       (const T*)nullptr, mp);
+    const T* fp = ptr<T>(f);
+    parallel_chunks(N * h * P, kChunk, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(mp[i]) * fp[i];
+    });
+    pointwise_forward(ptr<T>(w.project_out), ptr<T>(m), out.data<T>(), N, C, h, P);
+  }
+  if (saved) *saved = {x.detach(), pin1, pin2, f, w};
+  return out;
+}
+
+// gi: x, project_in1, project_in2, dwconv1, dwconv2, dwconv3, fusion, project_out;
+// each defined exactly when it needs a gradient, and added into.
+template <typename T>
+void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Tensor>& gi) {
+  const int64_t N = d.n, C = d.c, h = d.hidden, P = d.p(), hp = h * P;
+  const DType dt = gout.dtype();
+  auto out_ptr = [&](int i) { return gi[i].defined() ? gi[i].data<T>() : nullptr; };
+  T* dx = out_ptr(0);
+  T *dw_in1 = out_ptr(1), *dw_in2 = out_ptr(2), *dw_dw1 = out_ptr(3), *dw_dw2 = out_ptr(4), *dw_dw3 = out_ptr(5);
+  T *dw_fus = out_ptr(6), *dw_out = out_ptr(7);
+  const T* go = gout.data<T>();
+  const T* x = ptr<T>(s.x);
+  const T* f = ptr<T>(s.f);
+  const bool need_dpin1 = dx || dw_in1 || dw_dw1 || dw_dw2;  // through the ReLU branches
+  const bool need_dpin2 = dx || dw_in2 || dw_dw3;             // through the gate branch
+  const bool need_df = need_dpin1 || dw_fus;
+
+  // The gate: recompute g = dwconv3(pin2) and m = GELU(g) * f.
+  Tensor g = Tensor::empty({N, h, d.h, d.w}, dt);   // g, then its gradient in place
+  Tensor m = Tensor::empty({N, h, d.h, d.w}, dt);   // m, then its gradient in place
+  T* gp = g.data<T>();
+  T* mp = m.data<T>();
+  const depthwise::Shape shape3 = depthwise::same_size(N, h, d.h, d.w, d.k3, h);
+  depthwise::forward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
+  if (dw_out) {
+    parallel_chunks(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(gp[i]) * f[i];
+    });
+    pointwise_dw(go, mp, dw_out, N, C, h, P);
+  }
+  if (!need_df && !need_dpin2) return;
+  pointwise_dx(ptr<T>(s.w.project_out), go, mp, T(0), N, C, h, P);  // dm (N, h, P)
+  // df = dm * GELU(g); dg = (dm * f) * GELU'(g), as the composed mul and gelu compute them.
+  Tensor df = need_df ? Tensor::empty({N, h, d.h, d.w}, dt) : Tensor();  // (N, h, H, W)
+  T* dfp = need_df ? df.data<T>() : nullptr;
+  parallel_chunks(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const T gv = gp[i], dm = mp[i];
+      if (dfp) dfp[i] = dm * detail::gelu_value(gv);
+      gp[i] = (dm * f[i]) * detail::gelu_derivative(gv);
+    }
+  });
+  m = Tensor();
+  if (need_dpin2) {
+    Tensor dpin2 = Tensor::zeros({N, h, d.h, d.w}, dt);  // (N, h, H, W)
+    depthwise::backward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), gp, dpin2.data<T>(), dw_dw3);
+    if (dw_in2) pointwise_dw(ptr<T>(dpin2), x, dw_in2, N, h, C, P);
+    if (dx) pointwise_dx(ptr<T>(s.w.project_in2), ptr<T>(dpin2), dx, T(1), N, h, C, P);
+  }
+  g = Tensor();
+  if (!need_df) return;
+
+  // The ReLU branches: recompute cat, then back through fusion, the mask and the depthwise convolutions.
+  Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
+  T* cp = cat.data<T>();
+  branches_forward(d, ptr<T>(s.pin1), ptr<T>(s.w.dwconv1), ptr<T>(s.w.dwconv2), cp);
+  if (dw_fus) pointwise_dw(dfp, cp, dw_fus, N, h, 2 * h, P);
+  if (!need_dpin1) return;
+  Tensor dcat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
+  T* dcp = dcat.data<T>();
+  pointwise_dx(ptr<T>(s.w.fusion), dfp, dcp, T(0), N, h, 2 * h, P);
+  df = Tensor();
+  // ReLU's gradient: 1 where its output is positive, as ops::relu.
+  parallel_chunks(N * 2 * hp, kChunk, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dcp[i] = cp[i] > T(0) ? dcp[i] : T(0);
+  });
+  cat = Tensor();
+  Tensor dpin1 = Tensor::zeros({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
+  T* dp1 = dpin1.data<T>();
+  const T* pin1 = ptr<T>(s.pin1);
+  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k1, 2 * h), pin1, ptr<T>(s.w.dwconv1), dcp, dp1, dw_dw1);
+  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k2, 2 * h), pin1 + hp, ptr<T>(s.w.dwconv2), dcp + hp,
+                      dp1 + hp, dw_dw2);
+  dcat = Tensor();
+  if (dw_in1) pointwise_dw(dp1, x, dw_in1, N, 2 * h, C, P);
+  if (dx) pointwise_dx(ptr<T>(s.w.project_in1), dp1, dx, T(1), N, 2 * h, C, P);
+}
+
+// Checks every shape against x and the hidden width h = fusion.size(0); the message names the weight.
+Dims check(const Tensor& x, const DgdffnWeights& w) {
+  LIEDNET_CHECK(x.defined() && x.ndim() == 4, kOp, ": x must be (N, C, H, W), got ",
+                x.defined() ? x.str() : "undefined");
+  check_cpu(kOp, x);
+  const std::pair<const char*, const Tensor*> all[] = {
+      {"project_in1", &w.project_in1}, {"project_in2", &w.project_in2}, {"dwconv1", &w.dwconv1},
+      {"dwconv2", &w.dwconv2},         {"dwconv3", &w.dwconv3},         {"fusion", &w.fusion},
+      {"project_out", &w.project_out}};
+  for (auto [name, t] : all) {
+    LIEDNET_CHECK(t->defined() && t->ndim() == 4, kOp, ": ", name, " must be a 4-D weight, got ",
+                  t->defined() ? t->str() : "undefined");
+    check_compatible(kOp, x, *t);
+  }
+  Dims d{x.size(0), x.size(1), x.size(2), x.size(3), w.fusion.size(0), w.dwconv1.size(2), w.dwconv2.size(2),
+         w.dwconv3.size(2)};
+  const int64_t C = d.c, h = d.hidden;
+  auto expect = [&](const char* name, const Tensor& t, const Shape& want) {
+    LIEDNET_CHECK(t.shape() == want, kOp, ": ", name, " must be ", want, " for x ", x.str(), " and hidden width ", h,
+                  ", got ", t.str());
+  };
+  expect("fusion", w.fusion, {h, 2 * h, 1, 1});
+  expect("project_in1", w.project_in1, {2 * h, C, 1, 1});
+  expect("project_in2", w.project_in2, {h, C, 1, 1});
+  expect("project_out", w.project_out, {C, h, 1, 1});
+  for (auto [name, t, k] : {std::tuple{"dwconv1", &w.dwconv1, d.k1}, {"dwconv2", &w.dwconv2, d.k2},
+                            {"dwconv3", &w.dwconv3, d.k3}}) {
+    LIEDNET_CHECK(k % 2 == 1, kOp, ": ", name, " must have an odd square kernel, got ", t->str());
+    expect(name, *t, {h, 1, k, k});
+  }
+  return d;
+}
+
+}  // namespace
+
+Tensor dgdffn(const Tensor& x, const DgdffnWeights& w) {
+  LIEDNET_PROFILE_OP(kOp);
+  const Dims d = check(x, w);
+  const int64_t pixels = d.n * d.p(), C = d.c, h = d.hidden;
+  // As the composed convolutions count them (ops/flops.h): 1x1 and depthwise multiply-adds.
+  FlopCounter::add(2 * pixels * (2 * h * C + h * C + h * 2 * h + C * h + h * (d.k1 * d.k1 + d.k2 * d.k2 + d.k3 * d.k3)));
+  const std::vector<Tensor> inputs{x, w.project_in1, w.project_in2, w.dwconv1, w.dwconv2, w.dwconv3, w.fusion,
+                                   w.project_out};
+  const bool record = autograd::needs_grad(inputs);
+  auto saved = std::make_shared<Saved>();
+  Tensor out;
+  LIEDNET_DISPATCH(x.dtype(), T, out = forward<T>(d, x, w, record ? saved.get() : nullptr));
+  if (record) {
+    for (Tensor* t : {&saved->w.project_in1, &saved->w.project_in2, &saved->w.dwconv1, &saved->w.dwconv2,
+                      &saved->w.dwconv3, &saved->w.fusion, &saved->w.project_out})
+      *t = t->detach();
+    autograd::record(out, kOp, inputs, [d, saved](const Tensor& g, std::vector<Tensor>& gi) {
+      LIEDNET_DISPATCH(g.dtype(), T, backward<T>(d, *saved, g, gi));
+    });
+  }
+  return out;
+}
+
+}  // namespace liednet::ops
