@@ -37,7 +37,7 @@ inline bool on_cuda(const char* op, const Tensor& x) {
   return true;
 }
 
-// A kernel from a CUDA table (ops/cuda/*_kernels.h), or an error naming the op
+// A kernel from a CUDA table (ops/cuda/<op>.h), or an error naming the op
 // when this build has none.
 template <typename F>
 F cuda_kernel(F f, const char* op) {

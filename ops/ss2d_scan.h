@@ -16,7 +16,7 @@
 // step size delta = dt_projs_weight[k] @ dt is formed on the fly inside the scan.
 // docs/selective_scan.md explains the algorithm, chunking and determinism.
 // CUDA tensors (f32) take the GPU path: the same results, computed in segments
-// of 32 steps by the kernels of ops/cuda/scan_kernels.h (opt.chunk is the
+// of 32 steps by the kernels of ops/cuda/ss2d_scan.h (opt.chunk is the
 // CPU's and does not apply there; docs/selective_scan.md, "On CUDA").
 #pragma once
 

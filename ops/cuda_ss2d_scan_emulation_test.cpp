@@ -1,5 +1,5 @@
 // The CUDA ss2d_scan's algorithm, verified without a GPU: every phase function
-// of ops/cuda/scan_device.h (the code the CUDA kernels call per thread) is run
+// of ops/cuda/ss2d_scan_device.h (the code the CUDA kernels call per thread) is run
 // on the host over all its thread indices, in the order the kernels run, and
 // the output and every gradient are compared with the CPU op in f32 and in f64.
 // The projection GEMMs, which cuBLAS does on the GPU, are plain loops here.
@@ -11,14 +11,14 @@
 
 #include "op_harness.h"
 #include "scan_cases.h"
-#include "ops/cuda/scan_device.h"
+#include "ops/cuda/ss2d_scan_device.h"
 #include "ops/ss2d_scan.h"
 
 using namespace liednet;
 
 namespace {
 
-namespace dev = ops::cuda::scan_device;
+namespace dev = ops::cuda::ss2d_scan_device;
 
 using ScanShape = testing::SS2DShape;
 using testing::make_ss2d_inputs;  // the six inputs in f64, in the network's ranges
@@ -52,7 +52,7 @@ template <int NS>
 Results emulate(const ScanShape& sh, const std::vector<Tensor>& xs64, const Tensor& gy64, Fault fault) {
   std::vector<float> x = f32(xs64[0]), wx = f32(xs64[1]), wdt = f32(xs64[2]), bias = f32(xs64[3]),
                      alogs = f32(xs64[4]), ds = f32(xs64[5]), gy = f32(gy64);
-  ops::cuda::ScanParams p;
+  ops::cuda::SS2DScanParams p;
   p.batch = sh.batch, p.d = sh.d, p.H = sh.H, p.W = sh.W, p.L = sh.H * sh.W;
   p.R = sh.R, p.N = sh.N, p.P = sh.R + 2 * sh.N;
   p.nseg = (p.L + dev::kS - 1) / dev::kS;
