@@ -412,14 +412,6 @@ struct CudaSaved {
   Tensor sumdelta;  // (segments): the sum of each segment's steps
 };
 
-Tensor cuda_f32(const Shape& shape) { return Tensor::empty(shape, DType::F32, Device::CUDA); }
-
-// n doubles of device scratch, as a tensor of 2n floats (CUDA tensors are f32).
-Tensor cuda_f64_scratch(int64_t n) { return cuda_f32({2 * std::max<int64_t>(n, 1)}); }
-double* f64_data(Tensor& t) { return reinterpret_cast<double*>(t.data<float>()); }
-
-float* f32_or_null(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-
 cuda::SS2DScanParams cuda_params(const Dims& d, const CudaSaved& s) {
   cuda::SS2DScanParams p;
   p.batch = d.batch, p.d = d.d, p.H = d.H, p.W = d.W, p.L = d.L;

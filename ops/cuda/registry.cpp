@@ -17,6 +17,7 @@
 #include "ops/cuda/pool.h"
 #include "ops/cuda/reduce.h"
 #include "ops/cuda/resize.h"
+#include "ops/cuda/selective_scan.h"
 #include "ops/cuda/shuffle.h"
 #include "ops/cuda/ss2d_scan.h"
 
@@ -36,6 +37,7 @@ struct Tables {
   PoolKernels pool;
   ReduceKernels reduce;
   ResizeKernels resize;
+  SelectiveScanKernels selective_scan;
   ShuffleKernels shuffle;
   SS2DScanKernels ss2d_scan;
 };
@@ -57,6 +59,7 @@ Tables& tables() {
     register_pool_kernels(t.pool);
     register_reduce_kernels(t.reduce);
     register_resize_kernels(t.resize);
+    register_selective_scan_kernels(t.selective_scan);
     register_shuffle_kernels(t.shuffle);
     register_ss2d_scan_kernels(t.ss2d_scan);
 #endif
@@ -77,6 +80,7 @@ const PadKernels& pad_kernels() { return tables().pad; }
 const PoolKernels& pool_kernels() { return tables().pool; }
 const ReduceKernels& reduce_kernels() { return tables().reduce; }
 const ResizeKernels& resize_kernels() { return tables().resize; }
+const SelectiveScanKernels& selective_scan_kernels() { return tables().selective_scan; }
 const ShuffleKernels& shuffle_kernels() { return tables().shuffle; }
 const SS2DScanKernels& ss2d_scan_kernels() { return tables().ss2d_scan; }
 
