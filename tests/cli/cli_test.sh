@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The liednet program end to end: the model commands on good input, and bad
 # input giving a one-line error that names the file or key, with a non-zero exit.
-# usage: cli_test.sh LIEDNET_BINARY ORACLE_DIR
+# usage: cli_test.sh LIEDNET_BINARY ORACLE_DIR (Python: $LIEDNET_PYTHON, default /usr/bin/python3)
 set -uo pipefail
 BIN=$1
 ORACLE=$2
+PYTHON=${LIEDNET_PYTHON:-/usr/bin/python3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failures=0
@@ -53,7 +54,7 @@ expect_error "truncated weights" "truncated.safetensors" "$BIN" forward --weight
   --input "$WORK/x.safetensors" --output "$WORK/y2.safetensors"
 expect_error "weights of the wrong preset (mis-shaped keys)" "mis-shaped: patch_embed.proj.weight" "$BIN" forward \
   --weights "$WORK/dim8.safetensors" --preset liednet --input "$WORK/x.safetensors" --output "$WORK/y2.safetensors"
-/usr/bin/python3 - "$WORK/dim8.safetensors" "$WORK/missing.safetensors" <<'PY'
+"$PYTHON" - "$WORK/dim8.safetensors" "$WORK/missing.safetensors" <<'PY'
 # Drop one key: the loader must name it as missing.
 import json, struct, sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -81,7 +82,7 @@ expect_error ".pth that is not a zip" "fake.pth" "$BIN" convert "$WORK/fake.pth"
 expect_error "missing option" "missing --output" "$BIN" init --preset liednet
 expect_error "unknown option" "unknown option --bogus" "$BIN" info --bogus
 expect_error "unknown preset" "unknown preset 'huge'" "$BIN" info --preset huge
-/usr/bin/python3 -c "
+"$PYTHON" -c "
 import json, struct, sys
 h = json.dumps({'input': {'dtype': 'F32', 'shape': [1, 4, 8, 8], 'data_offsets': [0, 1024]}}).encode()
 h += b' ' * ((8 - len(h) % 8) % 8)
