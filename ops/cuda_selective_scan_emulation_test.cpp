@@ -47,11 +47,7 @@ Results cpu_op(const std::vector<Tensor>& xs64, const Variant& v, DType dt) {
   return r;
 }
 
-std::vector<float> f32(const Tensor& t) {
-  std::vector<float> v;
-  for (double e : t.to_vector()) v.push_back(static_cast<float>(e));
-  return v;
-}
+using testing::to_f32;
 
 // Deliberate faults, to show the comparison would catch them.
 enum class Fault { none, no_forward_carry, no_backward_carry, no_bc };
@@ -59,10 +55,10 @@ enum class Fault { none, no_forward_carry, no_backward_carry, no_bc };
 // What ops::detail::selective_scan_cuda does, on host arrays.
 template <int NS>
 Results emulate(const ScanShape& sh, const std::vector<Tensor>& xs64, const Variant& v, Fault fault) {
-  std::vector<float> u = f32(xs64[0]), delta = f32(xs64[1]), A = f32(xs64[2]), B = f32(xs64[3]), C = f32(xs64[4]),
-                     D = f32(xs64[5]), bias = f32(xs64[6]);
+  std::vector<float> u = to_f32(xs64[0]), delta = to_f32(xs64[1]), A = to_f32(xs64[2]), B = to_f32(xs64[3]),
+                     C = to_f32(xs64[4]), D = to_f32(xs64[5]), bias = to_f32(xs64[6]);
   Generator g(kGradSeed);  // the upstream gradient outputs_and_grads draws
-  std::vector<float> gy = f32(Tensor::randn(xs64[0].shape(), g, DType::F64));
+  std::vector<float> gy = to_f32(Tensor::randn(xs64[0].shape(), g, DType::F64));
   ops::cuda::SelectiveScanParams p;
   p.batch = sh.batch, p.channels = sh.channels, p.L = sh.length, p.groups = sh.groups, p.N = sh.state;
   p.nseg = (p.L + dev::kS - 1) / dev::kS;
@@ -114,24 +110,7 @@ Results emulate_any(const ScanShape& sh, const std::vector<Tensor>& xs64, const 
   return sh.state == 16 ? emulate<16>(sh, xs64, v, fault) : emulate<0>(sh, xs64, v, fault);
 }
 
-// Scaled max error (max |a - b| / max(1, max |b|)) of the worst of y and the
-// gradients both sides have; `which` names it.
-double worst_error(const Results& a, const Results& b, int* which = nullptr) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    REQUIRE(a[i].size() == b[i].size());
-    if (a[i].empty()) continue;
-    const Shape s{static_cast<int64_t>(a[i].size())};
-    const double e = testing::scaled_max_error(Tensor::from_vector(s, a[i], DType::F64),
-                                               Tensor::from_vector(s, b[i], DType::F64));
-    if (e > worst || std::isnan(e)) {
-      worst = std::isnan(e) ? INFINITY : e;
-      if (which) *which = static_cast<int>(i);
-    }
-  }
-  return worst;
-}
+using testing::worst_scaled_error;
 
 struct Case {
   const char* name;
@@ -176,8 +155,8 @@ TEST_SUITE("ops") {
       const auto xs = inputs_for(c);
       const Results emu = emulate_any(c.shape, xs, c.variant);
       int which32 = -1, which64 = -1;
-      const double e32 = worst_error(emu, cpu_op(xs, c.variant, DType::F32), &which32);
-      const double e64 = worst_error(emu, cpu_op(xs, c.variant, DType::F64), &which64);
+      const double e32 = worst_scaled_error(emu, cpu_op(xs, c.variant, DType::F32), &which32);
+      const double e64 = worst_scaled_error(emu, cpu_op(xs, c.variant, DType::F64), &which64);
       MESSAGE(std::string(c.name), ": vs CPU f32 ", e32, " (worst: result ", which32, "), vs CPU f64 ", e64,
               " (worst: result ", which64, ")");
       // expf/log1pf here vs the CPU kernel's polynomials, and other summation
@@ -194,7 +173,7 @@ TEST_SUITE("ops") {
     const auto xs = inputs_for(c);
     const Results cpu = cpu_op(xs, c.variant, DType::F64);
     const Results good = emulate_any(c.shape, xs, c.variant);
-    CHECK(worst_error(good, cpu) <= 1e-5);
+    CHECK(worst_scaled_error(good, cpu) <= 1e-5);
     const auto error_of = [&](const Results& r, int i) {
       const Shape s{static_cast<int64_t>(r[i].size())};
       return testing::scaled_max_error(Tensor::from_vector(s, r[i], DType::F64),
@@ -216,6 +195,6 @@ TEST_SUITE("ops") {
     for (size_t i = 0; i < off[3].size(); ++i)
       if (std::fabs(off[3][i]) > std::fabs(off[3][big])) big = i;
     off[3][big] += 1e-3 * std::max(1.0, std::fabs(off[3][big]));
-    CHECK(worst_error(off, cpu) > 5e-4);
+    CHECK(worst_scaled_error(off, cpu) > 5e-4);
   }
 }
