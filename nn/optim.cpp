@@ -6,7 +6,7 @@
 
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/elementwise_kernels.h"
+#include "ops/cuda/optim.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
@@ -48,7 +48,7 @@ void Adam::step(double lr) {
       s.eps = static_cast<float>(opt_.eps);
       s.bias_correction2_sqrt = static_cast<float>(bc2_sqrt);
       s.neg_step_size = static_cast<float>(-step_size);
-      ops::cuda_kernel(ops::cuda::elementwise_kernels().adam_step, "Adam")(
+      ops::cuda_kernel(ops::cuda::optim_kernels().adam_step, "Adam")(
           p.data<float>(), g.data<float>(), m_[i].data<float>(), v_[i].data<float>(), p.numel(), s, cuda_stream());
       continue;
     }

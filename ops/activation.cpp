@@ -5,7 +5,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/elementwise_kernels.h"
+#include "ops/cuda/activation.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 
@@ -59,7 +59,7 @@ Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation 
   LIEDNET_CHECK(x.defined(), op, ": undefined input");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_cuda(op, x))
-    cuda_kernel(cuda::elementwise_kernels().activation_forward, op)(act, out.data<float>(), x.data<float>(), x.numel(),
+    cuda_kernel(cuda::activation_kernels().activation_forward, op)(act, out.data<float>(), x.data<float>(), x.numel(),
                                                                    cuda_stream());
   else
     LIEDNET_DISPATCH(x.dtype(), T, map1<T>(out.data<T>(), x.data<T>(), x.numel(), [&](T v) { return f(v); }));
@@ -67,7 +67,7 @@ Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation 
     Tensor s = saved == Saved::Input ? x.detach() : out.detach();
     autograd::record(out, op, {x}, [s, df, op, act](const Tensor& g, std::vector<Tensor>& gi) {
       if (on_cuda(op, g)) {
-        cuda_kernel(cuda::elementwise_kernels().activation_backward, op)(act, gi[0].data<float>(), g.data<float>(),
+        cuda_kernel(cuda::activation_kernels().activation_backward, op)(act, gi[0].data<float>(), g.data<float>(),
                                                                         s.data<float>(), g.numel(), cuda_stream());
         return;
       }

@@ -6,7 +6,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/layout_kernels.h"
+#include "ops/cuda/channels.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -41,7 +41,7 @@ template <bool kAdd>
 void copy_planes_on(Tensor& dst, int64_t dst_c, int64_t dst_c0, const Tensor& src, int64_t src_c, int64_t src_c0,
                     int64_t n, int64_t count, int64_t inner, const char* op) {
   if (on_cuda(op, src))
-    cuda_kernel(cuda::layout_kernels().copy_planes, op)(dst.data<float>(), dst_c, dst_c0, src.data<float>(), src_c,
+    cuda_kernel(cuda::channels_kernels().copy_planes, op)(dst.data<float>(), dst_c, dst_c0, src.data<float>(), src_c,
                                                          src_c0, n, count, inner, kAdd);
   else
     LIEDNET_DISPATCH(src.dtype(), T,

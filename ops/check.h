@@ -2,6 +2,8 @@
 // and every shape involved.
 #pragma once
 
+#include <algorithm>
+
 #include "tensor/tensor.h"
 
 namespace liednet::ops {
@@ -37,7 +39,17 @@ inline bool on_cuda(const char* op, const Tensor& x) {
   return true;
 }
 
-// A kernel from a CUDA table (ops/cuda/*_kernels.h), or an error naming the op
+// Device buffers for the CUDA paths: f32 tensors on the GPU (CUDA tensors
+// are f32), and n doubles of scratch as a tensor of 2n floats.
+inline Tensor cuda_f32(const Shape& shape) { return Tensor::empty(shape, DType::F32, Device::CUDA); }
+inline Tensor cuda_f64_scratch(int64_t n) { return cuda_f32({2 * std::max<int64_t>(n, 1)}); }
+inline double* f64_data(Tensor& t) { return reinterpret_cast<double*>(t.data<float>()); }
+
+// A kernel argument for an optional tensor: its f32 data, or null when undefined.
+inline float* f32_or_null(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+inline const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+// A kernel from a CUDA table (ops/cuda/<op>.h), or an error naming the op
 // when this build has none.
 template <typename F>
 F cuda_kernel(F f, const char* op) {

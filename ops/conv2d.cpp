@@ -9,7 +9,8 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/conv_kernels.h"
+#include "ops/cuda/conv2d.h"
+#include "ops/cuda/gemm.h"
 #include "ops/depthwise.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
@@ -407,13 +408,13 @@ Tensor cuda_columns(const Geometry& g, int64_t rows) {
 }
 
 void conv_forward_cuda(const char* op, const Geometry& g, const float* x, const float* w, const float* b, float* out) {
-  const cuda::ConvKernels& k = cuda::conv_kernels();
+  const cuda::Conv2dKernels& k = cuda::conv2d_kernels();
   const cuda::ConvShape s = cuda_shape(g);
   if (g.depthwise()) {
     cuda_kernel(k.depthwise_forward, op)(s, x, w, b, out);
     return;
   }
-  const auto gemm = cuda_kernel(k.gemm_cuda, op);
+  const auto gemm = cuda_kernel(cuda::gemm_kernels().gemm_cuda, op);
   const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
   // With a bias, out starts as the bias and the GEMMs add to it.
   if (b) cuda_kernel(k.fill_bias, op)(s, b, out);
@@ -443,7 +444,7 @@ void conv_forward_cuda(const char* op, const Geometry& g, const float* x, const 
 // Samples and bands run in order, so dw's sum over them has a fixed order.
 void conv_backward_cuda(const char* op, const Geometry& g, const float* x, const float* w, const float* gout,
                         float* dx, float* dw, float* db) {
-  const cuda::ConvKernels& k = cuda::conv_kernels();
+  const cuda::Conv2dKernels& k = cuda::conv2d_kernels();
   const cuda::ConvShape s = cuda_shape(g);
   if (db) cuda_kernel(k.bias_backward, op)(s, gout, db);
   if (!dx && !dw) return;
@@ -452,7 +453,7 @@ void conv_backward_cuda(const char* op, const Geometry& g, const float* x, const
     if (dw) cuda_kernel(k.depthwise_backward_weight, op)(s, x, gout, dw);
     return;
   }
-  const auto gemm = cuda_kernel(k.gemm_cuda, op);
+  const auto gemm = cuda_kernel(cuda::gemm_kernels().gemm_cuda, op);
   const int64_t pin = g.plane_in(), pout = g.plane_out(), cgi = g.cg_in(), cgo = g.cg_out(), depth = g.depth();
   if (g.pointwise()) {
     for (int64_t n = 0; n < g.n; ++n)
@@ -602,7 +603,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 bool set_cuda_tf32(bool on) {
-  const cuda::ConvKernels& k = cuda::conv_kernels();
+  const cuda::GemmKernels& k = cuda::gemm_kernels();
   if (!k.set_tf32 || !k.tf32) return false;  // no CUDA in this build: nothing to switch
   const bool previous = k.tf32();
   k.set_tf32(on);

@@ -39,7 +39,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 Tensor linear_channels(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // TF32 tensor cores in the CUDA GEMMs (conv2d, linear_channels, and every op
-// that calls cuda::conv_kernels().gemm_cuda). Off by default: GEMMs then round
+// that calls cuda::gemm_kernels().gemm_cuda). Off by default: GEMMs then round
 // like f32 on the CPU, which the CUDA-vs-CPU tests rely on. On, GEMM inputs
 // are rounded to a 10-bit mantissa (relative error about 1e-3) for several
 // times the speed. Process-wide; returns the previous setting. Does nothing,

@@ -5,7 +5,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/elementwise_kernels.h"
+#include "ops/cuda/elementwise.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 

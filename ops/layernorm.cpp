@@ -7,7 +7,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/layout_kernels.h"
+#include "ops/cuda/layernorm.h"
 #include "tensor/parallel.h"
 #include "tensor/storage.h"
 
@@ -170,7 +170,7 @@ void bias_grad(T* gb, const T* g, const Layout& l) {
 // kernels on the one stream may reuse it only after these have run).
 void layer_norm_backward_cuda(std::vector<Tensor>& gi, const Tensor& g, const Tensor& x, const Tensor& w,
                               const Tensor& mean, const Tensor& rstd, const Layout& l) {
-  const cuda::LayoutKernels& k = cuda::layout_kernels();
+  const cuda::LayerNormKernels& k = cuda::layernorm_kernels();
   auto ptr = [](Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
   const float* xp = x.defined() ? x.data<float>() : nullptr;
   const float* mp = mean.defined() ? mean.data<float>() : nullptr;
@@ -213,7 +213,7 @@ Tensor layer_norm_channels(const Tensor& x, const Tensor& weight, const Tensor& 
   Tensor mean = Tensor::empty({l.n, l.p}, x.dtype(), x.device());  // (N, P)
   Tensor rstd = Tensor::empty({l.n, l.p}, x.dtype(), x.device());  // (N, P)
   if (cuda)
-    cuda_kernel(cuda::layout_kernels().layer_norm_forward, "layer_norm_channels")(
+    cuda_kernel(cuda::layernorm_kernels().layer_norm_forward, "layer_norm_channels")(
         out.data<float>(), mean.data<float>(), rstd.data<float>(), x.data<float>(),
         weight.defined() ? weight.data<float>() : nullptr, bias.defined() ? bias.data<float>() : nullptr, l.n, l.c,
         l.p, eps);

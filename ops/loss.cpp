@@ -7,7 +7,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/elementwise_kernels.h"
+#include "ops/cuda/loss.h"
 #include "ops/reduce.h"
 #include "tensor/cuda.h"
 
@@ -22,9 +22,9 @@ int8_t sign_of(T v) {
 }
 
 // The same on the GPU: one pass computes the block sums and the signs, a
-// second combines the blocks (see elementwise_kernels.h).
+// second combines the blocks (see ops/cuda/sums.cuh).
 Tensor cuda_l1_loss(const Tensor& pred, const Tensor& target) {
-  const auto& k = cuda::elementwise_kernels();
+  const auto& k = cuda::loss_kernels();
   const int64_t n = pred.numel();
   Tensor out = Tensor::empty(Shape{}, DType::F32, Device::CUDA);
   const bool grad = autograd::needs_grad({&pred, &target});
@@ -37,7 +37,7 @@ Tensor cuda_l1_loss(const Tensor& pred, const Tensor& target) {
                                     static_cast<double*>(partials.raw_data()), cuda_stream());
   if (grad)
     autograd::record(out, "l1_loss", {pred, target}, [sign, n](const Tensor& g, std::vector<Tensor>& gi) {
-      cuda_kernel(cuda::elementwise_kernels().l1_loss_backward, "l1_loss backward")(
+      cuda_kernel(cuda::loss_kernels().l1_loss_backward, "l1_loss backward")(
           gi[0].defined() ? gi[0].data<float>() : nullptr, gi[1].defined() ? gi[1].data<float>() : nullptr,
           static_cast<const int8_t*>(sign.raw_data()), g.data<float>(), n, cuda_stream());
     });

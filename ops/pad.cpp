@@ -7,7 +7,8 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/layout_kernels.h"
+#include "ops/cuda/inverse_map.h"
+#include "ops/cuda/pad.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 #include "tensor/storage.h"
@@ -80,11 +81,11 @@ Tensor remap_cuda(const char* op, const Tensor& x, const std::vector<int64_t>& r
   const int64_t Ho = static_cast<int64_t>(rows.size()), Wo = static_cast<int64_t>(cols.size());
   Tensor out = Tensor::empty({N, C, Ho, Wo}, x.dtype(), x.device());
   auto table = std::make_shared<const DeviceRemap>(upload_remap(op, x, rows, cols));
-  const cuda::LayoutKernels& k = cuda::layout_kernels();
+  const cuda::PadKernels& k = cuda::pad_kernels();
   cuda_kernel(k.remap_forward, op)(out.data<float>(), x.data<float>(), N * C, H, W, table->rows, Ho, table->cols, Wo);
   if (autograd::needs_grad({&x}))
     autograd::record(out, op, {x}, [op, table, N, C, H, W, Ho, Wo](const Tensor& g, std::vector<Tensor>& gi) {
-      cuda_kernel(cuda::layout_kernels().remap_backward, op)(gi[0].data<float>(), g.data<float>(), N * C, H, W,
+      cuda_kernel(cuda::pad_kernels().remap_backward, op)(gi[0].data<float>(), g.data<float>(), N * C, H, W,
                                                               table->row_start, table->row_list, Ho,
                                                               table->col_start, table->col_list, Wo);
     });

@@ -7,7 +7,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/layout_kernels.h"
+#include "ops/cuda/pool.h"
 #include "tensor/parallel.h"
 #include "tensor/storage.h"
 
@@ -58,11 +58,11 @@ Tensor max_pool2x2_cuda(const Tensor& x, const PoolLayout& l) {
   std::shared_ptr<Storage> winner;  // (N, C, H/2, W/2) bytes
   if (autograd::needs_grad({&x})) winner = Storage::allocate(static_cast<size_t>(out.numel()), Device::CUDA);
   uint8_t* w = winner ? static_cast<uint8_t*>(winner->data()) : nullptr;
-  cuda_kernel(cuda::layout_kernels().max_pool2x2_forward, "max_pool2x2")(out.data<float>(), w, x.data<float>(),
+  cuda_kernel(cuda::pool_kernels().max_pool2x2_forward, "max_pool2x2")(out.data<float>(), w, x.data<float>(),
                                                                          l.planes, l.h, l.w);
   if (winner)
     autograd::record(out, "max_pool2x2", {x}, [winner, l](const Tensor& g, std::vector<Tensor>& gi) {
-      cuda_kernel(cuda::layout_kernels().max_pool2x2_backward, "max_pool2x2")(
+      cuda_kernel(cuda::pool_kernels().max_pool2x2_backward, "max_pool2x2")(
           gi[0].data<float>(), g.data<float>(), static_cast<const uint8_t*>(winner->data()), l.planes, l.h, l.w);
     });
   return out;

@@ -3,7 +3,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/elementwise_kernels.h"
+#include "ops/cuda/reduce.h"
 #include "tensor/cuda.h"
 
 namespace liednet::ops {
@@ -25,7 +25,7 @@ Tensor scaled_total(const char* op, const Tensor& x, double factor) {
   Tensor out = Tensor::empty(Shape{}, x.dtype(), x.device());
   if (on_cuda(op, x)) {
     Tensor partials = cuda_sum_partials(x.numel());
-    cuda_kernel(cuda::elementwise_kernels().sum, op)(out.data<float>(), x.data<float>(), x.numel(), factor,
+    cuda_kernel(cuda::reduce_kernels().sum, op)(out.data<float>(), x.data<float>(), x.numel(), factor,
                                                      static_cast<double*>(partials.raw_data()), cuda_stream());
   } else {
     LIEDNET_DISPATCH(x.dtype(), T, {
@@ -36,7 +36,7 @@ Tensor scaled_total(const char* op, const Tensor& x, double factor) {
   if (autograd::needs_grad({&x}))
     autograd::record(out, op, {x}, [op, factor](const Tensor& g, std::vector<Tensor>& gi) {
       if (on_cuda(op, g)) {
-        cuda_kernel(cuda::elementwise_kernels().add_scaled_scalar, op)(gi[0].data<float>(), g.data<float>(), factor,
+        cuda_kernel(cuda::reduce_kernels().add_scaled_scalar, op)(gi[0].data<float>(), g.data<float>(), factor,
                                                                        gi[0].numel(), cuda_stream());
         return;
       }
@@ -70,7 +70,7 @@ Tensor mean_hw(const Tensor& x) {
   LIEDNET_CHECK(hw > 0, "mean_hw: empty planes in ", x.str());
   Tensor out = Tensor::empty({x.size(0), x.size(1)}, x.dtype(), x.device());  // (N, C)
   if (on_cuda("mean_hw", x)) {
-    cuda_kernel(cuda::elementwise_kernels().mean_hw, "mean_hw")(out.data<float>(), x.data<float>(), planes, hw,
+    cuda_kernel(cuda::reduce_kernels().mean_hw, "mean_hw")(out.data<float>(), x.data<float>(), planes, hw,
                                                                 cuda_stream());
   } else {
     // Planes run in parallel; a lone large plane parallelises inside ordered_sum
@@ -87,7 +87,7 @@ Tensor mean_hw(const Tensor& x) {
   if (autograd::needs_grad({&x}))
     autograd::record(out, "mean_hw", {x}, [planes, hw](const Tensor& g, std::vector<Tensor>& gi) {
       if (on_cuda("mean_hw backward", g)) {
-        cuda_kernel(cuda::elementwise_kernels().mean_hw_backward, "mean_hw backward")(
+        cuda_kernel(cuda::reduce_kernels().mean_hw_backward, "mean_hw backward")(
             gi[0].data<float>(), g.data<float>(), planes, hw, cuda_stream());
         return;
       }

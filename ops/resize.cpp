@@ -10,7 +10,8 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/layout_kernels.h"
+#include "ops/cuda/inverse_map.h"
+#include "ops/cuda/resize.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 #include "tensor/storage.h"
@@ -153,12 +154,12 @@ Tensor resize_bicubic_cuda(const Tensor& x, const Geometry& g, const std::vector
                            const std::vector<Taps>& tx) {
   auto taps = std::make_shared<const DeviceTaps>(upload_taps(x, g, ty, tx));
   Tensor out = Tensor::empty({x.size(0), x.size(1), g.oh, g.ow}, x.dtype(), x.device());
-  cuda_kernel(cuda::layout_kernels().resize_bicubic_forward, "resize_bicubic")(
+  cuda_kernel(cuda::resize_kernels().resize_bicubic_forward, "resize_bicubic")(
       out.data<float>(), x.data<float>(), g.planes, g.h, g.w, g.oh, g.ow, taps->ty_index, taps->ty_weight,
       taps->tx_index, taps->tx_weight);
   if (autograd::needs_grad({&x}))
     autograd::record(out, "resize_bicubic", {x}, [g, taps](const Tensor& gout, std::vector<Tensor>& gi) {
-      cuda_kernel(cuda::layout_kernels().resize_bicubic_backward, "resize_bicubic")(
+      cuda_kernel(cuda::resize_kernels().resize_bicubic_backward, "resize_bicubic")(
           gi[0].data<float>(), gout.data<float>(), g.planes, g.h, g.w, g.oh, g.ow, taps->ry_start, taps->ry_list,
           taps->ty_weight, taps->rx_start, taps->rx_list, taps->tx_weight);
     });

@@ -17,10 +17,11 @@ struct Dims {
   int state;
 };
 
+// allow_cuda: the op has a CUDA path (the fast op has, the reference has not).
 Dims check_inputs(const char* op, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
-                  const Tensor& C, const Tensor& D, const Tensor& bias, const ScanOptions& opt) {
+                  const Tensor& C, const Tensor& D, const Tensor& bias, const ScanOptions& opt, bool allow_cuda) {
   check_ndim(op, u, 3, "u");
-  check_cpu(op, u);
+  if (!allow_cuda || !on_cuda(op, u)) check_cpu(op, u);
   check_same(op, u, delta);
   check_ndim(op, A, 2, "A");
   check_ndim(op, B, 4, "B");
@@ -291,7 +292,8 @@ void ref_backward(const Dims& d, const RefSaved& s, bool use_softplus, const Ten
 Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                       const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt) {
   LIEDNET_PROFILE_OP("selective_scan");
-  const Dims d = check_inputs("selective_scan", u, delta, A, B, C, D, delta_bias, opt);
+  const Dims d = check_inputs("selective_scan", u, delta, A, B, C, D, delta_bias, opt, true);
+  if (on_cuda("selective_scan", u)) return detail::selective_scan_cuda(u, delta, A, B, C, D, delta_bias, opt);
   const bool grad = autograd::needs_grad({&u, &delta, &A, &B, &C, &D, &delta_bias});
   const int64_t chunks = (d.length + opt.chunk - 1) / opt.chunk;
   FastSaved s{u.detach(), delta.detach(), A.detach(), D.defined() ? D.detach() : Tensor(),
@@ -316,7 +318,7 @@ Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, con
 Tensor selective_scan_reference(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
                                 const Tensor& C, const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt) {
   LIEDNET_PROFILE_OP("selective_scan_reference");
-  const Dims d = check_inputs("selective_scan_reference", u, delta, A, B, C, D, delta_bias, opt);
+  const Dims d = check_inputs("selective_scan_reference", u, delta, A, B, C, D, delta_bias, opt, false);
   RefSaved s{u.detach(), delta.detach(), A.detach(), B.detach(), C.detach(),
              D.defined() ? D.detach() : Tensor(), delta_bias.defined() ? delta_bias.detach() : Tensor(),
              Tensor::empty({d.batch, d.channels, d.length, d.state}, u.dtype())};

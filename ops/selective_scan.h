@@ -20,6 +20,8 @@ struct ScanOptions {
   int64_t chunk = 256;
 };
 
+// On CUDA (every input f32 on the GPU) the kernels of ops/cuda/selective_scan.h
+// run instead; opt.chunk does not apply there (segments of cuda::kScanSegment steps).
 Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                       const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt = {});
 
@@ -29,5 +31,11 @@ Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, con
 Tensor selective_scan_reference(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
                                 const Tensor& C, const Tensor& D, const Tensor& delta_bias,
                                 const ScanOptions& opt = {});
+
+namespace detail {
+// selective_scan's CUDA path (ops/selective_scan_cuda.cpp), for inputs it has checked.
+Tensor selective_scan_cuda(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                           const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt);
+}  // namespace detail
 
 }  // namespace liednet::ops

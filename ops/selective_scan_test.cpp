@@ -11,31 +11,9 @@
 using namespace liednet;
 
 namespace {
-struct ScanShape {
-  int64_t batch, channels, length, state, groups;
-};
-
-// Inputs in the order u, delta, A, B, C, D, delta_bias. `delta_shift` moves
-// delta (e.g. above softplus's threshold 20); `a_scale` scales log(-A) (large
-// values make dt*A so negative that exp underflows).
-std::function<Tensor(int, const Shape&, Generator&)> scan_inputs(double delta_shift = 0.0, double a_log_shift = 0.0) {
-  return [=](int i, const Shape& s, Generator& g) {
-    Tensor t = Tensor::randn(s, g, DType::F64);
-    double* p = t.data<double>();
-    for (int64_t k = 0; k < t.numel(); ++k) {
-      if (i == 1) p[k] = 0.5 * p[k] + delta_shift;
-      if (i == 2) p[k] = -std::exp(0.5 * p[k] + a_log_shift);  // A < 0, as -exp(A_logs)
-      if (i == 6) p[k] = 0.3 * p[k];
-    }
-    return t;
-  };
-}
-
-std::vector<Shape> scan_shapes(const ScanShape& s) {
-  return {{s.batch, s.channels, s.length}, {s.batch, s.channels, s.length}, {s.channels, s.state},
-          {s.batch, s.groups, s.state, s.length}, {s.batch, s.groups, s.state, s.length}, {s.channels},
-          {s.channels}};
-}
+using testing::scan_inputs;
+using testing::scan_shapes;
+using ScanShape = testing::ScanShape;
 
 autograd::TensorFn scan_fn(ops::ScanOptions opt, bool with_d = true, bool with_bias = true, bool reference = false) {
   return [=](const std::vector<Tensor>& x) {
@@ -45,16 +23,8 @@ autograd::TensorFn scan_fn(ops::ScanOptions opt, bool with_d = true, bool with_b
   };
 }
 
+using testing::make_scan_inputs;
 using testing::outputs_and_grads;
-
-std::vector<Tensor> make_scan_inputs(const ScanShape& s, uint64_t seed, double delta_shift = 0.0) {
-  Generator g(seed);
-  auto make = scan_inputs(delta_shift);
-  std::vector<Tensor> xs;
-  auto shapes = scan_shapes(s);
-  for (size_t i = 0; i < shapes.size(); ++i) xs.push_back(make(static_cast<int>(i), shapes[i], g));
-  return xs;
-}
 }  // namespace
 
 TEST_SUITE("ops") {

@@ -5,7 +5,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/layout_kernels.h"
+#include "ops/cuda/shuffle.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -60,7 +60,7 @@ Tensor pixel_shuffle(const Tensor& x, int64_t r) {
   const Geometry s{x.size(0), x.size(1) / (r * r), x.size(2), x.size(3), r};
   Tensor out = Tensor::empty({s.n, s.c, s.h * r, s.w * r}, x.dtype(), x.device());
   if (cuda)
-    cuda_kernel(cuda::layout_kernels().shuffle_to_big, "pixel_shuffle")(out.data<float>(), x.data<float>(), s.n, s.c,
+    cuda_kernel(cuda::shuffle_kernels().shuffle_to_big, "pixel_shuffle")(out.data<float>(), x.data<float>(), s.n, s.c,
                                                                          s.h, s.w, s.r, false);
   else
     LIEDNET_DISPATCH(x.dtype(), T,
@@ -68,7 +68,7 @@ Tensor pixel_shuffle(const Tensor& x, int64_t r) {
   if (autograd::needs_grad({&x}))
     autograd::record(out, "pixel_shuffle", {x}, [s](const Tensor& g, std::vector<Tensor>& gi) {
       if (on_cuda("pixel_shuffle backward", g))
-        cuda_kernel(cuda::layout_kernels().shuffle_to_small, "pixel_shuffle")(gi[0].data<float>(), g.data<float>(),
+        cuda_kernel(cuda::shuffle_kernels().shuffle_to_small, "pixel_shuffle")(gi[0].data<float>(), g.data<float>(),
                                                                                s.n, s.c, s.h, s.w, s.r, true);
       else
         LIEDNET_DISPATCH(g.dtype(), T,
@@ -86,7 +86,7 @@ Tensor pixel_unshuffle(const Tensor& x, int64_t r) {
   const Geometry s{x.size(0), x.size(1), x.size(2) / r, x.size(3) / r, r};
   Tensor out = Tensor::empty({s.n, s.c * r * r, s.h, s.w}, x.dtype(), x.device());
   if (cuda)
-    cuda_kernel(cuda::layout_kernels().shuffle_to_small, "pixel_unshuffle")(out.data<float>(), x.data<float>(), s.n,
+    cuda_kernel(cuda::shuffle_kernels().shuffle_to_small, "pixel_unshuffle")(out.data<float>(), x.data<float>(), s.n,
                                                                              s.c, s.h, s.w, s.r, false);
   else
     LIEDNET_DISPATCH(x.dtype(), T,
@@ -94,7 +94,7 @@ Tensor pixel_unshuffle(const Tensor& x, int64_t r) {
   if (autograd::needs_grad({&x}))
     autograd::record(out, "pixel_unshuffle", {x}, [s](const Tensor& g, std::vector<Tensor>& gi) {
       if (on_cuda("pixel_unshuffle backward", g))
-        cuda_kernel(cuda::layout_kernels().shuffle_to_big, "pixel_unshuffle")(gi[0].data<float>(), g.data<float>(),
+        cuda_kernel(cuda::shuffle_kernels().shuffle_to_big, "pixel_unshuffle")(gi[0].data<float>(), g.data<float>(),
                                                                                s.n, s.c, s.h, s.w, s.r, true);
       else
         LIEDNET_DISPATCH(g.dtype(), T,

@@ -3,8 +3,8 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "ops/check.h"
-#include "ops/cuda/conv_kernels.h"
-#include "ops/cuda/scan_kernels.h"
+#include "ops/cuda/gemm.h"
+#include "ops/cuda/ss2d_scan.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
 #include "ops/scan_kernel.h"
@@ -469,7 +469,7 @@ void ref_backward(const Dims& d, const RefSaved& s, const Tensor& gy_t, std::vec
 // ---- CUDA ---------------------------------------------------------------------------
 //
 // f32 only. The projections are one cuBLAS GEMM per sample into a pixel-major
-// (Bt, L, 4(R+2N)) buffer; the scan runs the phases of ops/cuda/scan_device.h
+// (Bt, L, 4(R+2N)) buffer; the scan runs the phases of ops/cuda/ss2d_scan_device.h
 // over segments of cuda::kScanSegment steps (opt.chunk is the CPU's chunk and
 // does not apply); docs/selective_scan.md ("On CUDA") describes them. With
 // |y| = Bt d L values, the forward keeps for the backward the projections
@@ -487,16 +487,8 @@ struct CudaSaved {
   Tensor sumdelta;  // (segments): the sum of each segment's steps
 };
 
-Tensor cuda_f32(const Shape& shape) { return Tensor::empty(shape, DType::F32, Device::CUDA); }
-
-// n doubles of device scratch, as a tensor of 2n floats (CUDA tensors are f32).
-Tensor cuda_f64_scratch(int64_t n) { return cuda_f32({2 * std::max<int64_t>(n, 1)}); }
-double* f64_data(Tensor& t) { return reinterpret_cast<double*>(t.data<float>()); }
-
-float* f32_or_null(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-
-cuda::ScanParams cuda_params(const Dims& d, const CudaSaved& s) {
-  cuda::ScanParams p;
+cuda::SS2DScanParams cuda_params(const Dims& d, const CudaSaved& s) {
+  cuda::SS2DScanParams p;
   p.batch = d.batch, p.d = d.d, p.H = d.H, p.W = d.W, p.L = d.L;
   p.R = d.R, p.N = d.N, p.P = d.S;
   p.nseg = (d.L + cuda::kScanSegment - 1) / cuda::kScanSegment;
@@ -511,15 +503,15 @@ cuda::ScanParams cuda_params(const Dims& d, const CudaSaved& s) {
 
 // Fills s.proj, s.hstart and s.sumdelta; returns y.
 Tensor forward_cuda(const char* op, const Dims& d, CudaSaved& s) {
-  const auto gemm = cuda_kernel(cuda::conv_kernels().gemm_cuda, op);
-  const auto forward = cuda_kernel(cuda::scan_kernels().ss2d_forward, op);
+  const auto gemm = cuda_kernel(cuda::gemm_kernels().gemm_cuda, op);
+  const auto forward = cuda_kernel(cuda::ss2d_scan_kernels().ss2d_forward, op);
   const int64_t L = d.L, KS = d.KS();
   s.proj = cuda_f32({d.batch, L, KS});
   // proj[b] (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), as on the CPU.
   for (int64_t b = 0; b < d.batch; ++b)
     gemm(true, true, L, KS, d.d, 1.0f, s.x.data<float>() + b * d.d * L, L, s.wx.data<float>(), d.d, 0.0f,
          s.proj.data<float>() + b * L * KS, KS);
-  cuda::ScanParams p = cuda_params(d, s);
+  cuda::SS2DScanParams p = cuda_params(d, s);
   s.hstart = cuda_f32({p.segments(), d.N});
   s.sumdelta = cuda_f32({p.segments()});
   Tensor hloc = cuda_f32({p.segments(), d.N});
@@ -536,11 +528,11 @@ Tensor forward_cuda(const char* op, const Dims& d, CudaSaved& s) {
 
 // Adds the gradients into the defined gi, as fast_backward does.
 void backward_cuda(const char* op, const Dims& d, const CudaSaved& s, const Tensor& gy, std::vector<Tensor>& gi) {
-  const auto gemm = cuda_kernel(cuda::conv_kernels().gemm_cuda, op);
-  const auto backward = cuda_kernel(cuda::scan_kernels().ss2d_backward, op);
-  const auto reduce = cuda_kernel(cuda::scan_kernels().ss2d_reduce, op);
+  const auto gemm = cuda_kernel(cuda::gemm_kernels().gemm_cuda, op);
+  const auto backward = cuda_kernel(cuda::ss2d_scan_kernels().ss2d_backward, op);
+  const auto reduce = cuda_kernel(cuda::ss2d_scan_kernels().ss2d_reduce, op);
   const int64_t L = d.L, KS = d.KS();
-  cuda::ScanParams p = cuda_params(d, s);
+  cuda::SS2DScanParams p = cuda_params(d, s);
   const int64_t segs = p.segments();
   const Shape plane{d.batch, kDirections, d.d, L};
   Tensor outloc = cuda_f32({segs, d.N}), ghend = cuda_f32({segs, d.N});

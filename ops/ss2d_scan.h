@@ -18,7 +18,7 @@
 // With SS2DScanOptions::silu_input the op scans SiLU(x) (SS2D's activation
 // after its depthwise convolution, fused in).
 // CUDA tensors (f32) take the GPU path: the same results, computed in segments
-// of 32 steps by the kernels of ops/cuda/scan_kernels.h (opt.chunk is the
+// of 32 steps by the kernels of ops/cuda/ss2d_scan.h (opt.chunk is the
 // CPU's and does not apply there; docs/selective_scan.md, "On CUDA").
 #pragma once
 

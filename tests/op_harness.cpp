@@ -52,15 +52,59 @@ std::pair<Tensor, std::vector<Tensor>> run(const OpCase& c, const std::vector<Te
   return {y.detach(), grads};
 }
 
+// The CUDA pass: the case on the GPU against the CPU's f32 run (y32,
+// grads32), with the same f64 inputs xs and upstream gradient g. Anything it
+// throws is a failure of this pass alone, reported with its message.
+void run_cuda_pass(const OpCase& c, const std::vector<Tensor>& xs, const Tensor& g, const Tensor& y32,
+                   const std::vector<Tensor>& grads32, OpReport& r) {
+  if (cuda_device_count() == 0) return;  // r.cuda stays skipped
+  if (!c.cuda) {
+    r.cuda = CudaCheck::not_supported;
+    return;
+  }
+  try {
+    std::vector<Tensor> in;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      Tensor t = xs[i].to(DType::F32).to(Device::CUDA);
+      t.set_requires_grad(wants_grad(c, i));
+      in.push_back(t);
+    }
+    Tensor y = c.fn(in);
+    LIEDNET_CHECK(y.device() == Device::CUDA, "the output of CUDA inputs is ", y.str());
+    y.backward(g.to(DType::F32).to(Device::CUDA));
+    r.cuda_err = scaled_max_error(y.to(Device::CPU), y32);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (wants_grad(c, i)) {
+        const Tensor gi = in[i].grad();
+        LIEDNET_CHECK(gi.defined() && gi.device() == Device::CUDA, "input ", i, " received gradient ", gi.str());
+        r.cuda_err = std::max(r.cuda_err, scaled_max_error(gi.to(Device::CPU), grads32[i]));
+      }
+    r.cuda = r.cuda_err <= c.cuda_tol ? CudaCheck::passed : CudaCheck::failed;
+  } catch (const std::exception& e) {
+    r.cuda = CudaCheck::failed;
+    r.cuda_failure = e.what();
+  }
+}
+
 void append_report_csv(const OpCase& c, const OpReport& r) {
   const char* path = std::getenv("LIEDNET_OP_REPORT");
   if (!path || !*path) return;
   std::ofstream f(path, std::ios::app);
   f << '"' << c.name << "\"," << r.forward_err << ',' << r.grad_f32_err << ',' << r.gradcheck.max_abs_error << ','
     << r.gradcheck.max_rel_error << ',' << r.gradcheck.worst_ratio << ',' << r.gradcheck.elements_checked << ','
-    << (r.ok() ? "ok" : "FAIL") << '\n';
+    << (r.ok() ? "ok" : "FAIL") << ',' << cuda_check_name(r.cuda) << ',' << r.cuda_err << '\n';
 }
 }  // namespace
+
+const char* cuda_check_name(CudaCheck c) {
+  switch (c) {
+    case CudaCheck::skipped: return "skipped";
+    case CudaCheck::not_supported: return "not supported";
+    case CudaCheck::passed: return "passed";
+    case CudaCheck::failed: return "failed";
+  }
+  return "?";
+}
 
 double scaled_max_error(const Tensor& a, const Tensor& b) {
   LIEDNET_CHECK(a.shape() == b.shape(), "scaled_max_error: shapes differ: ", a.str(), " vs ", b.str());
@@ -100,22 +144,7 @@ OpReport run_op_case(const OpCase& c) {
   // Gradients accumulate rounding from every output element they sum over.
   r.grad_f32_ok = r.grad_f32_err <= 10 * c.forward_tol;
 
-  if (cuda_device_count() > 0) {
-    // The same case on the GPU, against the CPU, both in f32.
-    std::vector<Tensor> in;
-    for (size_t i = 0; i < xs.size(); ++i) {
-      Tensor t = xs[i].to(DType::F32).to(Device::CUDA);
-      t.set_requires_grad(wants_grad(c, i));
-      in.push_back(t);
-    }
-    Tensor y = c.fn(in);
-    y.backward(g.to(DType::F32).to(Device::CUDA));
-    r.cuda_checked = true;
-    r.cuda_err = scaled_max_error(y.to(Device::CPU), y32);
-    for (size_t i = 0; i < in.size(); ++i)
-      if (wants_grad(c, i)) r.cuda_err = std::max(r.cuda_err, scaled_max_error(in[i].grad().to(Device::CPU), grads32[i]));
-    r.cuda_ok = r.cuda_err <= c.cuda_tol;
-  }
+  run_cuda_pass(c, xs, g, y32, grads32, r);
 
   autograd::GradcheckOptions opt;
   opt.eps = c.eps;
@@ -128,9 +157,11 @@ OpReport run_op_case(const OpCase& c) {
   s.precision(2);
   s << std::scientific << "[op] " << c.name << ": f32 fwd " << r.forward_err << ", f32 grad " << r.grad_f32_err
     << ", gradcheck max abs " << r.gradcheck.max_abs_error << " rel " << r.gradcheck.max_rel_error << " ("
-    << r.gradcheck.elements_checked << " elements, worst/allowed " << r.gradcheck.worst_ratio << ")"
-    << (r.cuda_checked ? ", cuda vs cpu " : "");
-  if (r.cuda_checked) s << r.cuda_err;
+    << r.gradcheck.elements_checked << " elements, worst/allowed " << r.gradcheck.worst_ratio << ")";
+  if (r.cuda == CudaCheck::not_supported) s << ", cuda: not supported";
+  if (r.cuda == CudaCheck::passed || (r.cuda == CudaCheck::failed && r.cuda_failure.empty()))
+    s << ", cuda vs cpu " << r.cuda_err;
+  if (!r.cuda_failure.empty()) s << ", cuda threw: " << r.cuda_failure;
   s << (r.ok() ? "" : " FAILED");
   if (!r.gradcheck.ok) s << " -- " << r.gradcheck.first_failure;
   r.summary = s.str();
@@ -146,9 +177,12 @@ void check_op(const OpCase& c) {
   CHECK_MESSAGE(r.grad_f32_ok, c.name, ": f32 gradient differs from f64 by ", r.grad_f32_err);
   CHECK_MESSAGE(r.gradcheck.ok, c.name, ": gradcheck failed: ", r.gradcheck.first_failure);
   CHECK(r.gradcheck.elements_checked > 0);
-  CHECK_MESSAGE(r.cuda_ok, c.name, ": CUDA differs from the CPU by ", r.cuda_err, " > ", c.cuda_tol);
+  if (r.cuda_failure.empty())
+    CHECK_MESSAGE(r.cuda_ok(), c.name, ": CUDA differs from the CPU by ", r.cuda_err, " > ", c.cuda_tol);
+  else
+    CHECK_MESSAGE(r.cuda_ok(), c.name, ": the CUDA pass threw: ", r.cuda_failure);
   static bool said = false;
-  if (!r.cuda_checked && !said) {
+  if (r.cuda == CudaCheck::skipped && !said) {
     std::printf("[op] CUDA comparisons skipped: %s\n", cuda_built() ? "no GPU on this machine" : "CUDA not built");
     said = true;
   }

@@ -1,6 +1,7 @@
 // Inputs and runs shared by the scan tests (ops/selective_scan_test.cpp,
-// ops/ss2d_scan_test.cpp and the CUDA scan tests): ss2d_scan's six inputs in
-// the ranges the network sees, and the output plus every gradient of a run.
+// ops/ss2d_scan_test.cpp and the CUDA scan tests): the plain selective scan's
+// seven inputs, ss2d_scan's six inputs in the ranges the network sees, and the
+// output plus every gradient of a run.
 #pragma once
 
 #include <cmath>
@@ -9,10 +10,53 @@
 
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "op_harness.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
 namespace liednet::testing {
+
+// ---- the plain selective scan (ops/selective_scan.h) --------------------------------
+
+struct ScanShape {
+  int64_t batch, channels, length, state, groups;
+};
+
+// u, delta, A, B, C, D, delta_bias.
+inline std::vector<Shape> scan_shapes(const ScanShape& s) {
+  return {{s.batch, s.channels, s.length}, {s.batch, s.channels, s.length}, {s.channels, s.state},
+          {s.batch, s.groups, s.state, s.length}, {s.batch, s.groups, s.state, s.length}, {s.channels},
+          {s.channels}};
+}
+
+// Input i (in scan_shapes' order), f64. `delta_shift` moves delta (e.g. above
+// softplus's threshold 20); `a_log_shift` shifts log(-A) (large values make
+// dt*A so negative that exp underflows).
+inline std::function<Tensor(int, const Shape&, Generator&)> scan_inputs(double delta_shift = 0.0,
+                                                                         double a_log_shift = 0.0) {
+  return [=](int i, const Shape& s, Generator& g) {
+    Tensor t = Tensor::randn(s, g, DType::F64);
+    double* p = t.data<double>();
+    for (int64_t k = 0; k < t.numel(); ++k) {
+      if (i == 1) p[k] = 0.5 * p[k] + delta_shift;
+      if (i == 2) p[k] = -std::exp(0.5 * p[k] + a_log_shift);  // A < 0, as -exp(A_logs)
+      if (i == 6) p[k] = 0.3 * p[k];
+    }
+    return t;
+  };
+}
+
+// All seven inputs, f64, from one generator seeded with `seed`.
+inline std::vector<Tensor> make_scan_inputs(const ScanShape& s, uint64_t seed, double delta_shift = 0.0) {
+  Generator g(seed);
+  const auto make = scan_inputs(delta_shift);
+  const auto shapes = scan_shapes(s);
+  std::vector<Tensor> xs;
+  for (size_t i = 0; i < shapes.size(); ++i) xs.push_back(make(static_cast<int>(i), shapes[i], g));
+  return xs;
+}
+
+// ---- the fused four-direction 2D scan (ops/ss2d_scan.h) ------------------------------
 
 struct SS2DShape {
   int64_t batch, d, H, W, R, N;
@@ -51,18 +95,51 @@ inline std::vector<Tensor> make_ss2d_inputs(const SS2DShape& s, uint64_t seed, d
   return xs;
 }
 
-// fn's output and every input's gradient at dtype dt, with an upstream
-// gradient drawn from `seed`.
+// fn's output and every input's gradient at dtype dt, run on `device` (CUDA:
+// f32 only) and returned on the CPU, with an upstream gradient drawn from `seed`.
 inline std::vector<Tensor> outputs_and_grads(const autograd::TensorFn& fn, const std::vector<Tensor>& xs64, DType dt,
-                                             uint64_t seed) {
+                                             uint64_t seed, Device device = Device::CPU) {
+  const auto on_device = [&](const Tensor& t) { return device == Device::CPU ? t : t.to(device); };
+  const auto on_cpu = [](const Tensor& t) { return !t.defined() || t.device() == Device::CPU ? t : t.to(Device::CPU); };
   std::vector<Tensor> in;
-  for (const Tensor& x : xs64) in.push_back(x.to(dt).set_requires_grad());
+  for (const Tensor& x : xs64) in.push_back(on_device(x.to(dt)).set_requires_grad());
   Tensor y = fn(in);
   Generator g(seed);
-  y.backward(Tensor::randn(y.shape(), g, DType::F64).to(dt));
-  std::vector<Tensor> out{y.detach()};
-  for (const Tensor& x : in) out.push_back(x.grad());
+  y.backward(on_device(Tensor::randn(y.shape(), g, DType::F64).to(dt)));
+  std::vector<Tensor> out{on_cpu(y.detach())};
+  for (const Tensor& x : in) out.push_back(on_cpu(x.grad()));
   return out;
+}
+
+// ---- the CUDA scans' host emulations (ops/cuda_*_emulation_test.cpp) ---------------------
+
+// t's values rounded to float, as a kernel's float inputs.
+inline std::vector<float> to_f32(const Tensor& t) {
+  std::vector<float> v;
+  for (double e : t.to_vector()) v.push_back(static_cast<float>(e));
+  return v;
+}
+
+// The worst scaled max error (testing::scaled_max_error: max |a - b| / max(1,
+// max |b|)) over results compared pairwise (an output and its gradients);
+// entries empty on both sides are skipped. `which` gets the worst one's index.
+inline double worst_scaled_error(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
+                                 int* which = nullptr) {
+  LIEDNET_CHECK(a.size() == b.size(), "worst_scaled_error: ", a.size(), " results vs ", b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    LIEDNET_CHECK(a[i].size() == b[i].size(), "worst_scaled_error: result ", i, " has ", a[i].size(), " values vs ",
+                  b[i].size());
+    if (a[i].empty()) continue;
+    const Shape s{static_cast<int64_t>(a[i].size())};
+    const double e =
+        scaled_max_error(Tensor::from_vector(s, a[i], DType::F64), Tensor::from_vector(s, b[i], DType::F64));
+    if (e > worst || std::isnan(e)) {
+      worst = std::isnan(e) ? INFINITY : e;
+      if (which) *which = static_cast<int>(i);
+    }
+  }
+  return worst;
 }
 
 }  // namespace liednet::testing

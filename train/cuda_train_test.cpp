@@ -1,7 +1,8 @@
 // LIEDNet on the GPU against the CPU: the whole network (output, side output
-// and every parameter's gradient) and a 10-step training run with both losses
-// (L1 + VGG19 perceptual, main and side) and Adam, each within 1e-3 relative.
-// Skipped on a machine without a GPU.
+// and every parameter's gradient, and the reflect-padded path for sides that
+// are not multiples of 8) and a 10-step training run with both losses (L1 +
+// VGG19 perceptual, main and side) and Adam, each within 1e-3 relative; and
+// two CUDA runs bit-identical. Skipped on a machine without a GPU.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "autograd/autograd.h"
 #include "liednet/liednet.h"
 #include "liednet/vgg.h"
 #include "nn/state_dict.h"
@@ -35,9 +37,9 @@ TEST_SUITE("train") {
     nn::load_state_dict(gpu, nn::state_dict(cpu), true, "cpu model");
     gpu.to(Device::CUDA);
 
-    // 72x56: not a multiple of 8 on one side, so the reflect padding runs too.
-    const Tensor x = Tensor::uniform({2, 3, 72, 52}, -1, 1, gen);
-    const Tensor g_out = Tensor::randn({2, 3, 72, 52}, gen);
+    // The side output needs H and W multiples of 8 (LIEDNet::forward checks it).
+    const Tensor x = Tensor::uniform({2, 3, 72, 56}, -1, 1, gen);
+    const Tensor g_out = Tensor::randn({2, 3, 72, 56}, gen);
     net::LIEDNetOutput oc = cpu.forward(x, true);
     net::LIEDNetOutput og = gpu.forward(x.to(Device::CUDA), true);
     const Tensor g_side = Tensor::randn(oc.side.shape(), gen);
@@ -49,18 +51,56 @@ TEST_SUITE("train") {
     loss(og, g_out.to(Device::CUDA), g_side.to(Device::CUDA)).backward();
     double worst = 0;
     std::string worst_name;
-    const auto pg = gpu.named_parameters();
-    for (const auto& [name, p] : cpu.named_parameters())
+    size_t compared = 0;
+    const auto pc = cpu.named_parameters(), pg = gpu.named_parameters();
+    for (const auto& [name, p] : pc)
       for (const auto& [gname, q] : pg)
         if (gname == name) {
+          INFO(name);
+          REQUIRE(p.grad().defined());
+          REQUIRE(q.grad().defined());
+          CHECK(q.grad().device() == Device::CUDA);
           const double e = rel_l2(q.grad(), p.grad());
           if (e > worst) worst = e, worst_name = name;
+          ++compared;
         }
-    std::printf("[cuda] LIEDNet 2x3x72x52: output rel L2 %.2e, side %.2e, worst parameter gradient %.2e (%s)\n",
-                out_err, side_err, worst, worst_name.c_str());
+    std::printf("[cuda] LIEDNet 2x3x72x56: output rel L2 %.2e, side %.2e, worst of %zu parameter gradients %.2e (%s)\n",
+                out_err, side_err, compared, worst, worst_name.c_str());
+    CHECK(compared == pc.size());
     CHECK(out_err <= 1e-3);
     CHECK(side_err <= 1e-3);
     CHECK_MESSAGE(worst <= 1e-3, "worst gradient: ", worst_name);
+
+    // 36x44 is padded by reflection to 40x48 and the output cropped back (no side output then).
+    autograd::NoGradGuard no_grad;
+    const Tensor xp = Tensor::uniform({1, 3, 36, 44}, -1, 1, gen);
+    const Tensor yc = cpu.forward(xp, false).out, yg = gpu.forward(xp.to(Device::CUDA), false).out;
+    REQUIRE(yg.shape() == Shape{1, 3, 36, 44});
+    const double pad_err = rel_l2(yg, yc);
+    std::printf("[cuda] LIEDNet 1x3x36x44 (reflect-padded): output rel L2 %.2e\n", pad_err);
+    CHECK(pad_err <= 1e-3);
+  }
+
+  TEST_CASE("LIEDNet on CUDA: two runs give bit-identical output and gradients" * doctest::skip(kNoGpu)) {
+    Generator gen(12);
+    net::LIEDNet model(net::preset("liednet"), gen);
+    model.to(Device::CUDA);
+    const Tensor x = Tensor::uniform({2, 3, 64, 64}, -1, 1, gen).to(Device::CUDA);
+    const Tensor g_out = Tensor::randn({2, 3, 64, 64}, gen).to(Device::CUDA);
+    const auto run = [&] {
+      model.zero_grad();
+      net::LIEDNetOutput o = model.forward(x, true);
+      ops::add(ops::sum(ops::mul(o.out, g_out)), ops::sum(o.side)).backward();
+      std::vector<std::vector<double>> r{o.out.to_vector(), o.side.to_vector()};
+      for (const auto& [name, p] : model.named_parameters()) r.push_back(p.grad().to_vector());
+      return r;
+    };
+    const auto first = run(), second = run();
+    REQUIRE(first.size() == second.size());
+    size_t differing = 0;
+    for (size_t i = 0; i < first.size(); ++i) differing += first[i] != second[i];
+    std::printf("[cuda] LIEDNet 2x3x64x64 twice: %zu of %zu tensors differ\n", differing, first.size());
+    CHECK(differing == 0);
   }
 
   TEST_CASE("10 training steps on CUDA follow the CPU's loss curve within 1e-3" * doctest::skip(kNoGpu)) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The liednet program end to end: the model commands on good input, and bad
 # input giving a one-line error that names the file or key, with a non-zero exit.
-# usage: cli_test.sh LIEDNET_BINARY ORACLE_DIR
+# usage: cli_test.sh LIEDNET_BINARY ORACLE_DIR (Python: $LIEDNET_PYTHON, default /usr/bin/python3)
 set -uo pipefail
 BIN=$1
 ORACLE=$2
+PYTHON=${LIEDNET_PYTHON:-/usr/bin/python3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failures=0
@@ -61,7 +62,7 @@ expect_error "truncated weights" "truncated.safetensors" "$BIN" forward --weight
   --input "$WORK/x.safetensors" --output "$WORK/y2.safetensors"
 expect_error "weights of the wrong preset (mis-shaped keys)" "mis-shaped: patch_embed.proj.weight" "$BIN" forward \
   --weights "$WORK/dim8.safetensors" --preset liednet --input "$WORK/x.safetensors" --output "$WORK/y2.safetensors"
-/usr/bin/python3 - "$WORK/dim8.safetensors" "$WORK/missing.safetensors" <<'PY'
+"$PYTHON" - "$WORK/dim8.safetensors" "$WORK/missing.safetensors" <<'PY'
 # Drop one key: the loader must name it as missing.
 import json, struct, sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -89,7 +90,7 @@ expect_error ".pth that is not a zip" "fake.pth" "$BIN" convert "$WORK/fake.pth"
 expect_error "missing option" "missing --output" "$BIN" init --preset liednet
 expect_error "unknown option" "unknown option --bogus" "$BIN" info --bogus
 expect_error "unknown preset" "unknown preset 'huge'" "$BIN" info --preset huge
-/usr/bin/python3 -c "
+"$PYTHON" -c "
 import json, struct, sys
 h = json.dumps({'input': {'dtype': 'F32', 'shape': [1, 4, 8, 8], 'data_offsets': [0, 1024]}}).encode()
 h += b' ' * ((8 - len(h) % 8) % 8)
@@ -116,7 +117,7 @@ mkdir -p "$WORK/photos" "$WORK/no_images"
 cp "$SAMPLES/cat.png" "$SAMPLES/coffee.png" "$WORK/photos/"
 expect_ok "explain on two photos, --without-ss2d" "$BIN" explain --weights "$WORK/dim8.safetensors" \
   --input "$WORK/photos" --output "$WORK/explain" --size 32 48 --without-ss2d --scan-blocks encoder_level2.0
-/usr/bin/python3 - "$WORK/explain" <<'PY' && pass "explain: every picture on the page exists, tensors under the issue's keys" \
+"$PYTHON" - "$WORK/explain" <<'PY' && pass "explain: every picture on the page exists, tensors under the issue's keys" \
   || fail "explain: page or tensors"
 import json, os, re, struct, sys
 d = sys.argv[1]
@@ -153,7 +154,7 @@ expect_error "explain: --size not a multiple of 8" "--size must be H W" "$BIN" e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # make_png PATH W H SEED: a small RGB PNG of random levels.
 make_png() {
-  /usr/bin/python3 - "$@" <<'PY'
+  "$PYTHON" - "$@" <<'PY'
 import os, random, struct, sys, zlib
 path, w, h, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
@@ -168,7 +169,7 @@ PY
 }
 # flip_byte PATH OFFSET: xor one byte with 0x10.
 flip_byte() {
-  /usr/bin/python3 -c "
+  "$PYTHON" -c "
 import sys
 p, i = sys.argv[1], int(sys.argv[2])
 b = bytearray(open(p, 'rb').read()); b[i] ^= 0x10; open(p, 'wb').write(b)" "$1" "$2"

@@ -42,7 +42,7 @@ addEventListener("load", () => {
 });
 </script>'
 page() {  # the decoded count Chromium reports for the report folder's page
-  /usr/bin/python3 -c 'import sys; s = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(s.replace("</body>", sys.argv[3] + "</body>"))' \
+  ${LIEDNET_PYTHON:-/usr/bin/python3} -c 'import sys; s = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(s.replace("</body>", sys.argv[3] + "</body>"))' \
     "$WORK/report/index.html" "$WORK/report/check.html" "$CHECK"
   timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --allow-file-access-from-files \
     --user-data-dir="$WORK/profile" --dump-dom "file://$WORK/report/check.html" 2> "$WORK/chromium.err" \

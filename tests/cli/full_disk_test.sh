@@ -52,7 +52,7 @@ cmp -s "$T/w.safetensors" "$WORK/before.safetensors" && pass "init: the previous
   || fail "init: the previous weights changed"
 
 # A training checkpoint: the logs fit in what is left, the checkpoint does not.
-/usr/bin/python3 - "$WORK/data" <<'PY'
+${LIEDNET_PYTHON:-/usr/bin/python3} - "$WORK/data" <<'PY'
 import os, struct, sys, zlib
 root = sys.argv[1]
 def chunk(kind, data):

@@ -10,7 +10,7 @@ BIN=$(realpath "$1")
 shift
 MPIRUN=("$@")
 HERE=$(cd "$(dirname "$0")" && pwd)
-CHECK="/usr/bin/python3 $HERE/train_check.py"
+CHECK="${LIEDNET_PYTHON:-/usr/bin/python3} $HERE/train_check.py"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export LIEDNET_THREADS=1 OMP_NUM_THREADS=1

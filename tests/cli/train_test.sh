@@ -9,7 +9,7 @@
 set -uo pipefail
 BIN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-CHECK="/usr/bin/python3 $HERE/train_check.py"
+CHECK="${LIEDNET_PYTHON:-/usr/bin/python3} $HERE/train_check.py"
 WORK=$(mktemp -d)
 MOUNTED=""
 trap '[ -n "$MOUNTED" ] && umount "$MOUNTED"; rm -rf "$WORK"' EXIT

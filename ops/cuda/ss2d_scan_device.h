@@ -1,9 +1,9 @@
 // Every thread's work of the CUDA ss2d_scan, as __host__ __device__ functions.
 //
-// Each function takes the call's ScanParams and ONE flat thread index and does
-// all the work of that thread; the kernels in scan_kernels.cu only compute the
+// Each function takes the call's SS2DScanParams and ONE flat thread index and does
+// all the work of that thread; the kernels in ss2d_scan.cu only compute the
 // index and call it. Plain g++ compiles this header too, so the host-emulation
-// test (ops/cuda_scan_emulation_test.cpp) runs exactly these functions over all
+// test (ops/cuda_ss2d_scan_emulation_test.cpp) runs exactly these functions over all
 // indices, phase by phase, and checks them against the CPU op without a GPU.
 //
 // Notation: sequence (b, k, c) = sample, direction, channel; its step t visits
@@ -15,29 +15,22 @@
 //   y_t = C_t . h_t + D u_t;  g = dL/dh walks backwards: g += gy C; ...; g *= a.
 // A segment's decay of state n is prod_t a_t = exp(A_n * sum_t delta_t).
 //
-// Math is plain C (expf, log1pf), the same functions on both sides; the GPU's
-// expf differs from glibc's by at most a couple of ulps.
+// Math is plain C (expf, log1pf): see scan_common.h.
 #pragma once
 
 #include <math.h>
 
 #include <cstdint>
 
-#include "ops/cuda/scan_kernels.h"
+#include "ops/cuda/scan_common.h"
+#include "ops/cuda/ss2d_scan.h"
 
-#ifdef __CUDACC__
-#define LIEDNET_HD __host__ __device__
-#else
-#define LIEDNET_HD
-#endif
+namespace liednet::ops::cuda::ss2d_scan_device {
 
-namespace liednet::ops::cuda::scan_device {
-
-constexpr int kS = kScanSegment;
-
-// Local state arrays: NS states when known at compile time, else the maximum.
-template <int NS>
-constexpr int kLanes = NS > 0 ? NS : kScanMaxState;
+using scan_device::kLanes;
+using scan_device::kS;
+using scan_device::softplus;
+using scan_device::softplus_grad;
 
 LIEDNET_HD inline int64_t pixel(int64_t k, int64_t t, int64_t H, int64_t W) {
   const int64_t L = H * W;
@@ -46,10 +39,6 @@ LIEDNET_HD inline int64_t pixel(int64_t k, int64_t t, int64_t H, int64_t W) {
   return (t % H) * W + t / H;
 }
 
-// torch's softplus (threshold 20) and its derivative.
-LIEDNET_HD inline float softplus(float z) { return z > 20.0f ? z : log1pf(expf(z)); }
-LIEDNET_HD inline float softplus_grad(float z) { return z > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-z)); }
-
 // The segment thread i = j (see above), decoded.
 struct SegIndex {
   int64_t b, k, c, seg, bk, t0, t1;
@@ -57,7 +46,7 @@ struct SegIndex {
   int64_t kc;     // k*d + c: row of the per-(direction, channel) parameters
 };
 
-LIEDNET_HD inline SegIndex seg_index(const ScanParams& p, int64_t j) {
+LIEDNET_HD inline SegIndex seg_index(const SS2DScanParams& p, int64_t j) {
   SegIndex s;
   s.c = j % p.d;
   const int64_t r = j / p.d;
@@ -73,12 +62,12 @@ LIEDNET_HD inline SegIndex seg_index(const ScanParams& p, int64_t j) {
 }
 
 // Projection row (dt, B, C) of direction k at pixel pix.
-LIEDNET_HD inline const float* proj_row(const ScanParams& p, int64_t b, int64_t k, int64_t pix) {
+LIEDNET_HD inline const float* proj_row(const SS2DScanParams& p, int64_t b, int64_t k, int64_t pix) {
   return p.proj + (b * p.L + pix) * 4 * p.P + k * p.P;
 }
 
 // dt_raw = bias + dt_projs_weight[k, c] . proj dt rows (in the CPU op's order).
-LIEDNET_HD inline float dt_raw(const ScanParams& p, int64_t kc, const float* row) {
+LIEDNET_HD inline float dt_raw(const SS2DScanParams& p, int64_t kc, const float* row) {
   const float* w = p.wdt + kc * p.R;
   float v = p.bias[kc];
   for (int64_t r = 0; r < p.R; ++r) v += w[r] * row[r];
@@ -86,12 +75,12 @@ LIEDNET_HD inline float dt_raw(const ScanParams& p, int64_t kc, const float* row
 }
 
 template <int NS>
-LIEDNET_HD inline void load_A(const ScanParams& p, int64_t kc, int n, float* A) {
+LIEDNET_HD inline void load_A(const SS2DScanParams& p, int64_t kc, int n, float* A) {
   for (int q = 0; q < n; ++q) A[q] = -expf(p.alogs[kc * n + q]);
 }
 
 template <int NS>
-LIEDNET_HD inline int states(const ScanParams& p) {
+LIEDNET_HD inline int states(const SS2DScanParams& p) {
   return NS > 0 ? NS : static_cast<int>(p.N);
 }
 
@@ -99,7 +88,7 @@ LIEDNET_HD inline int states(const ScanParams& p) {
 
 // F1, per segment j: the segment from h = 0; writes hloc[j] and sumdelta[j].
 template <int NS>
-LIEDNET_HD inline void fwd_local(const ScanParams& p, int64_t j) {
+LIEDNET_HD inline void fwd_local(const SS2DScanParams& p, int64_t j) {
   const int n = states<NS>(p);
   const SegIndex s = seg_index(p, j);
   float A[kLanes<NS>], h[kLanes<NS>];
@@ -123,7 +112,7 @@ LIEDNET_HD inline void fwd_local(const ScanParams& p, int64_t j) {
 // F2, per sequence i = (b*4 + k)*d + c: the segments in order;
 // hstart[seg] = carry, carry = exp(A sumdelta) carry + hloc.
 template <int NS>
-LIEDNET_HD inline void fwd_carry(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void fwd_carry(const SS2DScanParams& p, int64_t i) {
   const int n = states<NS>(p);
   const int64_t c = i % p.d, bk = i / p.d, kc = (bk % 4) * p.d + c;
   float A[kLanes<NS>], h[kLanes<NS>];
@@ -141,7 +130,7 @@ LIEDNET_HD inline void fwd_carry(const ScanParams& p, int64_t i) {
 
 // F3, per segment j: the segment from hstart; writes each step's output to ys at its pixel.
 template <int NS>
-LIEDNET_HD inline void fwd_output(const ScanParams& p, int64_t j) {
+LIEDNET_HD inline void fwd_output(const SS2DScanParams& p, int64_t j) {
   const int n = states<NS>(p);
   const SegIndex s = seg_index(p, j);
   float A[kLanes<NS>], h[kLanes<NS>];
@@ -167,7 +156,7 @@ LIEDNET_HD inline void fwd_output(const ScanParams& p, int64_t j) {
 }
 
 // F4, per output element i = (b*d + c)*L + pix: y = ((ys_0 + ys_1) + ys_2) + ys_3.
-LIEDNET_HD inline void fwd_merge(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void fwd_merge(const SS2DScanParams& p, int64_t i) {
   const int64_t pix = i % p.L, bc = i / p.L, c = bc % p.d, b = bc / p.d;
   const float* ys = p.ys + (b * 4 * p.d + c) * p.L + pix;
   const int64_t dir = p.d * p.L;  // from one direction's plane to the next
@@ -179,7 +168,7 @@ LIEDNET_HD inline void fwd_merge(const ScanParams& p, int64_t i) {
 // B1, per segment j: the adjoint over the segment from a zero carry;
 // outloc[j] = what flows out of its first step (a_t0 * dL/dh_t0).
 template <int NS>
-LIEDNET_HD inline void bwd_local(const ScanParams& p, int64_t j) {
+LIEDNET_HD inline void bwd_local(const SS2DScanParams& p, int64_t j) {
   const int n = states<NS>(p);
   const SegIndex s = seg_index(p, j);
   float A[kLanes<NS>], g[kLanes<NS>];
@@ -200,7 +189,7 @@ LIEDNET_HD inline void bwd_local(const ScanParams& p, int64_t j) {
 // B2, per sequence i: the segments last to first; ghend[seg] = carry,
 // carry = outloc + exp(A sumdelta) carry.
 template <int NS>
-LIEDNET_HD inline void bwd_carry(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void bwd_carry(const SS2DScanParams& p, int64_t i) {
   const int n = states<NS>(p);
   const int64_t c = i % p.d, bk = i / p.d, kc = (bk % 4) * p.d + c;
   float A[kLanes<NS>], g[kLanes<NS>];
@@ -222,7 +211,7 @@ LIEDNET_HD inline void bwd_carry(const ScanParams& p, int64_t i) {
 // segment's sums of dL/dA, dL/dD, dL/d bias and dL/d dt_projs_weight go to the
 // part_* arrays, accumulated in double.
 template <int NS>
-LIEDNET_HD inline void bwd_segment(const ScanParams& p, int64_t j) {
+LIEDNET_HD inline void bwd_segment(const SS2DScanParams& p, int64_t j) {
   const int n = states<NS>(p);
   const SegIndex s = seg_index(p, j);
   float A[kLanes<NS>], g[kLanes<NS>], h0[kLanes<NS>];
@@ -289,7 +278,7 @@ LIEDNET_HD inline void bwd_segment(const ScanParams& p, int64_t j) {
 // recompute that state over the segment from hstart and run its adjoint from
 // ghend, summing dB_t and dC_t over the channels; then writes them to dproj's
 // B and C rows of direction k at the steps' pixels. Uses dl from B3.
-LIEDNET_HD inline void bwd_bc(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void bwd_bc(const SS2DScanParams& p, int64_t i) {
   const int64_t seg = i % p.nseg, r = i / p.nseg, st = r % p.N, bk = r / p.N, b = bk / 4, k = bk % 4;
   const int64_t t0 = seg * kS, t1 = t0 + kS < p.L ? t0 + kS : p.L;
   const int len = static_cast<int>(t1 - t0);
@@ -330,7 +319,7 @@ LIEDNET_HD inline void bwd_bc(const ScanParams& p, int64_t i) {
 
 // B5, per i = (b*4 + k)*L + pix: dproj's dt rows of direction k at pixel pix,
 // sum over channels (in order) of gz * dt_projs_weight.
-LIEDNET_HD inline void bwd_dt_rows(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void bwd_dt_rows(const SS2DScanParams& p, int64_t i) {
   const int64_t pix = i % p.L, bk = i / p.L, b = bk / 4, k = bk % 4;
   float* out = p.dproj + (b * p.L + pix) * 4 * p.P + k * p.P;
   for (int64_t r = 0; r < p.R; ++r) {
@@ -343,7 +332,7 @@ LIEDNET_HD inline void bwd_dt_rows(const ScanParams& p, int64_t i) {
 // ---- B6: reductions in a fixed order (samples, then segments) ------------------------
 
 // The sum over samples and segments of part[(j * width) + e] for parameter row kc.
-LIEDNET_HD inline double sum_parts(const ScanParams& p, const double* part, int64_t width, int64_t kc, int64_t e) {
+LIEDNET_HD inline double sum_parts(const SS2DScanParams& p, const double* part, int64_t width, int64_t kc, int64_t e) {
   const int64_t k = kc / p.d, c = kc % p.d;
   double v = 0.0;
   for (int64_t b = 0; b < p.batch; ++b)
@@ -352,28 +341,28 @@ LIEDNET_HD inline double sum_parts(const ScanParams& p, const double* part, int6
 }
 
 // Per i = kc*N + state: dA_logs += (sum dA) * A.
-LIEDNET_HD inline void red_alogs(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void red_alogs(const SS2DScanParams& p, int64_t i) {
   const float A = -expf(p.alogs[i]);
   p.dalogs[i] += static_cast<float>(sum_parts(p, p.part_a, p.N, i / p.N, i % p.N) * A);
 }
 
 // Per i = kc: dDs and dt_projs_bias (either may be null).
-LIEDNET_HD inline void red_channel(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void red_channel(const SS2DScanParams& p, int64_t i) {
   if (p.dds) p.dds[i] += static_cast<float>(sum_parts(p, p.part_d, 1, i, 0));
   if (p.dbias) p.dbias[i] += static_cast<float>(sum_parts(p, p.part_bias, 1, i, 0));
 }
 
 // Per i = kc*R + r: dt_projs_weight.
-LIEDNET_HD inline void red_wdt(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void red_wdt(const SS2DScanParams& p, int64_t i) {
   p.dwdt[i] += static_cast<float>(sum_parts(p, p.part_w, p.R, i / p.R, i % p.R));
 }
 
 // Per i = (b*d + c)*L + pix: dx += the four directions' du, in order.
-LIEDNET_HD inline void red_dx(const ScanParams& p, int64_t i) {
+LIEDNET_HD inline void red_dx(const SS2DScanParams& p, int64_t i) {
   const int64_t pix = i % p.L, bc = i / p.L, c = bc % p.d, b = bc / p.d;
   const float* du = p.du + (b * 4 * p.d + c) * p.L + pix;
   const int64_t dir = p.d * p.L;
   p.dx[i] = (((p.dx[i] + du[0]) + du[dir]) + du[2 * dir]) + du[3 * dir];
 }
 
-}  // namespace liednet::ops::cuda::scan_device
+}  // namespace liednet::ops::cuda::ss2d_scan_device

@@ -1,4 +1,4 @@
-// CUDA kernels of the conv op group (see conv_kernels.h).
+// CUDA kernels of ops/conv2d.cpp (see conv2d.h); the GEMMs are gemm.cu's.
 //
 // Every kernel is written for obviousness first: one thread per output
 // element, int64 indices throughout, grid-stride loops so any size is covered
@@ -7,48 +7,24 @@
 // gradient of a depthwise tap, bias gradient of a channel) are one block each,
 // with fixed per-thread strides and a fixed tree, so they are bit-identical
 // from run to run.
-#include <cublas_v2.h>
+#include "ops/cuda/conv2d.h"
+
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
 #include "ops/cuda/check.cuh"
-#include "ops/cuda/conv_kernels.h"
-
-namespace liednet {
-// The one stream of the process (tensor/cuda.h, which this C++17 file cannot include).
-void* cuda_stream();
-}  // namespace liednet
+#include "ops/cuda/launch.cuh"
 
 namespace liednet::ops::cuda {
 
 namespace {
 
-#define CONV_CUBLAS_CALL(expr)                                                                  \
-  do {                                                                                          \
-    const cublasStatus_t status_ = (expr);                                                      \
-    if (status_ != CUBLAS_STATUS_SUCCESS) fail_at(#expr, cublasGetStatusString(status_), __FILE__, __LINE__); \
-  } while (0)
-
-cudaStream_t stream() { return static_cast<cudaStream_t>(liednet::cuda_stream()); }
-
-constexpr int kThreads = 256;
 // Reductions rely on this exact block size (block_sum's tree).
 constexpr int kReduceThreads = 256;
-
-// Enough blocks for one element per thread, capped: the kernels loop over the rest.
-unsigned int blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  const int64_t cap = int64_t{1} << 20;
-  return static_cast<unsigned int>(blocks < cap ? blocks : cap);
-}
-
-__device__ int64_t first_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
 // The sum of v over the block (blockDim.x == kReduceThreads), in a fixed tree
 // order; every thread gets it. Every thread of the block must call it.
@@ -63,69 +39,12 @@ __device__ float block_sum(float v) {
   return buf[0];
 }
 
-// ---- GEMM ---------------------------------------------------------------------------
-
-std::atomic<bool> g_tf32{false};
-
-// cuBLAS's guidance for Hopper: 32 MiB of workspace.
-constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
-
-// One handle for the process, bound to the one stream. Its workspace is our
-// own fixed buffer, allocated once (outside the caching allocator: it lives as
-// long as the process), so cuBLAS never picks a workspace from a pool whose
-// size could change its algorithm choice; atomics are off so no reduction in
-// a GEMM depends on timing.
-struct Blas {
-  cublasHandle_t handle = nullptr;
-  void* workspace = nullptr;
-
-  Blas() {
-    CONV_CUBLAS_CALL(cublasCreate(&handle));
-    // setStream resets the workspace to cuBLAS's pool, so it goes first.
-    CONV_CUBLAS_CALL(cublasSetStream(handle, stream()));
-    LIEDNET_CUDA_CHECK(cudaMalloc(&workspace, kBlasWorkspaceBytes));
-    CONV_CUBLAS_CALL(cublasSetWorkspace(handle, workspace, kBlasWorkspaceBytes));
-    CONV_CUBLAS_CALL(cublasSetAtomicsMode(handle, CUBLAS_ATOMICS_NOT_ALLOWED));
-    CONV_CUBLAS_CALL(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
-  }
-  // Never destroyed: at process exit the driver may already be shutting down.
-};
-
-cublasHandle_t blas_handle() {
-  static Blas* blas = new Blas();
-  return blas->handle;
-}
-
-int checked_int(int64_t v, const char* what) {
-  if (v < 0 || v > INT_MAX)
-    throw std::runtime_error(std::string("gemm_cuda: ") + what + " = " + std::to_string(v) +
-                             " does not fit cuBLAS's 32-bit sizes");
-  return static_cast<int>(v);
-}
-
-// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, and a
-// row-major matrix read as column-major is its transpose: so cuBLAS gets B
-// first, A second, and M and N swapped, with the same transpose flags.
-void gemm_cuda(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  const int m = checked_int(N, "N"), n = checked_int(M, "M"), k = checked_int(K, "K");
-  const int ld_first = checked_int(ldb, "ldb"), ld_second = checked_int(lda, "lda"), ld_c = checked_int(ldc, "ldc");
-  cublasHandle_t h = blas_handle();
-  CONV_CUBLAS_CALL(cublasSetMathMode(h, g_tf32.load() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  CONV_CUBLAS_CALL(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha,
-                               B, ld_first, A, ld_second, &beta, C, ld_c));
-}
-
-void set_tf32(bool on) { g_tf32.store(on); }
-bool tf32() { return g_tf32.load(); }
-
 // ---- per-element bodies ---------------------------------------------------------------
 // Each kernel below is a grid-stride loop over one of these; they are plain
 // functions of the element index (host-callable too, so the index math can be
 // exercised without a GPU).
 
-// Column element idx of im2col for output rows [r0, r1); see ConvKernels::im2col.
+// Column element idx of im2col for output rows [r0, r1); see Conv2dKernels::im2col.
 __host__ __device__ inline void im2col_at(const ConvShape& s, const float* __restrict__ x, int64_t r0, int64_t r1,
                                           float* __restrict__ col, int64_t idx) {
   const int64_t band = (r1 - r0) * s.ow;
@@ -307,7 +226,7 @@ __global__ void depthwise_backward_weight_kernel(ConvShape s, const float* __res
 void im2col(const ConvShape& s, const float* x, int64_t r0, int64_t r1, float* col) {
   const int64_t total = s.c_in * s.kh * s.kw * (r1 - r0) * s.ow;
   if (total <= 0) return;
-  im2col_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, x, r0, r1, col, total);
+  im2col_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, x, r0, r1, col, total);
   LIEDNET_CHECK_LAUNCH("im2col_kernel");
 }
 
@@ -326,14 +245,14 @@ void col2im_add(const ConvShape& s, const float* col, int64_t r0, int64_t r1, fl
   if (ih1 <= ih0) return;
   const int64_t total = s.c_in * (ih1 - ih0) * s.w;
   if (total <= 0) return;
-  col2im_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, col, r0, r1, ih0, ih1, dx, total);
+  col2im_add_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, col, r0, r1, ih0, ih1, dx, total);
   LIEDNET_CHECK_LAUNCH("col2im_add_kernel");
 }
 
 void fill_bias(const ConvShape& s, const float* bias, float* out) {
   const int64_t total = s.n * s.c_out * s.oh * s.ow;
   if (total <= 0) return;
-  fill_bias_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, bias, out, total);
+  fill_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, bias, out, total);
   LIEDNET_CHECK_LAUNCH("fill_bias_kernel");
 }
 
@@ -347,14 +266,14 @@ void bias_backward(const ConvShape& s, const float* gout, float* db) {
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* out) {
   const int64_t total = s.n * s.c_in * s.oh * s.ow;
   if (total <= 0) return;
-  depthwise_forward_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, x, w, bias, out, total);
+  depthwise_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, x, w, bias, out, total);
   LIEDNET_CHECK_LAUNCH("depthwise_forward_kernel");
 }
 
 void depthwise_backward_input(const ConvShape& s, const float* w, const float* gout, float* dx) {
   const int64_t total = s.n * s.c_in * s.h * s.w;
   if (total <= 0) return;
-  depthwise_backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(s, w, gout, dx, total);
+  depthwise_backward_input_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, w, gout, dx, total);
   LIEDNET_CHECK_LAUNCH("depthwise_backward_input_kernel");
 }
 
@@ -369,10 +288,7 @@ void depthwise_backward_weight(const ConvShape& s, const float* x, const float* 
 
 }  // namespace
 
-void register_conv_kernels(ConvKernels& k) {
-  k.gemm_cuda = gemm_cuda;
-  k.set_tf32 = set_tf32;
-  k.tf32 = tf32;
+void register_conv2d_kernels(Conv2dKernels& k) {
   k.im2col = im2col;
   k.col2im_add = col2im_add;
   k.fill_bias = fill_bias;

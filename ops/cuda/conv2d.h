@@ -1,6 +1,7 @@
-// CUDA kernels of the conv op group, as function pointers filled by
-// register_conv_kernels (ops/cuda/conv_kernels.cu, CUDA builds only). The op
-// files call them through cuda::conv_kernels() when their inputs are on the GPU.
+// CUDA kernels of ops/conv2d.cpp, as function pointers filled by
+// register_conv2d_kernels (ops/cuda/conv2d.cu, CUDA builds only). The op file
+// calls them through cuda::conv2d_kernels() when its inputs are on the GPU;
+// its GEMMs go through ops/cuda/gemm.h.
 //
 // Everything takes raw device pointers (f32) and explicit sizes, runs on the
 // one stream (liednet::cuda_stream()) and returns without synchronising. No
@@ -24,22 +25,7 @@ struct ConvShape {
   int64_t oh, ow;
 };
 
-struct ConvKernels {
-  // Row-major SGEMM through cuBLAS, with the conventions of ops::gemm:
-  //   C (M, N) = alpha * op(A) * op(B) + beta * C,  op(A) is (M, K), op(B) is (K, N);
-  // A is stored (M, K) with row stride lda, or (K, M) when ta; likewise B.
-  // With beta == 0, C is not read. Deterministic: cuBLAS atomics are off and
-  // its workspace is fixed. For any op that needs a GEMM on the GPU.
-  void (*gemm_cuda)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) = nullptr;
-
-  // TF32 tensor cores in gemm_cuda: off by default, so GEMMs round like the
-  // CPU's f32 (the CUDA-vs-CPU tests need that). On, GEMMs are several times
-  // faster and round their inputs to a 10-bit mantissa (relative error about
-  // 1e-3). Process-wide; takes effect from the next GEMM.
-  void (*set_tf32)(bool on) = nullptr;
-  bool (*tf32)() = nullptr;
-
+struct Conv2dKernels {
   // col (c_in*kh*kw, (r1-r0)*ow) = the columns of output rows [r0, r1) of one
   // sample x (c_in, h, w): row (c, i, j), column (oh-r0)*ow + ow holds
   // x[c, oh*stride - pad + i, ow*stride - pad + j], 0 in the padding.
@@ -63,7 +49,7 @@ struct ConvKernels {
   void (*depthwise_backward_weight)(const ConvShape& s, const float* x, const float* gout, float* dw) = nullptr;
 };
 
-void register_conv_kernels(ConvKernels& k);
-const ConvKernels& conv_kernels();
+void register_conv2d_kernels(Conv2dKernels& k);
+const Conv2dKernels& conv2d_kernels();
 
 }  // namespace liednet::ops::cuda

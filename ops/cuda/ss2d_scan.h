@@ -1,14 +1,15 @@
-// CUDA kernels of the scan op group, as function pointers filled by
-// register_scan_kernels (ops/cuda/scan_kernels.cu, CUDA builds only). The op
-// files call them through cuda::scan_kernels() when their inputs are on the GPU.
+// CUDA kernels of ops/ss2d_scan.cpp, as function pointers filled by
+// register_ss2d_scan_kernels (ops/cuda/ss2d_scan.cu, CUDA builds only). The op
+// file calls them through cuda::ss2d_scan_kernels() when its inputs are on the
+// GPU; its projection GEMMs go through ops/cuda/gemm.h.
 //
 // The fused four-direction 2D scan (ops/ss2d_scan) on the GPU runs in phases
-// over segments of kScanSegment steps; ops/cuda/scan_device.h holds every
+// over segments of kScanSegment steps; ops/cuda/ss2d_scan_device.h holds every
 // thread's work as __host__ __device__ functions (the kernels only index and
 // call them, and the host-emulation test runs the same functions on the CPU).
 // docs/selective_scan.md ("On CUDA") describes the phases.
 //
-// Everything takes raw device pointers and explicit sizes (ScanParams), runs
+// Everything takes raw device pointers and explicit sizes (SS2DScanParams), runs
 // on the one stream (liednet::cuda_stream()) and returns without
 // synchronising. No sum uses atomics: every output element and every partial
 // sum is owned by one thread and accumulated in a fixed order, so results are
@@ -19,20 +20,15 @@
 
 #include <cstdint>
 
-namespace liednet::ops::cuda {
+#include "ops/cuda/scan_common.h"  // kScanSegment, kScanMaxState
 
-// Steps per segment: the forward keeps the state only at each segment's start;
-// the backward recomputes a segment's states from it (kScanSegment x N values
-// per thread).
-constexpr int kScanSegment = 32;
-// Largest state size (= ops::scan::kMaxState).
-constexpr int kScanMaxState = 64;
+namespace liednet::ops::cuda {
 
 // Sizes and buffers of one ss2d_scan call. "seg" arrays are indexed by the
 // segment number j = ((b * 4 + k) * nseg + seg) * d + c of sequence (b, k, c);
 // "plane" arrays (batch, 4, d, L) by ((b * 4 + k) * d + c) * L + pixel (or + step
 // where noted). Pointers a phase does not use may be null.
-struct ScanParams {
+struct SS2DScanParams {
   int64_t batch = 0, d = 0, H = 0, W = 0, L = 0;  // L = H * W
   int64_t R = 0, N = 0, P = 0;                     // P = R + 2N projection rows per direction
   int64_t nseg = 0;                                // ceil(L / kScanSegment)
@@ -77,20 +73,20 @@ struct ScanParams {
   int64_t plane() const { return batch * 4 * d * L; }
 };
 
-struct ScanKernels {
+struct SS2DScanKernels {
   // Forward phases F1-F4 (proj already computed): fills hloc, sumdelta,
   // hstart, ys and y.
-  void (*ss2d_forward)(const ScanParams& p) = nullptr;
+  void (*ss2d_forward)(const SS2DScanParams& p) = nullptr;
   // Backward phases B1-B5: fills outloc, ghend, dl, du (if not null), gz, the
   // part_* sums and dproj.
-  void (*ss2d_backward)(const ScanParams& p) = nullptr;
+  void (*ss2d_backward)(const SS2DScanParams& p) = nullptr;
   // B6 without the GEMMs: adds into the non-null of dx (the sum of du over the
   // directions), dalogs, dds, dbias and dwdt (the part_* sums over samples and
   // segments, in order).
-  void (*ss2d_reduce)(const ScanParams& p) = nullptr;
+  void (*ss2d_reduce)(const SS2DScanParams& p) = nullptr;
 };
 
-void register_scan_kernels(ScanKernels& k);
-const ScanKernels& scan_kernels();
+void register_ss2d_scan_kernels(SS2DScanKernels& k);
+const SS2DScanKernels& ss2d_scan_kernels();
 
 }  // namespace liednet::ops::cuda

@@ -1,5 +1,5 @@
 // The CUDA ss2d_scan's algorithm, verified without a GPU: every phase function
-// of ops/cuda/scan_device.h (the code the CUDA kernels call per thread) is run
+// of ops/cuda/ss2d_scan_device.h (the code the CUDA kernels call per thread) is run
 // on the host over all its thread indices, in the order the kernels run, and
 // the output and every gradient are compared with the CPU op in f32 and in f64.
 // The projection GEMMs, which cuBLAS does on the GPU, are plain loops here.
@@ -11,14 +11,14 @@
 
 #include "op_harness.h"
 #include "scan_cases.h"
-#include "ops/cuda/scan_device.h"
+#include "ops/cuda/ss2d_scan_device.h"
 #include "ops/ss2d_scan.h"
 
 using namespace liednet;
 
 namespace {
 
-namespace dev = ops::cuda::scan_device;
+namespace dev = ops::cuda::ss2d_scan_device;
 
 using ScanShape = testing::SS2DShape;
 using testing::make_ss2d_inputs;  // the six inputs in f64, in the network's ranges
@@ -37,11 +37,7 @@ Results cpu_op(const std::vector<Tensor>& xs64, const Tensor& gy64, DType dt) {
   return r;
 }
 
-std::vector<float> f32(const Tensor& t) {
-  std::vector<float> v;
-  for (double e : t.to_vector()) v.push_back(static_cast<float>(e));
-  return v;
-}
+using testing::to_f32;
 
 // Deliberate faults, to show the comparison would catch them.
 enum class Fault { none, no_forward_carry, no_backward_carry };
@@ -50,9 +46,9 @@ enum class Fault { none, no_forward_carry, no_backward_carry };
 // and backward_cuda), on host arrays.
 template <int NS>
 Results emulate(const ScanShape& sh, const std::vector<Tensor>& xs64, const Tensor& gy64, Fault fault) {
-  std::vector<float> x = f32(xs64[0]), wx = f32(xs64[1]), wdt = f32(xs64[2]), bias = f32(xs64[3]),
-                     alogs = f32(xs64[4]), ds = f32(xs64[5]), gy = f32(gy64);
-  ops::cuda::ScanParams p;
+  std::vector<float> x = to_f32(xs64[0]), wx = to_f32(xs64[1]), wdt = to_f32(xs64[2]), bias = to_f32(xs64[3]),
+                     alogs = to_f32(xs64[4]), ds = to_f32(xs64[5]), gy = to_f32(gy64);
+  ops::cuda::SS2DScanParams p;
   p.batch = sh.batch, p.d = sh.d, p.H = sh.H, p.W = sh.W, p.L = sh.H * sh.W;
   p.R = sh.R, p.N = sh.N, p.P = sh.R + 2 * sh.N;
   p.nseg = (p.L + dev::kS - 1) / dev::kS;
@@ -127,20 +123,7 @@ Results emulate_any(const ScanShape& sh, const std::vector<Tensor>& xs64, const 
   return sh.N == 16 ? emulate<16>(sh, xs64, gy64, fault) : emulate<0>(sh, xs64, gy64, fault);
 }
 
-// Scaled max error (max |a - b| / max(1, max |b|)) of the worst of y and the gradients.
-double worst_error(const Results& a, const Results& b, int* which = nullptr) {
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const Shape s{static_cast<int64_t>(a[i].size())};
-    const double e = testing::scaled_max_error(Tensor::from_vector(s, a[i], DType::F64),
-                                               Tensor::from_vector(s, b[i], DType::F64));
-    if (e > worst || std::isnan(e)) {
-      worst = std::isnan(e) ? INFINITY : e;
-      if (which) *which = static_cast<int>(i);
-    }
-  }
-  return worst;
-}
+using testing::worst_scaled_error;
 
 }  // namespace
 
@@ -167,8 +150,8 @@ TEST_SUITE("ops") {
       const Tensor gy = Tensor::randn(xs[0].shape(), g, DType::F64);
       const Results emu = emulate_any(c.shape, xs, gy);
       int which32 = -1, which64 = -1;
-      const double e32 = worst_error(emu, cpu_op(xs, gy, DType::F32), &which32);
-      const double e64 = worst_error(emu, cpu_op(xs, gy, DType::F64), &which64);
+      const double e32 = worst_scaled_error(emu, cpu_op(xs, gy, DType::F32), &which32);
+      const double e64 = worst_scaled_error(emu, cpu_op(xs, gy, DType::F64), &which64);
       MESSAGE(std::string(c.name), ": vs CPU f32 ", e32, " (worst: result ", which32, "), vs CPU f64 ", e64,
               " (worst: result ", which64, ")");
       // Measured about 5e-7 (expf/log1pf here vs the CPU kernel's polynomials,
@@ -186,7 +169,7 @@ TEST_SUITE("ops") {
     Generator g(9);
     const Tensor gy = Tensor::randn(xs[0].shape(), g, DType::F64);
     const Results cpu = cpu_op(xs, gy, DType::F64);
-    CHECK(worst_error(emulate_any(shape, xs, gy), cpu) <= 1e-5);
+    CHECK(worst_scaled_error(emulate_any(shape, xs, gy), cpu) <= 1e-5);
     // Without the forward carry every segment starts from h = 0: y is wrong.
     const Results no_fwd = emulate_any(shape, xs, gy, Fault::no_forward_carry);
     CHECK(testing::scaled_max_error(Tensor::from_vector({int64_t(no_fwd[0].size())}, no_fwd[0], DType::F64),
@@ -195,13 +178,13 @@ TEST_SUITE("ops") {
     int which = -1;
     const Results no_bwd = emulate_any(shape, xs, gy, Fault::no_backward_carry);
     CHECK(no_bwd[0] == emulate_any(shape, xs, gy)[0]);
-    CHECK(worst_error(no_bwd, cpu, &which) > 1e-2);
+    CHECK(worst_scaled_error(no_bwd, cpu, &which) > 1e-2);
     // The largest entry of one gradient (dt_projs_bias) off by 1e-3 of its size is seen.
     Results off = emulate_any(shape, xs, gy);
     size_t big = 0;
     for (size_t i = 0; i < off[4].size(); ++i)
       if (std::fabs(off[4][i]) > std::fabs(off[4][big])) big = i;
     off[4][big] += 1e-3 * std::max(1.0, std::fabs(off[4][big]));
-    CHECK(worst_error(off, cpu) > 5e-4);
+    CHECK(worst_scaled_error(off, cpu) > 5e-4);
   }
 }
