@@ -16,6 +16,7 @@
 
 #include "data/image.h"
 #include "data/loader.h"
+#include "dist_util.h"
 #include "parity.h"
 #include "tensor/cuda.h"
 #include "train/comm.h"
@@ -27,81 +28,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The world size the launcher announced (Open MPI, or PMI under Slurm); 0 outside a launcher.
-int launched_ranks() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
-    if (const char* s = std::getenv(v)) return std::atoi(s);
-  return 0;
-}
-const bool kNotTwoRanks = !train::mpi_built() || launched_ranks() != 2;
-const bool kNoNcclOneGpu = !train::nccl_built() || launched_ranks() != 1 || cuda_device_count() < 1;
-const bool kNoNcclTwoGpus = !train::nccl_built() || launched_ranks() != 2 || cuda_device_count() < 2;
-
+using testing::Pairs;
+using testing::from_rank0;
+using testing::global_total;
+using testing::launched_ranks;
+using testing::loader_options;
 using testing::rel_l2;
+using testing::same_bits;
+using testing::weights;
 const auto tiny_config = testing::tiny_train_config;
-
-
-// 9 random 16x16 pairs in this process's own folder (both ranks make the same ones).
-struct Pairs {
-  fs::path dir;
-  std::vector<data::Pair> pairs;
-  Pairs() {
-    dir = fs::temp_directory_path() / ("liednet_dist_test_" + std::to_string(getpid()));
-    Generator gen(7);
-    for (int i = 0; i < 9; ++i) {
-      const std::string name = std::string("p").append(std::to_string(i)).append(".png");  // GCC 12: no false -Wrestrict
-      for (const char* side : {"lq", "gt"}) {
-        fs::create_directories(dir / side);
-        data::write_png((dir / side / name).string(), Tensor::uniform({3, 16, 16}, 0.0, 1.0, gen));
-      }
-    }
-    pairs = data::pair_folders({(dir / "lq").string(), (dir / "gt").string()});
-  }
-  ~Pairs() { fs::remove_all(dir); }
-};
-
-// Shuffled, no augmentation (whole 16x16 images): batch `batch` of shard `shard` of `shards`.
-data::LoaderOptions loader_options(int64_t batch, int shard, int shards) {
-  data::LoaderOptions o;
-  o.batch = batch;
-  o.seed = 5;
-  o.workers = 0;
-  o.augment = {};
-  o.shard = shard;
-  o.shards = shards;
-  return o;
-}
-
-std::vector<Tensor> weights(train::Trainer& t) {
-  std::vector<Tensor> out;
-  for (auto& [k, p] : t.model().named_parameters()) out.push_back(p.clone());
-  return out;
-}
-
-bool same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].to_vector() != b[i].to_vector()) return false;
-  return true;
-}
-
-// Rank 0's copy of `mine` on every rank, to compare the ranks bit for bit.
-std::vector<Tensor> from_rank0(train::Communicator& comm, const std::vector<Tensor>& mine) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : mine) {
-    Tensor c = t.clone();
-    comm.broadcast(c, 0);
-    out.push_back(c);
-  }
-  return out;
-}
-
-// Global-mean loss terms of a step, as run_training logs them.
-double global_total(train::Communicator& comm, const train::StepReport& r) {
-  Tensor s = Tensor::from_vector({1}, {r.total}, DType::F64);
-  comm.all_reduce_mean(s);
-  return s.at({0});
-}
+const bool kNotTwoRanks = !train::mpi_built() || launched_ranks() != 2;
 
 // 2 ranks x batch 1 against 1 process x batch 2 (each rank runs the latter
 // itself), `steps` steps from the same weights.
@@ -217,51 +153,5 @@ TEST_SUITE("dist") {
     run(3, t, loader);
     resumed = weights(t);
     CHECK(same_bits(resumed, first));
-  }
-
-  TEST_CASE("NCCL: 1 rank on one GPU trains exactly as one process" * doctest::skip(kNoNcclOneGpu)) {
-    auto comm = train::make_mpi(Device::CUDA);
-    CHECK(comm->backend() == "mpi+nccl");
-    Pairs d;
-    train::TrainConfig c = tiny_config(DType::F32);
-    c.device = Device::CUDA;
-    train::Trainer single(c), ranked(c, comm.get());
-    data::TrainLoader loader(d.pairs, loader_options(2, 0, 1));
-    for (int i = 0; i < 3; ++i) {
-      const auto b = loader.next();
-      single.step(b.lq, b.gt);
-      ranked.step(b.lq, b.gt);
-    }
-    CHECK(same_bits(weights(single), weights(ranked)));
-  }
-
-  TEST_CASE("NCCL: 2 ranks on two GPUs: the fixed-order mean, and 2 x batch 1 as 1 x batch 2" *
-            doctest::skip(kNoNcclTwoGpus)) {
-    auto comm = train::make_mpi(Device::CUDA);
-    Generator g0(1), g1(2);
-    const Tensor a = Tensor::randn({1001}, g0), b = Tensor::randn({1001}, g1);
-    Tensor mine = (comm->rank() == 0 ? a : b).to(Device::CUDA);
-    comm->all_reduce_mean(mine);
-    std::vector<double> expected(1001);
-    for (int64_t i = 0; i < 1001; ++i) expected[i] = (a.data<float>()[i] + b.data<float>()[i]) / 2.0f;
-    CHECK(mine.to(Device::CPU).to_vector() == expected);
-
-    Pairs d;
-    train::TrainConfig c = tiny_config(DType::F32);
-    c.device = Device::CUDA;
-    train::Trainer single(c), ranked(c, comm.get());
-    ranked.broadcast_state(0);
-    data::TrainLoader whole(d.pairs, loader_options(2, 0, 1));
-    data::TrainLoader part(d.pairs, loader_options(1, comm->rank(), 2));
-    double worst_loss = 0;
-    for (int i = 0; i < 5; ++i) {
-      const auto x = whole.next(), y = part.next();
-      const double ref = single.step(x.lq, x.gt).total;
-      const double ours = global_total(*comm, ranked.step(y.lq, y.gt));
-      worst_loss = std::max(worst_loss, std::abs(ours - ref) / std::abs(ref));
-    }
-    CHECK(worst_loss <= 1e-5);
-    const std::vector<Tensor> w1 = weights(single), w2 = weights(ranked);
-    for (size_t i = 0; i < w1.size(); ++i) CHECK(rel_l2(w2[i], w1[i]) <= 1e-4);
   }
 }

@@ -13,7 +13,10 @@ class InterruptHandler {
  public:
   // Installs the handlers (one InterruptHandler at a time). `announce`: say
   // on stderr, when the first signal comes, that the run is stopping.
-  explicit InterruptHandler(bool announce);
+  // `launched`: stdout and stderr belong to a launcher (mpirun), which stops
+  // reading them when it is interrupted; they become non-blocking at the first
+  // signal, terminals included (otherwise only pipes and sockets do).
+  explicit InterruptHandler(bool announce, bool launched = false);
   ~InterruptHandler();  // restores the previous ones
   InterruptHandler(const InterruptHandler&) = delete;
   InterruptHandler& operator=(const InterruptHandler&) = delete;

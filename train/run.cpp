@@ -376,7 +376,7 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   std::unique_ptr<Communicator> comm =
       options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
   try {
-    InterruptHandler interrupts(comm->rank() == 0);  // gone in the catch: SIGTERM from the launcher ends us there
+    InterruptHandler interrupts(comm->rank() == 0, options.launcher == Launcher::Mpi);  // gone in the catch: SIGTERM from the launcher ends us there
     return train(cfg, options, *comm);
   } catch (const std::exception& e) {
     if (comm->world_size() == 1) throw;
