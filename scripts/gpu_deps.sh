@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C++ build dependencies, carried to a machine that has a compiler but
 # cannot install packages (the GPU machine: nvcc, CMake, ninja and g++, no
-# Eigen, doctest, nlohmann-json, yaml-cpp or stb, no network). docs/cuda.md
+# Eigen, doctest, nlohmann-json, yaml-cpp, stb, libpng or zlib headers, no
+# network). docs/cuda.md
 # says how it is used.
 #
 #   scripts/gpu_deps.sh DIR
@@ -22,13 +23,15 @@ set -euo pipefail
 
 # What liednet's CMakeLists.txt finds, and the Debian packages that provide it
 # (the -dev package and the runtime library it links to).
-DEPS=(eigen3 nlohmann_json doctest yaml-cpp stb)
+DEPS=(eigen3 nlohmann_json doctest yaml-cpp stb zlib png)
 declare -A DEBS=(
   [eigen3]="libeigen3-dev"
   [nlohmann_json]="nlohmann-json3-dev"
   [doctest]="doctest-dev"
   [yaml-cpp]="libyaml-cpp-dev libyaml-cpp0.7"
   [stb]="libstb-dev libstb0"
+  [zlib]="zlib1g-dev"
+  [png]="libpng-dev libpng16-16"
 )
 MAX_BYTES=$((40 * 1024 * 1024))
 
@@ -85,6 +88,8 @@ find_package(doctest QUIET)
 find_package(yaml-cpp QUIET)
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb)
 find_library(STB_LIBRARY stb)
+find_package(ZLIB QUIET)
+find_package(PNG QUIET)
 set(missing "")
 if(NOT Eigen3_FOUND)
   list(APPEND missing eigen3)
@@ -100,6 +105,12 @@ if(NOT yaml-cpp_FOUND)
 endif()
 if(NOT STB_INCLUDE_DIR OR NOT STB_LIBRARY)
   list(APPEND missing stb)
+endif()
+if(NOT ZLIB_FOUND)
+  list(APPEND missing zlib)
+endif()
+if(NOT PNG_FOUND)
+  list(APPEND missing png)
 endif()
 string(REPLACE ";" " " missing "${missing}")
 file(WRITE "${CMAKE_BINARY_DIR}/missing.txt" "${missing}")
@@ -139,7 +150,7 @@ unpack() {
   local missing
   missing=$(missing_on_system)
   if [ -z "$missing" ]; then
-    say "the system has every library (eigen3 nlohmann_json doctest yaml-cpp stb): nothing unpacked"
+    say "the system has every library (${DEPS[*]}): nothing unpacked"
     return 0
   fi
   local present=()
