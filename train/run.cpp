@@ -369,7 +369,7 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
 Launcher parse_launcher(const std::string& name) {
   if (name == "none") return Launcher::None;
   if (name == "mpi") return Launcher::Mpi;
-  fail("liednet train: --launcher must be none or mpi, got '", name, "'");
+  fail("--launcher must be none or mpi, got '", name, "'");
 }
 
 int run_training(const TrainConfig& cfg, const RunOptions& options) {
