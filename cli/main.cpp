@@ -60,7 +60,11 @@ int main(int argc, char** argv) {
     liednet::init_threads_from_env();
     return it->second(std::vector<std::string>(args.begin() + 1, args.end()));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "liednet %s: error: %s\n", args[0].c_str(), e.what());
+    // Messages that already name the command ("liednet enhance: unknown option ...") keep one prefix.
+    std::string message = e.what();
+    const std::string prefix = "liednet " + args[0] + ": ";
+    if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+    std::fprintf(stderr, "%serror: %s\n", prefix.c_str(), message.c_str());
     return 1;
   }
 }
