@@ -108,7 +108,7 @@ expect_error "--tf32 without --device cuda" "--tf32 needs --device cuda" "$BIN" 
 if "$BIN" version | grep -q "devices: 0"; then
   expect_error "--device cuda without a GPU" "--device cuda: no GPU on this machine\\|this build has no CUDA backend" \
     "$BIN" "${FWD[@]}" --device cuda
-  expect_error "train --device cuda without a GPU" "liednet train: --device cuda" "$BIN" train --config x.yml --device cuda
+  expect_error "train --device cuda without a GPU" "liednet train: error: --device cuda" "$BIN" train --config x.yml --device cuda
 fi
 
 # explain: a small report on two sample photos with the dim-8 weights, then bad input.
