@@ -1,7 +1,6 @@
 // liednet train --config FILE.yml [--resume CKPT [--resume-anyway]] [--launcher none|mpi] [--device cpu|cuda] [--tf32]
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "train/comm.h"
 #include "train/config.h"
 #include "train/run.h"
 
@@ -13,9 +12,6 @@ int cmd_train(const std::vector<std::string>& argv) {
   const Device device = device_option(args, "train");
   // The launcher before the config: a build without MPI says so whatever the config holds.
   const train::Launcher launcher = train::parse_launcher(args.get_or("--launcher", "none"));
-  if (launcher == train::Launcher::Mpi && !train::mpi_built())
-    fail("--launcher mpi: this liednet was built without MPI (install libopenmpi-dev and configure "
-         "with -DLIEDNET_MPI=ON)");
   train::TrainConfig cfg = train::load_train_config(args.get("--config"));
   cfg.device = device;
   train::RunOptions options;

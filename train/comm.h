@@ -54,6 +54,9 @@ std::unique_ptr<Communicator> make_single_process();
 // NCCL when built with it. An error when built without MPI.
 std::unique_ptr<Communicator> make_mpi(Device device);
 
+// Nothing when MPI is built in; otherwise the error that says it is not.
+void require_mpi();
+
 // What is built in, for `liednet version`: "mpi: Open MPI v4.1.4, ..." and "nccl: 2.28.9" or "not built".
 bool mpi_built();
 bool nccl_built();

@@ -149,6 +149,7 @@ class Mpi final : public Communicator {
 }  // namespace
 
 bool mpi_built() { return true; }
+void require_mpi() {}
 
 std::string mpi_version() {
   char text[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -179,9 +180,14 @@ std::unique_ptr<Communicator> make_mpi(Device device) {
 bool mpi_built() { return false; }
 std::string mpi_version() { return "not built"; }
 
-std::unique_ptr<Communicator> make_mpi(Device) {
+void require_mpi() {
   fail("--launcher mpi: this liednet was built without MPI (install libopenmpi-dev and configure with "
        "-DLIEDNET_MPI=ON)");
+}
+
+std::unique_ptr<Communicator> make_mpi(Device) {
+  require_mpi();
+  return nullptr;  // not reached
 }
 
 #endif

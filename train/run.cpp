@@ -63,7 +63,6 @@ void trim_log(const std::string& path, int64_t iter) {
   write_file_atomically(path, kept);
 }
 
-// Temporary files (written, then renamed into place) that a killed run left.
 // Threads per rank when neither the config nor the environment sets them:
 // the cores the launcher bound this rank to, or, unbound, an equal share of
 // the machine's cores.
@@ -169,6 +168,7 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
   if (lead) {
     fs::create_directories(root / "checkpoints");
     fs::create_directories(root / "models");
+    // Temporary files (written, then renamed into place) that a killed run left.
     for (const fs::path& d : {root, root / "checkpoints", root / "models"})
       for (const std::string& f : remove_stale_temporaries(d.string()))
         std::printf("removed %s (left by a killed run)\n", f.c_str());
@@ -187,17 +187,7 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
 
   // One process trains without a communicator: no flat-buffer copies at all.
   Trainer trainer(cfg, options.launcher == Launcher::Mpi ? &comm : nullptr);
-  data::LoaderOptions lo;
-  lo.batch = cfg.train.batch_size;
-  lo.shuffle = cfg.train.use_shuffle;
-  lo.seed = cfg.manual_seed;
-  lo.workers = cfg.train.workers;
-  lo.prefetch = cfg.train.prefetch;
-  lo.augment = {cfg.train.crop_size, cfg.train.use_flip, cfg.train.use_rot};
-  lo.skip_bad = cfg.train.skip_bad;
-  lo.shard = comm.rank();
-  lo.shards = world;
-  data::TrainLoader loader(pairs, lo);
+  data::TrainLoader loader(pairs, loader_options(cfg, comm.rank(), world));
 
   // Rank 0 reads the checkpoint (it alone wrote it) and hands the state to
   // the others; without one, its initial weights.
@@ -219,7 +209,8 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
   }
   trainer.broadcast_state(0);
   if (!resume.empty()) {
-    const int64_t saved_batch = pos.fit.is_object() ? pos.fit.value("datasets.train.batch_size_per_gpu", lo.batch) : lo.batch;
+    const int64_t batch = loader.options().batch;
+    const int64_t saved_batch = pos.fit.is_object() ? pos.fit.value("datasets.train.batch_size_per_gpu", batch) : batch;
     Tensor where = Tensor::from_vector({4}, {static_cast<double>(pos.epoch), static_cast<double>(pos.cursor),
                                              static_cast<double>(pos.world_size), static_cast<double>(saved_batch)},
                                        DType::F64);
@@ -235,7 +226,7 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
         std::printf("the checkpoint was written by %d rank(s), this run has %d: global batch %lld instead of %lld; "
                     "the data continue at batch %lld of epoch %lld; the run is no longer bit-identical to an "
                     "unbroken one\n",
-                    pos.world_size, world, static_cast<long long>(lo.batch * world),
+                    pos.world_size, world, static_cast<long long>(loader.options().batch * world),
                     static_cast<long long>(static_cast<int64_t>(where.at({3})) * pos.world_size),
                     static_cast<long long>(at.cursor), static_cast<long long>(at.epoch));
     }
@@ -366,9 +357,26 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
 }
 }  // namespace
 
+data::LoaderOptions loader_options(const TrainConfig& cfg, int shard, int shards) {
+  data::LoaderOptions lo;
+  lo.batch = cfg.train.batch_size;
+  lo.shuffle = cfg.train.use_shuffle;
+  lo.seed = cfg.manual_seed;
+  lo.workers = cfg.train.workers;
+  lo.prefetch = cfg.train.prefetch;
+  lo.augment = {cfg.train.crop_size, cfg.train.use_flip, cfg.train.use_rot};
+  lo.skip_bad = cfg.train.skip_bad;
+  lo.shard = shard;
+  lo.shards = shards;
+  return lo;
+}
+
 Launcher parse_launcher(const std::string& name) {
   if (name == "none") return Launcher::None;
-  if (name == "mpi") return Launcher::Mpi;
+  if (name == "mpi") {
+    require_mpi();  // a build without MPI says so here, before anything else is read
+    return Launcher::Mpi;
+  }
   fail("--launcher must be none or mpi, got '", name, "'");
 }
 
@@ -376,7 +384,8 @@ int run_training(const TrainConfig& cfg, const RunOptions& options) {
   std::unique_ptr<Communicator> comm =
       options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
   try {
-    InterruptHandler interrupts(comm->rank() == 0, options.launcher == Launcher::Mpi);  // gone in the catch: SIGTERM from the launcher ends us there
+    // Gone in the catch: SIGTERM from the launcher ends us there.
+    InterruptHandler interrupts(comm->rank() == 0, options.launcher == Launcher::Mpi);
     return train(cfg, options, *comm);
   } catch (const std::exception& e) {
     if (comm->world_size() == 1) throw;

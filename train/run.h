@@ -16,12 +16,18 @@
 #include <string>
 #include <vector>
 
+#include "data/loader.h"
 #include "train/config.h"
 
 namespace liednet::train {
 
+// The training loader's options as `liednet train` sets them from the config,
+// for shard `shard` of `shards` (ranks).
+data::LoaderOptions loader_options(const TrainConfig& cfg, int shard = 0, int shards = 1);
+
 enum class Launcher { None, Mpi };
-// "none" or "mpi" (BasicSR's --launcher); anything else is an error naming it.
+// "none" or "mpi" (BasicSR's --launcher); anything else is an error naming it,
+// and so is "mpi" in a build without MPI.
 Launcher parse_launcher(const std::string& name);
 
 struct RunOptions {

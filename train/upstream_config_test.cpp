@@ -18,6 +18,7 @@
 #include "liednet/vgg.h"
 #include "nn/state_dict.h"
 #include "train/config.h"
+#include "train/run.h"
 #include "train/trainer.h"
 
 using namespace liednet;
@@ -111,14 +112,7 @@ TEST_SUITE("train") {
     const train::TrainConfig c = train::parse_train_config(with_vgg, "train_LOLBlur.yml");
 
     // The loader as `liednet train` builds it from the config: upstream's batch of 8 crops of 256.
-    data::LoaderOptions lo;
-    lo.batch = c.train.batch_size;
-    lo.shuffle = c.train.use_shuffle;
-    lo.seed = c.manual_seed;
-    lo.workers = c.train.workers;
-    lo.prefetch = c.train.prefetch;
-    lo.augment = {c.train.crop_size, c.train.use_flip, c.train.use_rot};
-    data::TrainLoader loader(data::pair_folders({c.train.dataroot_lq, c.train.dataroot_gt}), lo);
+    data::TrainLoader loader(data::pair_folders({c.train.dataroot_lq, c.train.dataroot_gt}), train::loader_options(c));
     const data::TrainLoader::Batch batch = loader.next();
     CHECK(batch.lq.shape() == Shape{8, 3, 256, 256});
 
