@@ -30,18 +30,21 @@ std::vector<Tensor> gate_inputs(const Shape& y, uint64_t seed) {
 
 TEST_SUITE("ops") {
   TEST_CASE("op norm_silu_gate") {
-    testing::check_op({"norm_silu_gate 2x5x3x4", gate_shapes({2, 5, 3, 4}), gate});
+    // A CPU-only fused op: on the GPU the network runs its composition (docs/cuda.md).
+    testing::check_op({.name = "norm_silu_gate 2x5x3x4", .shapes = gate_shapes({2, 5, 3, 4}), .fn = gate, .cuda = false});
     // P = 99 spans two tiles of pixels, the second partial.
-    testing::check_op({"norm_silu_gate 1x3x9x11 two tiles", gate_shapes({1, 3, 9, 11}), gate});
-    testing::check_op({"norm_silu_gate C=1", gate_shapes({2, 1, 3, 4}), gate});
+    testing::check_op({.name = "norm_silu_gate 1x3x9x11 two tiles", .shapes = gate_shapes({1, 3, 9, 11}), .fn = gate, .cuda = false});
+    testing::check_op({.name = "norm_silu_gate C=1", .shapes = gate_shapes({2, 1, 3, 4}), .fn = gate, .cuda = false});
     testing::check_op({.name = "norm_silu_gate grads of y and z only",
                        .shapes = gate_shapes({1, 4, 5, 3}),
                        .fn = gate,
-                       .requires_grad = {true, false, false, true}});
+                       .requires_grad = {true, false, false, true},
+                       .cuda = false});
     testing::check_op({.name = "norm_silu_gate grads of weight and bias only",
                        .shapes = gate_shapes({1, 4, 5, 3}),
                        .fn = gate,
-                       .requires_grad = {false, true, true, false}});
+                       .requires_grad = {false, true, true, false},
+                       .cuda = false});
   }
 
   TEST_CASE("norm_silu_gate matches layer_norm_channels then silu then mul") {

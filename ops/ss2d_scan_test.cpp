@@ -73,11 +73,13 @@ TEST_SUITE("ops") {
     check_op({.name = "ss2d_scan silu_input N=16 2x3x3x4 R=2, chunk 5",
               .shapes = ss2d_shapes({2, 3, 3, 4, 2, 16}),
               .fn = ss2d_fn(5, false, true),
-              .make_input = ss2d_inputs()});
+              .make_input = ss2d_inputs(),
+              .cuda = false});  // silu_input has no CUDA kernel
     check_op({.name = "ss2d_scan silu_input N=3 1x2x3x5 R=1, chunk 4",
               .shapes = ss2d_shapes({1, 2, 3, 5, 1, 3}),
               .fn = ss2d_fn(4, false, true),
-              .make_input = ss2d_inputs()});
+              .make_input = ss2d_inputs(),
+              .cuda = false});  // silu_input has no CUDA kernel
   }
 
   TEST_CASE("ss2d_scan silu_input matches ops::silu then the scan") {
