@@ -309,12 +309,16 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
       // The JSON log keeps iteration 1, the print_freq grid and the last, so
       // a resumed run's log is line for line an unbroken run's.
       if (logged) {
-        FileWriteScope writing;
-        train_lines->append_line(nlohmann::json{{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total},
+        const std::string line = nlohmann::json{{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total},
                                                 {"l_pix", r.l_pix}, {"l_side_pix", r.l_side_pix},
                                                 {"l_percep", r.l_percep}, {"l_side_percep", r.l_side_percep},
                                                 {"seconds", elapsed}, {"it_per_s", its}}
-                                     .dump());
+                                     .dump();
+        {
+          FileWriteScope writing;
+          train_lines->append_line(line);
+        }
+        if (options.on_log) options.on_log("train", line);
       }
       window_start = now;
       window_iters = 0;
@@ -323,9 +327,13 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
       const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border);
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
-      FileWriteScope writing;
-      val_lines->append_line(
-          nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump());
+      const std::string line =
+          nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump();
+      {
+        FileWriteScope writing;
+        val_lines->append_line(line);
+      }
+      if (options.on_log) options.on_log("val", line);
     }
     if (lead && cfg.save_checkpoint_freq > 0 && r.iter % cfg.save_checkpoint_freq == 0 && r.iter != cfg.total_iter)
       std::printf("saved checkpoint %s\n", save().c_str());
