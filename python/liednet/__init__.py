@@ -9,7 +9,6 @@ from ._liednet import (  # noqa: F401
     GradcheckResult,
     LIEDNet,
     Tensor,
-    explain,
     from_dlpack,
     from_numpy,
     grad_enabled,
@@ -18,7 +17,6 @@ from ._liednet import (  # noqa: F401
     no_grad,
     num_threads,
     ones,
-    ops,
     psnr,
     psnr_paper,
     randn,
@@ -35,6 +33,7 @@ from ._liednet import (  # noqa: F401
     write_png,
     zeros,
 )
+from . import explain, ops  # noqa: E402,F401  (modules wrapping the extension's submodules)
 
 __all__ = [
     "GradcheckResult", "LIEDNet", "Tensor", "explain", "from_dlpack", "from_numpy", "grad_enabled", "gradcheck",
