@@ -64,3 +64,33 @@ def test_ctrl_c_interrupts_a_long_forward():
     assert r["caught"] and r["same"]
     # Raised inside the call (at an op boundary), not after it: well before a whole forward's time.
     assert r["elapsed"] < 0.6 * r["full"], r
+
+
+def test_ctrl_c_interrupts_a_long_backward():
+    r = run_child("""
+        import json, os, signal, threading, time
+        import numpy as np
+        import liednet
+        net = liednet.LIEDNet.init(dim=8, blocks=(1, 1, 1), refinement=1)
+        x = liednet.randn(1, 3, 96, 96, seed=1)
+        loss = liednet.ops.sum(net(x))
+        t0 = time.perf_counter(); loss.backward(); full = time.perf_counter() - t0
+        first = {k: p.grad.numpy().copy() for k, p in net.named_parameters() if p.grad is not None}
+        net.zero_grad()
+        loss = liednet.ops.sum(net(x))
+        threading.Timer(0.1 * full, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        t0 = time.perf_counter()
+        try:
+            loss.backward()
+            caught = False
+        except KeyboardInterrupt:
+            caught = True
+        elapsed = time.perf_counter() - t0
+        net.zero_grad()
+        liednet.ops.sum(net(x)).backward()  # a new graph backpropagates as usual
+        now = {k: p.grad.numpy() for k, p in net.named_parameters() if p.grad is not None}
+        ok = now.keys() == first.keys() and all(np.array_equal(now[k], first[k]) for k in first)
+        print(json.dumps({"full": full, "elapsed": elapsed, "caught": caught, "ok": ok}))
+    """)
+    assert r["caught"] and r["ok"]
+    assert r["elapsed"] < 0.6 * r["full"], r
