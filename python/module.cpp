@@ -21,7 +21,11 @@ namespace liednet::python {
 namespace {
 
 thread_local bool t_interruptible = false;
+thread_local std::chrono::steady_clock::time_point t_next_check;
 unsigned long g_main_thread = 0;
+// Signals are looked at most this often: each look takes the GIL, which another
+// Python thread may hold for up to its switch interval (5 ms).
+constexpr std::chrono::milliseconds kCheckInterval{20};
 
 // Set as the op-boundary hook (autograd/profiler.h): on Python's main thread,
 // inside a call that released the GIL, a pending SIGINT raises there
@@ -29,6 +33,9 @@ unsigned long g_main_thread = 0;
 // an exception must not leave one.
 void check_signals_at_op_boundary() {
   if (!t_interruptible || omp_in_parallel()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < t_next_check) return;
+  t_next_check = now + kCheckInterval;
   py::gil_scoped_acquire gil;
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }

@@ -408,15 +408,15 @@ void bind_files(py::module_& m) {
         data::write_png(path, image);
       },
       arg("path"), arg("image"), "write_png(path, image): (3, H, W) in [0, 1] (clamped) to an 8-bit RGB PNG, atomically.");
-  m.def("to_model_range", &data::to_model_range, arg("image01"), "[0, 1] -> [-1, 1] (the network's range).");
-  m.def("to_unit_range", &data::to_unit_range, arg("model"), "[-1, 1] -> [0, 1], clamped.");
-  m.def("psnr", &data::psnr_basicsr, arg("a"), arg("b"), arg("crop_border") = 0,
+  m.def("to_model_range", [](const Tensor& t) { Released r; return data::to_model_range(t); }, arg("image01"), "[0, 1] -> [-1, 1] (the network's range).");
+  m.def("to_unit_range", [](const Tensor& t) { Released r; return data::to_unit_range(t); }, arg("model"), "[-1, 1] -> [0, 1], clamped.");
+  m.def("psnr", [](const Tensor& a, const Tensor& b, int crop) { Released r; return data::psnr_basicsr(a, b, crop); }, arg("a"), arg("b"), arg("crop_border") = 0,
         "psnr(a, b, crop_border=0): basicsr's PSNR of two (3, H, W) images in [0, 1], on 8-bit levels (dB).");
-  m.def("ssim", &data::ssim_basicsr, arg("a"), arg("b"), arg("crop_border") = 0,
+  m.def("ssim", [](const Tensor& a, const Tensor& b, int crop) { Released r; return data::ssim_basicsr(a, b, crop); }, arg("a"), arg("b"), arg("crop_border") = 0,
         "ssim(a, b, crop_border=0): basicsr's SSIM (11x11 Gaussian, 8-bit levels, mean over RGB); H, W >= 11.");
-  m.def("psnr_paper", &data::psnr_paper, arg("a"), arg("b"), "pyiqa's PSNR (RGB as given, no quantisation).");
+  m.def("psnr_paper", [](const Tensor& a, const Tensor& b) { Released r; return data::psnr_paper(a, b); }, arg("a"), arg("b"), "pyiqa's PSNR (RGB as given, no quantisation).");
   m.def(
-      "ssim_paper", [](const Tensor& a, const Tensor& b) { return data::ssim_paper(a, b); }, arg("a"), arg("b"),
+      "ssim_paper", [](const Tensor& a, const Tensor& b) { Released r; return data::ssim_paper(a, b); }, arg("a"), arg("b"),
       "pyiqa's SSIM on the luma channel (Y = 0.299 R + 0.587 G + 0.114 B).");
 
   m.def(
