@@ -141,3 +141,19 @@ def test_images_and_metrics(tmp_path):
     assert liednet.psnr(img, back) > 40 and 0.99 < liednet.ssim(img, back) <= 1.0
     m = liednet.to_model_range(img)
     np.testing.assert_allclose(np.asarray(liednet.to_unit_range(m)), np.asarray(img), atol=1e-6)
+
+
+def test_an_observer_that_raises():
+    net = small_net(dtype="float32")
+    x = liednet.tensor(image(), dtype="float32")
+
+    def boom(name, t):
+        if name == "encoder_level2.0":
+            raise KeyError(name)
+
+    net.observer = boom
+    with pytest.raises(KeyError, match="encoder_level2.0"):
+        net(x)
+    net.observer = None
+    with liednet.no_grad():
+        assert net(x).shape == (1, 3, 16, 16)  # usable afterwards
