@@ -1,5 +1,4 @@
 """Every op from Python against torch.autograd on the same f64 inputs: outputs and every input's gradient."""
-import pathlib
 import re
 
 import numpy as np

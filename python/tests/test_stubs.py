@@ -1,6 +1,5 @@
 """The type stubs match the module (regenerated and compared), parse, and every public name has a docstring."""
 import ast
-import pathlib
 import pydoc
 import sys
 

@@ -1,6 +1,5 @@
 """liednet.train: the CLI's loop with a per-log-line callback; Ctrl-C writes a checkpoint and raises KeyboardInterrupt."""
 import json
-import os
 import pathlib
 import subprocess
 import sys
