@@ -208,7 +208,7 @@ Tensor copy_from_array(const py::object& obj, const py::object& dtype) {
   py::array a = np.attr("asarray")(obj);
   DType dt;
   if (!dtype.is_none()) dt = parse_dtype(dtype);
-  else if (a.dtype().kind() == 'f' && a.dtype().itemsize() == 8) dt = DType::F64;
+  else if (py::hasattr(obj, "dtype") && a.dtype().kind() == 'f' && a.dtype().itemsize() == 8) dt = DType::F64;
   else if (a.dtype().kind() == 'f' || a.dtype().kind() == 'i' || a.dtype().kind() == 'u' || a.dtype().kind() == 'b')
     dt = DType::F32;
   else throw py::value_error("tensor: cannot make a tensor of dtype " + py::str(static_cast<py::handle>(a.dtype())).cast<std::string>());
@@ -361,7 +361,8 @@ liednet.tensor(data) copies.)");
       py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
       R"(A new CPU tensor holding a COPY of `data` (a NumPy array, nested lists, any array-like).
 
-dtype: 'float32' / 'float64' (or NumPy's); by default float64 input stays float64, everything else becomes float32.
+dtype: 'float32' / 'float64' (or NumPy's); by default a float64 array (anything with a dtype: NumPy, torch)
+stays float64, and everything else (Python numbers and lists, other dtypes) becomes float32, as in torch.
 To share memory instead: liednet.from_numpy(a) or liednet.from_dlpack(x).)");
   m.def("from_numpy", &from_numpy, py::arg("array"),
         R"(A tensor that SHARES the memory of a C-contiguous, writeable float32 or float64 NumPy array.

@@ -215,7 +215,8 @@ def ssim_paper(a: Tensor, b: Tensor) -> float:
 def tensor(data: object, dtype: object = None, requires_grad: bool = False) -> Tensor:
     """A new CPU tensor holding a COPY of `data` (a NumPy array, nested lists, any array-like).
 
-dtype: 'float32' / 'float64' (or NumPy's); by default float64 input stays float64, everything else becomes float32.
+dtype: 'float32' / 'float64' (or NumPy's); by default a float64 array (anything with a dtype: NumPy, torch)
+stays float64, and everything else (Python numbers and lists, other dtypes) becomes float32, as in torch.
 To share memory instead: liednet.from_numpy(a) or liednet.from_dlpack(x)."""
 
 def to_dlpack(tensor: Tensor) -> capsule:

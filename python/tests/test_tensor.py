@@ -35,6 +35,7 @@ def test_tensor_copies_and_from_numpy_shares():
     assert np.asarray(c)[0, 0] == 0  # copy
     assert np.asarray(s)[0, 0] == 42  # shared
     assert c.dtype == "float64" and liednet.tensor([1, 2]).dtype == "float32"
+    assert liednet.tensor([1.5]).dtype == "float32" and liednet.tensor(2.5).shape == ()
     assert liednet.tensor(a, dtype="float32").dtype == "float32"
 
 
