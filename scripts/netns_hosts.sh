@@ -83,12 +83,16 @@ case "${1:-}" in
     [ $# -ge 5 ] && [ "$4" = "--" ] || die "usage: netns_hosts.sh run NAME N -- COMMAND..."
     name=$2 n=$3
     shift 4
+    child=""
     trap 'down "$name"' EXIT
-    trap 'down "$name"; exit 130' INT
-    trap 'down "$name"; exit 143' TERM
+    # In the background and waited for: bash runs a trap only once the foreground command has ended.
+    trap '[ -n "$child" ] && kill -INT $child 2>/dev/null; down "$name"; exit 130' INT
+    trap '[ -n "$child" ] && kill -TERM $child 2>/dev/null; down "$name"; exit 143' TERM
     vars=$(up "$name" "$n") || exit $?
     eval "export $(echo "$vars" | tr '\n' ' ')"
-    "$@"
+    "$@" &
+    child=$!
+    wait $child
     exit $?
     ;;
   *)

@@ -1,7 +1,10 @@
 // The one-process communicator and the pieces every backend shares.
 #include "train/comm.h"
 
+#include <cmath>
 #include <cstdlib>
+
+#include "tensor/error.h"
 
 #include "tensor/parallel.h"
 
@@ -23,6 +26,16 @@ class SingleProcess final : public Communicator {
 }  // namespace
 
 std::unique_ptr<Communicator> make_single_process() { return std::make_unique<SingleProcess>(); }
+
+double comm_timeout() {
+  const char* v = std::getenv("LIEDNET_COMM_TIMEOUT");
+  if (!v || !*v) return 300;
+  char* end = nullptr;
+  const double t = std::strtod(v, &end);
+  LIEDNET_CHECK(end && *end == 0 && std::isfinite(t) && t >= 0,
+                "LIEDNET_COMM_TIMEOUT must be a number of seconds >= 0 (0: no limit), got '", v, "'");
+  return t;
+}
 
 Chunk chunk_of(int64_t n, int k, int r) {
   const int64_t per = (n + k - 1) / k;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -109,12 +110,16 @@ struct Validation {
   int64_t images = 0;
 };
 
-Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border) {
+// `alive` is called before each image (rank 0 validates alone while the
+// other ranks wait: Communicator::keep_alive).
+Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border,
+                    const std::function<void()>& alive) {
   Validation v;
   model.eval();
   autograd::NoGradGuard no_grad;
   for (const data::Pair& p : pairs) {
     if (max_images > 0 && v.images >= max_images) break;
+    alive();
     Tensor lq = data::read_image(p.lq_path), gt = data::read_image(p.gt_path);
     LIEDNET_CHECK(lq.shape() == gt.shape(), p.lq_path, " and ", p.gt_path, " differ in size: ", lq.shape(), " vs ",
                   gt.shape());
@@ -255,9 +260,12 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
     std::snprintf(name, sizeof name, "ckpt_%08lld.safetensors", static_cast<long long>(trainer.iter()));
     const std::string ckpt = (root / "checkpoints" / name).string();
     RunPosition here{s.epoch, s.cursor, world, fit};
+    comm.keep_alive();  // the other ranks wait meanwhile
     trainer.save_checkpoint(ckpt, here);
     std::snprintf(name, sizeof name, "net_g_%08lld.safetensors", static_cast<long long>(trainer.iter()));
+    comm.keep_alive();
     nn::save_weights(trainer.model(), (root / "models" / name).string(), {{"preset", cfg.network.name}});
+    comm.keep_alive();
     nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(),
                      {{"preset", cfg.network.name}});
     saved_at = trainer.iter();
@@ -320,7 +328,8 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
       window_iters = 0;
     }
     if (lead && cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
-      const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border);
+      const Validation v =
+          validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border, [&] { comm.keep_alive(); });
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
       FileWriteScope writing;
@@ -381,22 +390,31 @@ Launcher parse_launcher(const std::string& name) {
 }
 
 int run_training(const TrainConfig& cfg, const RunOptions& options) {
-  std::unique_ptr<Communicator> comm =
-      options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
+  std::unique_ptr<Communicator> comm;
   try {
+    // Set-up is inside the try: once MPI has started, an error on any rank
+    // (here a GPU check or NCCL's set-up) must end all ranks.
+    comm = options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
     // Gone in the catch: SIGTERM from the launcher ends us there.
     InterruptHandler interrupts(comm->rank() == 0, options.launcher == Launcher::Mpi);
     return train(cfg, options, *comm);
   } catch (const std::exception& e) {
-    if (comm->world_size() == 1) throw;
+    int rank = 0, world = 1;
+    if (comm) {
+      rank = comm->rank();
+      world = comm->world_size();
+    } else if (!mpi_started(&rank, &world)) {
+      throw;
+    }
+    if (world == 1) throw;
     // The other ranks wait in a collective for this one: end them all. An
     // error every rank meets (a bad config, a missing folder) is printed by
     // rank 0 alone: the others give its abort a moment to end them first.
-    if (comm->rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
-    std::fprintf(stderr, "liednet train: error: rank %d of %d: %s\n", comm->rank(), comm->world_size(), e.what());
-    comm->abort(1);
+    if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::fprintf(stderr, "liednet train: error: rank %d of %d: %s\n", rank, world, e.what());
+    if (comm) comm->abort(1);
+    mpi_abort_all(1);
   }
-  return 1;  // not reached: abort does not return
 }
 
 }  // namespace liednet::train

@@ -20,17 +20,23 @@ hostfile() {
 
 # netns_mpirun K ARGS...: mpirun on host 0 (named as its namespace), K ranks, one per host.
 netns_mpirun() {
-  local k=$1
+  local k=$1 v pass_env=()
   shift
+  # The environment a remote host's ranks get (over ssh they would get none of ours).
+  for v in LIEDNET_THREADS OMP_NUM_THREADS LIEDNET_COMM_TIMEOUT LIEDNET_FAULT_SETUP_RANK; do
+    [ -n "${!v:-}" ] && pass_env+=(-x "$v")
+  done
   hostfile "$WORK/hosts.$k" "$k"
   ip netns exec "${NAMESPACES[0]}" unshare --uts sh -c 'hostname "$0" && exec "$@"' "${NAMESPACES[0]}" \
     "${MPIRUN[@]}" --hostfile "$WORK/hosts.$k" -np "$k" --map-by node \
     --mca plm_rsh_agent "$REPO/scripts/netns_rsh.sh" --mca plm_rsh_no_tree_spawn 1 \
     --mca btl tcp,self --mca btl_tcp_if_include "$LIEDNET_NETNS_SUBNET" --mca oob_tcp_if_include "$LIEDNET_NETNS_SUBNET" \
-    "$@"
+    --mca oob_tcp_keepalive_time 1 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3 \
+    "${pass_env[@]}" "$@"
 }
 
-# config NAME ROOT BATCH [TOTAL [SAVE_FREQ [EXTRA_TRAIN_KEY]]]: a dim-4 network on 16x16 crops.
+# config NAME ROOT BATCH [TOTAL [SAVE_FREQ [EXTRA_TRAIN_KEY [EXTRA_TOP_LEVEL_YAML]]]]: a dim-4 network on
+# 16x16 crops, TOTAL iterations (12), a checkpoint every SAVE_FREQ (1000).
 config() {
   cat > "$WORK/$1.yml" <<EOC
 name: tiny
@@ -57,6 +63,7 @@ train:
 logger:
   print_freq: 1
   save_checkpoint_freq: ${5:-1000}
+${7:-}
 EOC
   mkdir -p "$2"  # made here so that a remote host's read-only view of it exists
 }

@@ -3,7 +3,7 @@
 # synthetic data (one thread per rank): 2 ranks x batch 1 against 1 process x
 # batch 2, two 2-rank runs bit for bit, interrupt and exact resume with 2
 # ranks (the printed command), resuming with another world size, Ctrl-C on
-# mpirun itself, and one rank failing on a corrupt image.
+# mpirun itself, one rank failing on a corrupt image, and a set-up error on one rank.
 # usage: mpi_test.sh LIEDNET_BINARY MPIEXEC [MPIEXEC FLAGS...]
 set -uo pipefail
 BIN=$(realpath "$1")
@@ -158,6 +158,18 @@ rc=$?
 [ $rc -ne 0 ] && [ "$(grep -c "liednet train: error" "$WORK/g.err")" -eq 1 ] \
   && grep -q "liednet train: error: rank 0 of 2: .*$WORK/nowhere" "$WORK/g.err" \
   && pass "an error on every rank: one line, from rank 0" || fail "common error (exit $rc): $(grep error "$WORK/g.err")"
+
+# ---- a set-up error on one rank only (after MPI started, before training): both end, its line ----
+config s "$WORK/s" 1
+start=$(date +%s)
+LIEDNET_FAULT_SETUP_RANK=1 timeout 120 "${MPIRUN[@]}" -x LIEDNET_FAULT_SETUP_RANK -np 2 "$BIN" train \
+  --config "$WORK/s.yml" --launcher mpi > "$WORK/s.out" 2> "$WORK/s.err"
+rc=$?
+took=$(( $(date +%s) - start ))
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 30 ] && [ "$(grep -c "liednet train: error" "$WORK/s.err")" -eq 1 ] \
+  && grep -q "^liednet train: error: rank 1 of 2: set-up failure injected by LIEDNET_FAULT_SETUP_RANK=1" "$WORK/s.err" \
+  && pass "a set-up error on rank 1 alone ends both ranks in ${took} s (exit $rc), one line naming rank 1" \
+  || fail "set-up error on rank 1: exit $rc after ${took} s: $(head -3 "$WORK/s.err")"
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
