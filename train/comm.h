@@ -20,6 +20,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -47,6 +48,11 @@ class Communicator {
   // At most four messages a second; a no-op in one process.
   virtual void keep_alive() {}
 };
+
+// Every rank's `mine`, on every rank, in rank order (a collective: every rank
+// calls it). Built on all_reduce_mean (byte values in f64, exact), so it works
+// on every backend; meant for rare, short messages (skip_bad's reports).
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine);
 
 // How long (seconds) a rank waits in a collective for another rank that sends
 // nothing (no data, no keep-alive) before it stops the run with an error naming

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -279,21 +280,41 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
   int64_t window_iters = 0;
   // Per step: the loss terms' global means and who saw SIGINT / SIGTERM, in
   // one small all-reduce, so every rank logs the same and stops together.
-  Tensor stats = Tensor::zeros({7}, DType::F64);
+  // With several ranks it also says whether any rank skipped a bad pair
+  // (skip_bad): then every rank's reports go to rank 0, which prints each
+  // pair once (a pair can come to several ranks' shards over the epochs).
+  Tensor stats = Tensor::zeros({8}, DType::F64);
+  std::set<std::string> skipped_on_any_rank;
   int stop = 0;
   while (trainer.iter() < cfg.total_iter) {
     data::TrainLoader::Batch batch = loader.next();
-    if (lead)
+    if (world == 1)
       for (const std::string& w : batch.skipped)
         std::printf("warning: skip_bad: skipping %s (bad pairs so far: %lld)\n", w.c_str(),
                     static_cast<long long>(loader.skipped_count()));
     StepReport r = trainer.step(batch.lq, batch.gt);
     double* s = stats.data<double>();
     const int sig = InterruptHandler::requested();
-    const double local[7] = {r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
-                             sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0};
-    std::copy(local, local + 7, s);
+    const double local[8] = {r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
+                             sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0,
+                             static_cast<double>(batch.skipped.size())};
+    std::copy(local, local + 8, s);
     comm.all_reduce_mean(stats);
+    if (world > 1 && s[7] > 0) {
+      std::string mine;
+      for (const std::string& w : batch.skipped) mine.append(w).push_back('\0');
+      const std::vector<std::string> all = all_gather_strings(comm, mine);
+      for (const std::string& from : all) {
+        size_t at = 0;
+        for (size_t end; (end = from.find('\0', at)) != std::string::npos; at = end + 1) {
+          const std::string w = from.substr(at, end - at);
+          if (skipped_on_any_rank.insert(w).second && lead)
+            std::printf("warning: skip_bad: skipping %s (bad pairs so far: %zu)\n", w.c_str(),
+                        skipped_on_any_rank.size());
+        }
+      }
+      if (lead) std::fflush(stdout);
+    }
     r.total = s[0];
     r.l_pix = s[1];
     r.l_side_pix = s[2];
