@@ -6,7 +6,8 @@
 # over the hosts' eth0. The checks of the one-machine test (mpi_test.sh):
 # 2 ranks x batch 1 against 1 process x batch 2, two 2-rank runs bit for bit,
 # one train log, rank 0 alone prints and writes (host 1 sees the run's folder
-# read-only). Exit 77 (skipped) where namespaces cannot be made.
+# read-only); and the same run over a slow link to host 1 (netem delay, or a tbf rate limit where
+# the kernel lacks netem), bit-identical. Exit 77 (skipped) where namespaces cannot be made.
 # usage: mpi_multihost_test.sh LIEDNET_BINARY MPIEXEC [MPIEXEC FLAGS...]
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +55,32 @@ msg=$($CHECK close-weights "$WORK/one/models/net_g_latest.safetensors" "$WORK/a/
 cmp -s "$WORK/a/models/net_g_latest.safetensors" "$WORK/b/models/net_g_latest.safetensors" \
   && cmp -s "$WORK/a/checkpoints/ckpt_00000012.safetensors" "$WORK/b/checkpoints/ckpt_00000012.safetensors" \
   && pass "two 2-host runs: bit-identical weights and checkpoints" || fail "two 2-host runs differ"
+
+# ---- a slow link to host 1: tc netem delay (20 ms each way) where the kernel has it, else a tc tbf
+# rate limit (8 Mbit/s each way); training completes and stays bit-identical --------------------
+SW=${NAMESPACES[0]%-h0}-sw
+if ip netns exec "${NAMESPACES[1]}" tc qdisc add dev eth0 root netem delay 20ms 2> "$WORK/netem.err"; then
+  ip netns exec "$SW" tc qdisc add dev p1 root netem delay 20ms
+  slow="netem delay 20 ms each way"
+else
+  echo "skip netem delay: $(head -1 "$WORK/netem.err") (this kernel has no sch_netem); a tbf rate limit instead"
+  ip netns exec "${NAMESPACES[1]}" tc qdisc add dev eth0 root tbf rate 8mbit burst 16kb latency 200ms \
+    && ip netns exec "$SW" tc qdisc add dev p1 root tbf rate 8mbit burst 16kb latency 200ms \
+    && slow="tbf rate 8 Mbit/s each way"
+fi
+if [ -n "${slow:-}" ]; then
+  config c "$WORK/c" 1
+  start=$(date +%s.%N)
+  netns_mpirun 2 "$BIN" train --config "$WORK/c.yml" --launcher mpi > "$WORK/c.out" 2> "$WORK/c.err" \
+    || fail "slow link ($slow): $(tail -3 "$WORK/c.err")"
+  took=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
+  cmp -s "$WORK/a/models/net_g_latest.safetensors" "$WORK/c/models/net_g_latest.safetensors" \
+    && cmp -s "$WORK/a/checkpoints/ckpt_00000012.safetensors" "$WORK/c/checkpoints/ckpt_00000012.safetensors" \
+    && pass "slow link to host 1 ($slow): the run completes in $took s, bit-identical to the full-speed run" \
+    || fail "slow link ($slow): the run differs from the full-speed one"
+else
+  echo "skip slow link: neither netem nor tbf can be set on the test hosts' links"
+fi
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
