@@ -58,5 +58,5 @@ echo
 echo "| transport | all-reduce ms (mean of $REPS) | ratio to shared memory |"
 echo "|---|---|---|"
 for i in "${!NAMES[@]}"; do
-  printf '| %s | %.1f | %.2f |\n' "${NAMES[$i]}" "${MEANS[$i]}" "$(echo "${MEANS[$i]} / ${MEANS[0]}" | bc -l)"
+  printf '| %s | %.1f | %.2f |\n' "${NAMES[$i]}" "${MEANS[$i]}" "$(awk -v a="${MEANS[$i]}" -v b="${MEANS[0]}" 'BEGIN { print a / b }')"
 done

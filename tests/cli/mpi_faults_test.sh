@@ -28,7 +28,8 @@ pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 SW=${NAMESPACES[0]%-h0}-sw
 now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }  # below A B: A < B (decimals)
 
 "$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/data" --count 8 --size 32 --seed 1 > /dev/null \
   || { echo "FAIL synth of the training data"; exit 1; }
@@ -56,7 +57,7 @@ lose() {
   took=$(since "$t0")
   wait $mpi
   rc=$?
-  [ $rc -ne 0 ] && [ "$(echo "$took < 20" | bc)" = 1 ] && pass "host 1 lost ($kind): the job ends in $took s, exit $rc" \
+  [ $rc -ne 0 ] && below "$took" 20 && pass "host 1 lost ($kind): the job ends in $took s, exit $rc" \
     || fail "host 1 lost ($kind): exit $rc after $took s"
   grep -q "on node ${ADDRS[1]}\$\|rank 1 (host ${NAMESPACES[1]})" "$WORK/$run.err" \
     && pass "host 1 lost ($kind): named: $(grep "on node ${ADDRS[1]}\$\|rank 1 (host ${NAMESPACES[1]})" "$WORK/$run.err" | head -1 | sed 's/^ *//')" \
@@ -96,7 +97,7 @@ took=$(since "$t0")
 wait $mpi
 rc=$?
 line="liednet train: error: rank 0 of 2: rank 1 (host ${NAMESPACES[1]}) sent nothing for 3 s in the all-reduce"
-[ $rc -ne 0 ] && [ "$(echo "$took < 15" | bc)" = 1 ] && grep -q "^$line" "$WORK/h.err" \
+[ $rc -ne 0 ] && below "$took" 15 && grep -q "^$line" "$WORK/h.err" \
   && [ "$(grep -c "liednet train: error" "$WORK/h.err")" -eq 1 ] \
   && pass "rank 1 stopped (SIGSTOP), LIEDNET_COMM_TIMEOUT=3: the job ends in $took s, exit $rc, one line: $(grep "^liednet train: error" "$WORK/h.err")" \
   || fail "hung rank: exit $rc after $took s: $(head -c 1500 "$WORK/h.err")"
@@ -119,7 +120,7 @@ rc=$?
 # The validation's time: iteration 3's timestamp less iteration 2's (one step is milliseconds here).
 vtime=$(grep -o '"iter":[23],.*"seconds":[0-9.e+-]*' "$WORK/v/train_log.jsonl" 2>/dev/null | sed 's/.*"seconds"://' \
   | paste -sd' ' | awk '{printf "%.1f", $2 - $1}')
-[ $rc -eq 0 ] && [ "$(grep -c "^validation at iter" "$WORK/v.out")" -eq 2 ] && [ "$(echo "${vtime:-0} > 2" | bc)" = 1 ] \
+[ $rc -eq 0 ] && [ "$(grep -c "^validation at iter" "$WORK/v.out")" -eq 2 ] && below 2 "${vtime:-0}" \
   && pass "rank 0 validates alone for $vtime s with LIEDNET_COMM_TIMEOUT=2: its keep-alives hold rank 1, the run completes" \
   || fail "keep-alive: exit $rc, validation ${vtime:-?} s (must exceed the 2 s timeout): $(head -c 1000 "$WORK/v.err")"
 

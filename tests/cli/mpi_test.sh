@@ -188,5 +188,13 @@ took=$(( $(date +%s) - start ))
   && pass "a set-up error on rank 1 alone ends both ranks in ${took} s (exit $rc), one line naming rank 1" \
   || fail "set-up error on rank 1: exit $rc after ${took} s: $(head -3 "$WORK/s.err")"
 
+# ---- LIEDNET_COMM_TIMEOUT that is not a number: one line naming it, both ranks end --------------
+LIEDNET_COMM_TIMEOUT=soon timeout 120 "${MPIRUN[@]}" -x LIEDNET_COMM_TIMEOUT -np 2 "$BIN" train \
+  --config "$WORK/s.yml" --launcher mpi > "$WORK/t.out" 2> "$WORK/t.err"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c "liednet train: error" "$WORK/t.err")" -eq 1 ] \
+  && grep -q "^liednet train: error: rank 0 of 2: LIEDNET_COMM_TIMEOUT must be a number of seconds >= 0 (0: no limit), got 'soon'" "$WORK/t.err" \
+  && pass "LIEDNET_COMM_TIMEOUT=soon: one line naming it (exit $rc)" || fail "bad LIEDNET_COMM_TIMEOUT: exit $rc: $(head -3 "$WORK/t.err")"
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
