@@ -9,7 +9,10 @@
 #   netns_hosts.sh down NAME     kill what runs in them and remove them (idempotent)
 #   netns_hosts.sh run NAME N -- COMMAND...
 #                                up, COMMAND, down, also when COMMAND fails or
-#                                the script is interrupted; exits with COMMAND's code
+#                                the script is interrupted; exits with COMMAND's code.
+#                                Name runs ln<letters><PID> (the tests use their PID):
+#                                `run` first removes such namespaces of PIDs gone
+#                                (a run killed outright cannot clean up after itself)
 #
 # COMMAND (and `up`, on stdout) gets, for the hosts:
 #   LIEDNET_NETNS_HOSTS="10.77.0.1=NAME-h0 10.77.0.2=NAME-h1 ..." (address=namespace)
@@ -33,6 +36,17 @@ down() {
     ip netns del "$ns" 2>/dev/null
   done
   return 0
+}
+
+# Namespaces left by a run that was killed outright (SIGKILL, e.g. a test
+# timeout): those named ln<letters><PID>-... whose PID no longer runs.
+remove_stale() {
+  local ns stem pid
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^ln[a-z]*[0-9]+-(h[0-9]+|sw)$'); do
+    stem=${ns%-*}
+    pid=${stem##*[a-z]}
+    kill -0 "$pid" 2> /dev/null || down "$stem"
+  done
 }
 
 up() {
@@ -88,6 +102,7 @@ case "${1:-}" in
     # In the background and waited for: bash runs a trap only once the foreground command has ended.
     trap '[ -n "$child" ] && kill -INT $child 2>/dev/null; down "$name"; exit 130' INT
     trap '[ -n "$child" ] && kill -TERM $child 2>/dev/null; down "$name"; exit 143' TERM
+    remove_stale
     vars=$(up "$name" "$n") || exit $?
     eval "export $(echo "$vars" | tr '\n' ' ')"
     "$@" &
