@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults of a 2-host run (test hosts: network namespaces of scripts/netns_hosts.sh,
 # as in mpi_multihost_test.sh): host 1 lost by killing every process in it, and by
-# unplugging its link; rank 1 hung (SIGSTOP); rank 0 busy validating alone for
+# unplugging its link; host 2 of 3 killed (and the rest resumed on the 2 left); rank 1 hung (SIGSTOP); rank 0 busy validating alone for
 # longer than the collective timeout. Checked: every rank stops within a bound,
 # non-zero exit, a line naming the lost host (Open MPI's own detection of a lost
 # daemon: at once for a kill, by its TCP keep-alive for a dead link) or the hung
@@ -13,7 +13,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${LIEDNET_NETNS_HOSTS:-}" ]; then
-  exec "$HERE/../../scripts/netns_hosts.sh" run "lnmf$$" 2 -- "$0" "$@"
+  exec "$HERE/../../scripts/netns_hosts.sh" run "lnmf$$" 3 -- "$0" "$@"
 fi
 BIN=$(realpath "$1")
 shift
@@ -84,6 +84,29 @@ lose() {
 lose kill k
 lose link l
 
+# ---- 3 hosts, host 2 lost: both others stop; the checkpoint resumes on the 2 remaining hosts -------
+config t "$WORK/t" 1 400 4
+netns_mpirun 3 "$BIN" train --config "$WORK/t.yml" --launcher mpi > "$WORK/t.out" 2> "$WORK/t.err" &
+mpi=$!
+$CHECK wait-iter "$WORK/t/train_log.jsonl" 5 || fail "3 hosts: the run never reached iteration 5"
+t0=$(now)
+kill -KILL $(ip netns pids "${NAMESPACES[2]}")
+timeout 60 tail --pid=$mpi -f /dev/null
+took=$(since "$t0")
+wait $mpi
+rc=$?
+left=$(for ns in "${NAMESPACES[0]}" "${NAMESPACES[1]}"; do ip netns pids "$ns"; done | wc -l)
+[ $rc -ne 0 ] && below "$took" 20 && [ "$left" -eq 0 ] && grep -q "on node ${ADDRS[2]}\$" "$WORK/t.err" \
+  && pass "3 hosts, host 2 killed: ranks 0 and 1 stop, the job ends in $took s (exit $rc), the message names ${ADDRS[2]}" \
+  || fail "3 hosts, host 2 killed: exit $rc after $took s, $left processes left on hosts 0-1: $(head -c 800 "$WORK/t.err")"
+ckpt=$(ls "$WORK/t/checkpoints" | grep '^ckpt_.*\.safetensors$' | tail -1)
+sed -i 's/total_iter: 400/total_iter: 24/; s/periods: \[400\]/periods: [24]/' "$WORK/t.yml"
+netns_mpirun 2 "$BIN" train --config "$WORK/t.yml" --launcher mpi --resume-anyway --resume "$WORK/t/checkpoints/$ckpt" \
+  > "$WORK/t2.out" 2> "$WORK/t2.err" && grep -q "the checkpoint was written by 3 rank(s), this run has 2" "$WORK/t2.out" \
+  && grep -q "^final checkpoint" "$WORK/t2.out" \
+  && pass "3 hosts, host 2 killed: $ckpt resumed on the 2 remaining hosts, to the end, announced" \
+  || fail "resume on the remaining hosts: $(tail -3 "$WORK/t2.err")"
+
 # ---- rank 1 hangs (stopped): liednet's collective timeout names it ---------------------------------
 config h "$WORK/h" 1 100000
 LIEDNET_COMM_TIMEOUT=3 netns_mpirun 2 "$BIN" train --config "$WORK/h.yml" --launcher mpi > "$WORK/h.out" 2> "$WORK/h.err" &
@@ -103,7 +126,7 @@ line="liednet train: error: rank 0 of 2: rank 1 (host ${NAMESPACES[1]}) sent not
   || fail "hung rank: exit $rc after $took s: $(head -c 1500 "$WORK/h.err")"
 
 # ---- rank 0 validates alone for longer than the timeout: its keep-alives hold rank 1 --------------
-"$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/val" --count 4 --size 320 --seed 2 > /dev/null
+"$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/val" --count 6 --size 320 --seed 2 > /dev/null
 config v "$WORK/v" 1 4 1000 "" "val:
   val_freq: 2
 datasets_val_placeholder: null"
