@@ -4,18 +4,18 @@
 # hosts (network namespaces, scripts/netns_hosts.sh): at full speed, with a
 # tc tbf rate limit on host 1's link (both directions), and with a tc netem
 # delay where the kernel has sch_netem. Prints one line per case and a table.
-#   usage: scripts/netns_bench_dist.sh [BUILD_DIR (build)] [REPS (10)] [RATE (1gbit)] [DELAY (20ms)]
+#   usage: scripts/netns_bench_dist.sh [BUILD_DIR (build)] [REPS (10)] [RATES (1gbit,100mbit)] [DELAY (20ms)]
 # Needs root (CAP_NET_ADMIN) for the namespaces; exits 77 without it.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(realpath "${1:-$HERE/../build}")
 REPS=${2:-10}
-RATE=${3:-1gbit}
+RATES=${3:-1gbit,100mbit}
 DELAY=${4:-20ms}
 BENCH=$BUILD/bench_dist
 [ -x "$BENCH" ] || { echo "netns_bench_dist.sh: no $BENCH (cmake --build $BUILD --target bench_dist)" >&2; exit 1; }
 if [ -z "${LIEDNET_NETNS_HOSTS:-}" ]; then
-  exec "$HERE/netns_hosts.sh" run "lnbd$$" 2 -- "$0" "$BUILD" "$REPS" "$RATE" "$DELAY"
+  exec "$HERE/netns_hosts.sh" run "lnbd$$" 2 -- "$0" "$BUILD" "$REPS" "$RATES" "$DELAY"
 fi
 ROOT=(); [ "$(id -u)" = 0 ] && ROOT=(--allow-run-as-root)
 read -r h0 h1 <<< "$LIEDNET_NETNS_HOSTS"
@@ -44,11 +44,13 @@ set_qdisc() {  # QDISC ARGS... on host 1's eth0 and its switch port
   ip netns exec "$NS1" tc qdisc replace dev eth0 root "$@" 2> "$WORK/tc.err" \
     && ip netns exec "$SW" tc qdisc replace dev p1 root "$@" 2>> "$WORK/tc.err"
 }
-if set_qdisc tbf rate "$RATE" burst 256kb latency 400ms; then
-  measure "TCP, 2 test hosts, host 1's link at $RATE (tbf)" "$HOSTS"
-else
-  echo "tbf rate limit unavailable: $(head -1 "$WORK/tc.err")"
-fi
+for rate in ${RATES//,/ }; do
+  if set_qdisc tbf rate "$rate" burst 256kb latency 400ms; then
+    measure "TCP, 2 test hosts, host 1's link at $rate (tbf)" "$HOSTS"
+  else
+    echo "tbf rate limit unavailable: $(head -1 "$WORK/tc.err")"
+  fi
+done
 if set_qdisc netem delay "$DELAY"; then
   measure "TCP, 2 test hosts, $DELAY delay each way on host 1's link (netem)" "$HOSTS"
 else
