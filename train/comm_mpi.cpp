@@ -35,8 +35,8 @@ constexpr int kTagData = 7101, kTagBarrier = 7102, kTagKeepAlive = 7103;
 
 // MPI for the whole process: initialised once, finalised at exit (after every
 // communicator is gone). Loader threads never call MPI, so FUNNELED suffices.
-// Errors are returned to the caller (MPI_ERRORS_RETURN), which names the rank
-// it lost, instead of ending the process inside MPI.
+// After its own set-up, errors are returned to the caller (MPI_ERRORS_RETURN),
+// which names the rank it lost, instead of ending the process inside MPI.
 struct MpiSession {
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
   std::vector<std::string> hosts;  // each rank's host (MPI_Get_processor_name)
@@ -50,7 +50,6 @@ struct MpiSession {
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
       owner = true;
     }
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     char name[MPI_MAX_PROCESSOR_NAME] = {};
@@ -68,6 +67,8 @@ struct MpiSession {
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
+    // From here on errors come back (the communicator checks each call it makes).
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   }
   ~MpiSession() {
     int finalised = 0;

@@ -34,8 +34,8 @@ below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }  # below A B: A <
 "$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/data" --count 8 --size 32 --seed 1 > /dev/null \
   || { echo "FAIL synth of the training data"; exit 1; }
 
-# The unbroken run: 48 iterations on both hosts, a checkpoint every 4.
-config u "$WORK/u" 1 48 4
+# The unbroken run: 32 iterations on both hosts, a checkpoint every 4.
+config u "$WORK/u" 1 32 4
 netns_mpirun 2 "$BIN" train --config "$WORK/u.yml" --launcher mpi > "$WORK/u.out" 2> "$WORK/u.err" \
   || fail "the unbroken 2-host run: $(tail -3 "$WORK/u.err")"
 
@@ -43,7 +43,7 @@ netns_mpirun 2 "$BIN" train --config "$WORK/u.yml" --launcher mpi > "$WORK/u.out
 # check the end, the message, the checkpoint and the resume.
 lose() {
   local kind=$1 run=$2
-  config "$run" "$WORK/$run" 1 48 4
+  config "$run" "$WORK/$run" 1 32 4
   netns_mpirun 2 "$BIN" train --config "$WORK/$run.yml" --launcher mpi > "$WORK/$run.out" 2> "$WORK/$run.err" &
   local mpi=$! t0 rc took ckpt last
   $CHECK wait-iter "$WORK/$run/train_log.jsonl" 6 || fail "$kind: the run never reached iteration 6"
@@ -68,14 +68,14 @@ lose() {
   fi
   ckpt=$(ls "$WORK/$run/checkpoints" | grep '^ckpt_.*\.safetensors$' | tail -1)
   last=$(tail -1 "$WORK/$run/train_log.jsonl" | sed 's/.*"iter":\([0-9]*\).*/\1/')
-  msg=$($CHECK complete "$WORK/$run") && [ -n "$ckpt" ] && [ "$ckpt" != ckpt_00000048.safetensors ] \
+  msg=$($CHECK complete "$WORK/$run") && [ -n "$ckpt" ] && [ "$ckpt" != ckpt_00000032.safetensors ] \
     && pass "host 1 lost ($kind): the last checkpoint $ckpt is whole (last logged iteration $last)" \
     || fail "host 1 lost ($kind): checkpoint '$ckpt': $msg"
   [ -n "$ckpt" ] || return
   netns_mpirun 2 "$BIN" train --config "$WORK/$run.yml" --launcher mpi --resume "$WORK/$run/checkpoints/$ckpt" \
     > "$WORK/$run.2.out" 2> "$WORK/$run.2.err" || fail "host 1 lost ($kind): resume: $(tail -3 "$WORK/$run.2.err")"
   cmp -s "$WORK/u/models/net_g_latest.safetensors" "$WORK/$run/models/net_g_latest.safetensors" \
-    && cmp -s "$WORK/u/checkpoints/ckpt_00000048.safetensors" "$WORK/$run/checkpoints/ckpt_00000048.safetensors" \
+    && cmp -s "$WORK/u/checkpoints/ckpt_00000032.safetensors" "$WORK/$run/checkpoints/ckpt_00000032.safetensors" \
     && pass "host 1 lost ($kind): resumed from $ckpt on both hosts == the unbroken run (bit-identical weights, Adam state)" \
     || fail "host 1 lost ($kind): the resumed run differs from the unbroken one"
   msg=$($CHECK same-log "$WORK/u/train_log.jsonl" "$WORK/$run/train_log.jsonl") \
