@@ -61,13 +61,21 @@ up() {
     skip "cannot make a network namespace (needs CAP_NET_ADMIN, e.g. root): ip netns add: $why"
   }
   rm -f "/tmp/netns_hosts.$$.err"
-  ip -n "$name-sw" link add br0 type bridge || { down "$name"; die "no bridge in $name-sw"; }
+  # A kernel without bridges or veth pairs is a machine these tests cannot run on: skipped, not failed.
+  ip -n "$name-sw" link add br0 type bridge 2> "/tmp/netns_hosts.$$.err" || {
+    local why
+    why=$(head -1 "/tmp/netns_hosts.$$.err")
+    rm -f "/tmp/netns_hosts.$$.err"
+    down "$name"
+    skip "cannot make a bridge in a network namespace: $why"
+  }
+  rm -f "/tmp/netns_hosts.$$.err"
   ip -n "$name-sw" link set br0 up
   ip -n "$name-sw" link set lo up
   for ((i = 0; i < n; i++)); do
     local ns=$name-h$i
     ip netns add "$ns" || { down "$name"; die "ip netns add $ns failed"; }
-    ip -n "$name-sw" link add "p$i" type veth peer name eth0 netns "$ns" || { down "$name"; die "no veth pair for $ns"; }
+    ip -n "$name-sw" link add "p$i" type veth peer name eth0 netns "$ns" || { down "$name"; skip "cannot make a veth pair"; }
     ip -n "$name-sw" link set "p$i" master br0
     ip -n "$name-sw" link set "p$i" up
     ip -n "$ns" addr add "$SUBNET_PREFIX.$((i + 1))/24" dev eth0
