@@ -1,4 +1,4 @@
-// LIEDNet's building blocks (../shared/LIEDNET_SPEC.md), channels-first, with
+// LIEDNet's building blocks (docs/architecture.md), channels-first, with
 // upstream's parameter names, shapes and registration order.
 #pragma once
 
