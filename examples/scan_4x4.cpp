@@ -7,7 +7,7 @@
 //    direction has already visited, so each direction's output at a pixel depends only on the pixels before it
 //    in its own order;
 //  - the merged output y is the sum of the four direction maps, pixel by pixel, and equals ops::ss2d_scan.
-// The loop below is written out by hand (docs/selective_scan.md, "The recurrence"); the program checks it
+// The loop below is written out by hand (docs/selective_scan.md, "4. The recurrence"); the program checks it
 // against the library's op and exits 1 if they differ.
 #include <cmath>
 #include <cstdio>

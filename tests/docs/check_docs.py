@@ -5,6 +5,8 @@
                                     comments of the sources exists under ROOT; every `file:Function` reference
                                     names a function defined (or declared) in that file; every `file:N` line
                                     number is inside the file; every relative Markdown link resolves.
+  check_docs.py figures ROOT PROGRAM every line PROGRAM prints (but its last) is a line of docs/selective_scan.md
+                                    (PROGRAM: example_scan_memory)
   check_docs.py shapes ROOT LIEDNET the stage-shape table of docs/architecture.md equals `LIEDNET info` for both
                                     presets at 256x256.
 
@@ -94,6 +96,27 @@ def check_ref(root, where, raw, func, problems, glob_tail=False):
             problems.append("%s: %s:%s, no such function in the file" % (where, p, func))
 
 
+def anchors(md_path):
+    """GitHub's anchors of a Markdown file's headings."""
+    out = set()
+    for line in open(md_path, encoding="utf-8").read().split("\n"):
+        m = re.match(r"#+ (.*)", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            out.add(slug)
+    return out
+
+
+def check_figures(root, program):
+    doc = open(os.path.join(root, "docs", "selective_scan.md"), encoding="utf-8").read().split("\n")
+    out = subprocess.run([program], capture_output=True, text=True)
+    if out.returncode != 0:
+        return ["%s failed (exit %d): %s" % (program, out.returncode, out.stdout[-300:])]
+    lines = [l for l in out.stdout.strip().split("\n") if l.strip()][:-1]
+    return ["docs/selective_scan.md lacks the line '%s' that %s prints" % (l, os.path.basename(program))
+            for l in lines if l not in doc]
+
+
 def tracked_files(root):
     out = subprocess.run(["git", "-C", root, "ls-files", "--cached", "--others", "--exclude-standard"], capture_output=True, text=True)
     if out.returncode == 0 and out.stdout.strip():
@@ -130,12 +153,14 @@ def check_paths(root):
                 check_ref(root, where, path, m.group(2), problems, glob_tail)
             if is_doc:
                 for m in LINK_RE.finditer(line):
-                    target = m.group(1).split("#")[0]
-                    if not target or "://" in target or target.startswith("mailto:"):
+                    target, _, anchor = m.group(1).partition("#")
+                    if "://" in target or target.startswith("mailto:"):
                         continue
-                    full_t = os.path.normpath(os.path.join(os.path.dirname(full), target))
+                    full_t = os.path.normpath(os.path.join(os.path.dirname(full), target)) if target else full
                     if not os.path.exists(full_t):
                         problems.append("%s: link to %s, which is not in the tree" % (where, target))
+                    elif anchor and full_t.endswith(".md") and anchor not in anchors(full_t):
+                        problems.append("%s: link to %s#%s, no such heading" % (where, target, anchor))
     return problems
 
 
@@ -165,6 +190,8 @@ def check_shapes(root, liednet):
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "paths":
         problems = check_paths(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "figures":
+        problems = check_figures(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 4 and sys.argv[1] == "shapes":
         problems = check_shapes(sys.argv[2], sys.argv[3])
     else:
