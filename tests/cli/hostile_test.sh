@@ -145,6 +145,25 @@ expect_error "train: resuming past total_iter" "the checkpoint is at iteration 3
   "$BIN" train --config "$(ITERS=2 config done3)" --resume "$WORK/exp_done3/checkpoints/ckpt_00000003.safetensors" \
   --resume-anyway
 
+# A thread the system refuses (here: an address-space limit too small for 64 loader stacks) is a
+# one-line error, never "terminate called". The limit that refuses depends on the build's libraries:
+# try several; each must end in one line (or train), and one must meet the refusal.
+refused=0
+cfg=$(WORKERS=64 TOP_EXTRA="threads: 1" config threads64)
+for mb in 300 400 500 600 800; do
+  prlimit --as=$((mb * 1024 * 1024)) "$BIN" train --config "$cfg" > "$WORK/out" 2> "$WORK/err"
+  rc=$?
+  if [ $rc -ge 128 ] || { [ $rc -ne 0 ] && [ "$(wc -l < "$WORK/err")" -ne 1 ]; }; then
+    fail "64 loader threads under ${mb} MB: exit $rc, $(head -c 300 "$WORK/err")"
+    refused=-1
+    break
+  fi
+  grep -q "TrainLoader: cannot start loader thread [0-9]* of 64 (.*); ask for fewer workers (num_worker_per_gpu)" "$WORK/err" \
+    && refused=1
+done
+[ $refused -eq 1 ] && pass "a refused loader thread is a one-line error naming the key"
+[ $refused -eq 0 ] && fail "no address-space limit refused a loader thread: $(cat "$WORK/err")"
+
 # ---- non-finite weights: an error at load naming the tensor ----
 "$PYTHON" - "$WORK/w.safetensors" "$WORK/nan.safetensors" <<'PY'
 import json, struct, sys
@@ -172,6 +191,23 @@ echo "val: {val_freq: 1}" >> "$cfg"
 expect_error "train: a validation image too small for SSIM, before training" "$WORK/val/gt/small.png: 8x8" "$BIN" train --config "$cfg"
 [ -z "$(ls "$WORK/exp_val/checkpoints" 2>/dev/null)" ] && pass "no training before the validation check" \
   || fail "trained before checking validation"
+
+# A validation pair that goes bad during the run: the checkpoint of that iteration is written first.
+cfg=$(ITERS=100000 config valbad)
+sed -i "/^          num_worker_per_gpu/a\\  val: {dataroot_lq: $WORK/val2/lq, dataroot_gt: $WORK/val2/gt}" "$cfg"
+echo "val: {val_freq: 40}" >> "$cfg"
+make_png "$WORK/val2/lq/a.png" 16 16 19
+make_png "$WORK/val2/gt/a.png" 16 16 20
+"$BIN" train --config "$cfg" > "$WORK/out" 2> "$WORK/err" &
+pid=$!
+for _ in $(seq 1 600); do [ -s "$WORK/exp_valbad/train_log.jsonl" ] && break; sleep 0.05; done
+head -c 50 "$WORK/val2/gt/a.png" > "$WORK/val2/gt/cut" && mv "$WORK/val2/gt/cut" "$WORK/val2/gt/a.png"
+wait $pid
+rc=$?
+[ $rc -eq 1 ] && grep -q "validation at iteration 40 failed: .*val2/gt/a.png: truncated PNG.*; checkpoint .*ckpt_00000040.safetensors written first" "$WORK/err" \
+  && [ -s "$WORK/exp_valbad/checkpoints/ckpt_00000040.safetensors" ] \
+  && pass "a validation failing mid-run writes that iteration's checkpoint first" \
+  || fail "validation failing mid-run: exit $rc, $(cat "$WORK/err"), $(ls "$WORK/exp_valbad/checkpoints")"
 
 # ---- image files whose declared lengths lie: an error, not an allocation ----
 "$PYTHON" - "$WORK/lies" <<'PY'
