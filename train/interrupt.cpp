@@ -1,8 +1,10 @@
 #include "train/interrupt.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -26,7 +28,9 @@ static_assert(std::atomic<int>::is_always_lock_free && std::atomic<int64_t>::is_
 // Signals this close together (half a second) are one: coreutils' timeout sends SIGTERM to the
 // process and then to its group, a terminal's Ctrl-C reaches every process of
 // the foreground group, and a launcher may forward the same signal again.
-constexpr int64_t kSameSignalNs = 500'000'000;  // half a second
+// Half a second, or $LIEDNET_SIGNAL_MERGE_MS (read when the handler is
+// installed; tests that need two signals to count as two set it to 0).
+int64_t g_same_signal_ns = 500'000'000;
 bool g_installed = false;
 bool g_announce = false;
 bool g_launched = false;
@@ -78,7 +82,7 @@ void on_signal(int sig) {
     if (g_announce)
       say("liednet train: interrupted: finishing this step, then writing a checkpoint (interrupt again to stop at "
           "once)\n");
-  } else if (now_ns() - g_first_ns.load() < kSameSignalNs) {
+  } else if (now_ns() - g_first_ns.load() < g_same_signal_ns) {
     // The same interruption, delivered twice.
   } else if (g_writing.load() > 0) {
     g_pending_exit.store(128 + sig);
@@ -95,6 +99,8 @@ InterruptHandler::InterruptHandler(bool announce, bool launched) {
   LIEDNET_CHECK(!g_installed, "InterruptHandler: already installed");
   g_announce = announce;
   g_launched = launched;
+  const char* merge_ms = std::getenv("LIEDNET_SIGNAL_MERGE_MS");
+  g_same_signal_ns = merge_ms && *merge_ms ? std::max(0LL, std::atoll(merge_ms)) * 1'000'000 : 500'000'000;
   g_first.store(0);
   g_first_ns.store(0);
   g_pending_exit.store(0);

@@ -5,8 +5,9 @@
 // as soon as the file being written is complete, so only whole files remain
 // (each is written to a temporary name and renamed; a temporary left by a
 // killed run is removed when the run starts again). Signals within half a
-// second of the first count as the first (`timeout` sends SIGTERM to the process and
-// to its group). The handler keeps errno as it was.
+// second of the first count as the first (`timeout` sends SIGTERM to the
+// process and to its group); $LIEDNET_SIGNAL_MERGE_MS sets that window in
+// milliseconds (0: none). The handler keeps errno as it was.
 #pragma once
 
 namespace liednet::train {
