@@ -147,10 +147,15 @@ expect_error "train: resuming past total_iter" "the checkpoint is at iteration 3
 
 # A thread the system refuses (here: an address-space limit too small for 64 loader stacks) is a
 # one-line error, never "terminate called". The limit that refuses depends on the build's libraries:
-# try several; each must end in one line (or train), and one must meet the refusal.
+# try several above the smallest limit the binary starts under at all (a CUDA build maps its
+# libraries' segments first); each must end in one line (or train), and one must meet the refusal.
 refused=0
 cfg=$(WORKERS=64 TOP_EXTRA="threads: 1" config threads64)
-for mb in 300 400 500 600 800; do
+base=0
+for mb in $(seq 100 100 8000); do
+  prlimit --as=$((mb * 1024 * 1024)) "$BIN" --help > /dev/null 2>&1 && { base=$mb; break; }
+done
+for mb in $((base + 200)) $((base + 300)) $((base + 400)) $((base + 500)) $((base + 700)); do
   prlimit --as=$((mb * 1024 * 1024)) "$BIN" train --config "$cfg" > "$WORK/out" 2> "$WORK/err"
   rc=$?
   if [ $rc -ge 128 ] || { [ $rc -ne 0 ] && [ "$(wc -l < "$WORK/err")" -ne 1 ]; }; then
