@@ -109,3 +109,32 @@ TEST_SUITE("ops") {
     CHECK(one == three);
   }
 }
+
+TEST_SUITE("ops") {
+  TEST_CASE("an allocation that fails on a worker thread reaches the caller as an Error, and gemm recovers") {
+    // Two threads, and a product large enough to be split between them: the
+    // worker's packing buffer fails; before, the exception left the OpenMP
+    // region and ended the program (terminate, exit 134).
+    const int saved = num_threads();
+    set_num_threads(2);
+    const int64_t M = 96, N = 512, K = 64;
+    Generator g(5);
+    Tensor A = Tensor::randn({M, K}, g, DType::F32), B = Tensor::randn({K, N}, g, DType::F32);
+    Tensor C = Tensor::zeros({M, N}, DType::F32), C2 = Tensor::zeros({M, N}, DType::F32);
+    ops::detail::gemm_fail_worker_allocations(1000);
+    std::string what;
+    try {
+      ops::gemm<float>(false, false, M, N, K, 1.0f, A.data<float>(), K, B.data<float>(), N, 0.0f, C.data<float>(), N);
+    } catch (const Error& e) {
+      what = e.what();
+    }
+    ops::detail::gemm_fail_worker_allocations(0);
+    CHECK(what.find("gemm: out of memory for a packing buffer") != std::string::npos);
+    // The next product runs, and matches the same product on one thread.
+    ops::gemm<float>(false, false, M, N, K, 1.0f, A.data<float>(), K, B.data<float>(), N, 0.0f, C.data<float>(), N);
+    set_num_threads(1);
+    ops::gemm<float>(false, false, M, N, K, 1.0f, A.data<float>(), K, B.data<float>(), N, 0.0f, C2.data<float>(), N);
+    set_num_threads(saved);
+    CHECK(C.to_vector() == C2.to_vector());
+  }
+}
