@@ -246,16 +246,34 @@ void gemm_block(bool trans_a, int64_t i0, int64_t i1, int64_t j0, int64_t j1, in
   }
 }
 
-// NR of the ISA the kernels run (ops/isa.h).
+// The tile's vector bytes that the generic kernels use instead of their own
+// 16 (the test hook of ops/gemm.h; 0: their own).
+std::atomic<int> g_generic_tile_bytes{0};
+
+// Vector bytes of the tile the kernels run: the ISA's (ops/isa.h), or under
+// the generic ISA the test hook's.
+int tile_bytes() {
+  const isa::Isa now = isa::current();
+  const int forced = g_generic_tile_bytes.load(std::memory_order_relaxed);
+  if (now == isa::Isa::generic && forced) return forced;
+  return now == isa::Isa::avx512 ? isa::kVectorBytes<isa::Isa::avx512>
+         : now == isa::Isa::avx2 ? isa::kVectorBytes<isa::Isa::avx2>
+                                 : isa::kVectorBytes<isa::Isa::generic>;
+}
+
+// NR of the tile the kernels run.
 template <typename T>
 int panel_width() {
-  switch (isa::current()) {
-    case isa::Isa::avx512:
-      return Tile<T, isa::kVectorBytes<isa::Isa::avx512>>::NR;
-    case isa::Isa::avx2:
-      return Tile<T, isa::kVectorBytes<isa::Isa::avx2>>::NR;
-    default:
-      return Tile<T, isa::kVectorBytes<isa::Isa::generic>>::NR;
+  return 2 * tile_bytes() / static_cast<int>(sizeof(T));
+}
+
+// f.template operator()<VB>() with VB = tile_bytes() as a constant.
+template <typename F>
+void with_tile_bytes(int vb, F&& f) {
+  switch (vb) {
+    case 64: f.template operator()<64>(); break;
+    case 32: f.template operator()<32>(); break;
+    default: f.template operator()<16>(); break;
   }
 }
 
@@ -280,16 +298,23 @@ void gemm_split(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T*
   int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, M * N * K / kMinParallelWork));
   const bool split_cols = col_tiles >= parts * 4 || col_tiles >= row_tiles;
   parts = std::min(parts, split_cols ? col_tiles : row_tiles);
+  const int vb = tile_bytes();
   parallel_for(0, parts, 1, [&](int64_t p) {
     isa::on_isa([&](auto tag) {
-      constexpr int VB = isa::kVectorBytes<decltype(tag)::value>;
-      if (split_cols) {
-        const int64_t j0 = col_tiles * p / parts * NR, j1 = std::min(N, col_tiles * (p + 1) / parts * NR);
-        gemm_block<T, VB>(trans_a, 0, M, j0, j1, K, alpha, A, lda, pack_b, beta, C, ldc);
-      } else {
-        const int64_t i0 = row_tiles * p / parts * MR, i1 = std::min(M, row_tiles * (p + 1) / parts * MR);
-        gemm_block<T, VB>(trans_a, i0, i1, 0, N, K, alpha, A, lda, pack_b, beta, C, ldc);
-      }
+      auto block = [&]<int VB>() {
+        if (split_cols) {
+          const int64_t j0 = col_tiles * p / parts * NR, j1 = std::min(N, col_tiles * (p + 1) / parts * NR);
+          gemm_block<T, VB>(trans_a, 0, M, j0, j1, K, alpha, A, lda, pack_b, beta, C, ldc);
+        } else {
+          const int64_t i0 = row_tiles * p / parts * MR, i1 = std::min(M, row_tiles * (p + 1) / parts * MR);
+          gemm_block<T, VB>(trans_a, i0, i1, 0, N, K, alpha, A, lda, pack_b, beta, C, ldc);
+        }
+      };
+      constexpr isa::Isa I = decltype(tag)::value;
+      if constexpr (I == isa::Isa::generic)
+        with_tile_bytes(vb, block);  // the test hook's tile, compiled for the baseline
+      else
+        block.template operator()<isa::kVectorBytes<I>>();
     });
   });
 }
@@ -302,18 +327,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   gemm_split<T>(
       trans_a, M, N, K, alpha, A, lda,
       [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-        // The panel width of the ISA running: the caller's tile (ops/isa.h).
-        switch (isa::current()) {
-          case isa::Isa::avx512:
-            pack_b<T, isa::kVectorBytes<isa::Isa::avx512>>(trans_b, B, ldb, k0, kc, j0, nc, dst);
-            break;
-          case isa::Isa::avx2:
-            pack_b<T, isa::kVectorBytes<isa::Isa::avx2>>(trans_b, B, ldb, k0, kc, j0, nc, dst);
-            break;
-          default:
-            pack_b<T, isa::kVectorBytes<isa::Isa::generic>>(trans_b, B, ldb, k0, kc, j0, nc, dst);
-            break;
-        }
+        // The panel width of the tile running (tile_bytes).
+        with_tile_bytes(tile_bytes(), [&]<int VB>() { pack_b<T, VB>(trans_b, B, ldb, k0, kc, j0, nc, dst); });
       },
       beta, C, ldc);
 }
@@ -331,6 +346,12 @@ void gemm_pack_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T
 
 namespace detail {
 void gemm_fail_worker_allocations(int n) { g_failing_worker_allocations.store(n); }
+
+void gemm_generic_tile_bytes(int bytes) {
+  LIEDNET_CHECK(bytes == 0 || bytes == 16 || bytes == 32 || bytes == 64, "gemm_generic_tile_bytes: ", bytes,
+                " is not 0, 16, 32 or 64");
+  g_generic_tile_bytes.store(bytes);
+}
 
 template <typename T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
