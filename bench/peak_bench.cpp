@@ -1,11 +1,12 @@
 // The machine's FP32 peak, measured: a loop of fused multiply-adds on
 // independent accumulators (enough to hide the FMA latency on two pipes), on
 // one thread (per core) and on every thread at once (all cores). Each vector
-// width the CPU reports is measured (AVX-512, AVX2+FMA, else the compiler's
-// 128-bit vectors), and the fastest is the peak: a CPU that runs AVX-512 as two
+// width the CPU reports is measured (AVX-512, AVX2+FMA, and the x86-64-v2
+// baseline SSE multiply + add), and the fastest is the peak: a CPU that runs AVX-512 as two
 // 256-bit halves shows no gain over AVX2, so nothing is assumed from the flags.
 // Rates are per thread CPU time (what the cores can do, whatever else runs) and
-// per wall-clock time (what they did now).
+// per wall-clock time (what they did now). Then the memory bandwidth by a
+// STREAM-like triad, on one thread and on all.
 // bench/targets.py divides the convolutions' and the training step's FLOP
 // rates by this figure.
 //   usage: bench_peak [--seconds S] [--json FILE]
@@ -33,59 +34,105 @@ using namespace liednet;
 
 namespace {
 
-volatile float g_sink;  // keeps the accumulators alive
+volatile float g_sink;  // keeps results alive
 
 // One kernel: `iters` rounds of FMAs on its accumulators; returns FLOPs done.
 using Kernel = double (*)(long iters);
 
 #ifdef LIEDNET_X86
-// 24 accumulators of 16 lanes: 32 zmm registers hold them and the two constants.
-__attribute__((target("avx512f"))) double fma_avx512(long iters) {
-  constexpr int kAcc = 24;
-  __m512 acc[kAcc];
-  for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(1.0f + i * 1e-3f);
-  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
-  __m512 s = acc[0];
-  for (int i = 1; i < kAcc; ++i) s = _mm512_add_ps(s, acc[i]);
-  float lanes[16];
-  _mm512_storeu_ps(lanes, s);
-  g_sink = lanes[0] + lanes[15];
-  return 2.0 * 16 * kAcc * static_cast<double>(iters);
+// The x86 loops are written in assembly so that nothing but the FMAs and the
+// loop counter is in the loop: every accumulator is a named register, and no
+// load, store or spill can appear (a compiled loop over an array of __m512
+// kept its accumulators in memory on one AVX-512 machine and measured half
+// the peak). tests/perf/peak_loop_test.py disassembles this program and checks
+// each kernel's loop. Each accumulator does acc = acc * m + a, which stays
+// near a / (1 - m): no overflow, no denormals.
+//
+// AVX-512: 24 zmm accumulators (zmm0-23), the constants in zmm30 and zmm31.
+// 24 independent chains cover 2 FMA pipes x a latency of up to 12 cycles.
+#define LIEDNET_REP24(X)                                                                                   \
+  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) X(17) X(18) \
+      X(19) X(20) X(21) X(22) X(23)
+#define LIEDNET_REP14(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define LIEDNET_ZFMA(i) "vfmadd213ps %%zmm31, %%zmm30, %%zmm" #i "\n\t"
+#define LIEDNET_ZINIT(i) "vmovaps %%zmm30, %%zmm" #i "\n\t"
+#define LIEDNET_YFMA(i) "vfmadd213ps %%ymm15, %%ymm14, %%ymm" #i "\n\t"
+#define LIEDNET_YINIT(i) "vmovaps %%ymm14, %%ymm" #i "\n\t"
+#define LIEDNET_XMULADD(i) "mulps %%xmm14, %%xmm" #i "\n\taddps %%xmm15, %%xmm" #i "\n\t"
+#define LIEDNET_XINIT(i) "movaps %%xmm14, %%xmm" #i "\n\t"
+
+__attribute__((target("avx512f"), noinline)) double fma_avx512(long iters) {
+  const float m = 0.999999f, a = 1e-7f;
+  long n = iters;
+  asm volatile(
+      "vbroadcastss %[m], %%zmm30\n\t"
+      "vbroadcastss %[a], %%zmm31\n\t" LIEDNET_REP24(LIEDNET_ZINIT)
+      ".p2align 5\n"
+      "1:\n\t" LIEDNET_REP24(LIEDNET_ZFMA)
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      : [n] "+r"(n)
+      : [m] "m"(m), [a] "m"(a)
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+        "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+        "xmm30", "xmm31");
+  return 2.0 * 16 * 24 * static_cast<double>(iters);
 }
 
-// 12 accumulators of 8 lanes: with the two constants, 14 of the 16 ymm registers.
-__attribute__((target("avx2,fma"))) double fma_avx2(long iters) {
-  constexpr int kAcc = 12;
-  __m256 acc[kAcc];
-  for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_set1_ps(1.0f + i * 1e-3f);
-  const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-  __m256 s = acc[0];
-  for (int i = 1; i < kAcc; ++i) s = _mm256_add_ps(s, acc[i]);
-  float lanes[8];
-  _mm256_storeu_ps(lanes, s);
-  g_sink = lanes[0] + lanes[7];
-  return 2.0 * 8 * kAcc * static_cast<double>(iters);
+// AVX2+FMA: 14 ymm accumulators (ymm0-13), the constants in ymm14 and ymm15.
+__attribute__((target("avx2,fma"), noinline)) double fma_avx2(long iters) {
+  const float m = 0.999999f, a = 1e-7f;
+  long n = iters;
+  asm volatile(
+      "vbroadcastss %[m], %%ymm14\n\t"
+      "vbroadcastss %[a], %%ymm15\n\t" LIEDNET_REP14(LIEDNET_YINIT)
+      ".p2align 5\n"
+      "1:\n\t" LIEDNET_REP14(LIEDNET_YFMA)
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      "vzeroupper\n\t"
+      : [n] "+r"(n)
+      : [m] "m"(m), [a] "m"(a)
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+        "xmm12", "xmm13", "xmm14", "xmm15");
+  return 2.0 * 8 * 14 * static_cast<double>(iters);
 }
-#endif
 
-// Any CPU: the compiler's 4-lane vectors, multiply then add (fused where the target can).
+// The baseline (x86-64-v2: SSE, no FMA): 14 xmm accumulators, a multiply and
+// an add each (2 FLOPs per lane, like one FMA).
+__attribute__((noinline)) double fma_generic(long iters) {
+  alignas(16) const float m[4] = {0.999999f, 0.999999f, 0.999999f, 0.999999f};
+  alignas(16) const float a[4] = {1e-7f, 1e-7f, 1e-7f, 1e-7f};
+  long n = iters;
+  asm volatile(
+      "movaps %[m], %%xmm14\n\t"
+      "movaps %[a], %%xmm15\n\t" LIEDNET_REP14(LIEDNET_XINIT)
+      ".p2align 5\n"
+      "1:\n\t" LIEDNET_REP14(LIEDNET_XMULADD)
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      : [n] "+r"(n)
+      : [m] "m"(m), [a] "m"(a)
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+        "xmm12", "xmm13", "xmm14", "xmm15");
+  return 2.0 * 4 * 14 * static_cast<double>(iters);
+}
+#else
+// Other CPUs: the compiler's 4-lane vectors (check the generated code there).
 double fma_generic(long iters) {
   typedef float v4 __attribute__((vector_size(16)));
-  constexpr int kAcc = 12;
-  v4 acc[kAcc];
-  for (int i = 0; i < kAcc; ++i) acc[i] = v4{1.0f, 1.0f, 1.0f, 1.0f} + i * 1e-3f;
-  const v4 m = v4{1, 1, 1, 1} * 0.999999f, a = v4{1, 1, 1, 1} * 1e-7f;
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < kAcc; ++i) acc[i] = acc[i] * m + a;
-  float s = 0;
-  for (int i = 0; i < kAcc; ++i) s += acc[i][0] + acc[i][3];
-  g_sink = s;
-  return 2.0 * 4 * kAcc * static_cast<double>(iters);
+  v4 a0 = v4{} + 1.0f, a1 = a0 + 1e-3f, a2 = a0 + 2e-3f, a3 = a0 + 3e-3f, a4 = a0 + 4e-3f, a5 = a0 + 5e-3f,
+     a6 = a0 + 6e-3f, a7 = a0 + 7e-3f;
+  const v4 m = v4{} + 0.999999f, a = v4{} + 1e-7f;
+  for (long it = 0; it < iters; ++it) {
+    a0 = a0 * m + a, a1 = a1 * m + a, a2 = a2 * m + a, a3 = a3 * m + a;
+    a4 = a4 * m + a, a5 = a5 * m + a, a6 = a6 * m + a, a7 = a7 * m + a;
+  }
+  const v4 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+  g_sink = s[0] + s[3];
+  return 2.0 * 4 * 8 * static_cast<double>(iters);
 }
+#endif
 
 double thread_cpu_ms() {
   timespec ts;
@@ -127,6 +174,35 @@ Rate measure(Kernel k, int threads, double seconds) {
   return best;
 }
 
+// STREAM's triad, a[i] = b[i] + s c[i], over three arrays of `n` floats far
+// larger than the caches, on `threads` threads (each its static share, first
+// touched by the thread that uses it). GB/s counted as STREAM does: 12 bytes
+// per element (two reads, one write; the write-allocate read is not counted).
+// Best of five passes after a warm-up pass.
+double triad_gbs(int threads, int64_t n) {
+  float* pa = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  float* pb = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  float* pc = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  if (!pa || !pb || !pc) {
+    std::fprintf(stderr, "bench_peak: out of memory for the triad's arrays\n");
+    std::exit(1);
+  }
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t i = 0; i < n; ++i) pa[i] = 0, pb[i] = 1.0f, pc[i] = 2.0f;
+  double best = 0;
+  for (int pass = 0; pass < 6; ++pass) {
+    const float sc = 0.5f + pass;
+    const double t0 = bench::now_ms();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t i = 0; i < n; ++i) pa[i] = pb[i] + sc * pc[i];
+    const double ms = bench::now_ms() - t0;
+    if (pass > 0) best = std::max(best, 12.0 * n / ms / 1e6);
+  }
+  g_sink = pa[n / 2];
+  std::free(pa), std::free(pb), std::free(pc);
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,11 +225,11 @@ int main(int argc, char** argv) {
   std::vector<Isa> isas;
 #ifdef LIEDNET_X86
   __builtin_cpu_init();
-  isas.push_back({"avx512f", fma_avx512, static_cast<bool>(__builtin_cpu_supports("avx512f"))});
-  isas.push_back({"avx2+fma", fma_avx2,
+  isas.push_back({"avx512", fma_avx512, static_cast<bool>(__builtin_cpu_supports("avx512f"))});
+  isas.push_back({"avx2", fma_avx2,
                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")});
 #endif
-  isas.push_back({"generic 128-bit", fma_generic, true});
+  isas.push_back({"generic", fma_generic, true});
 
   const int threads = num_threads();
   nlohmann::json out = {{"threads", threads}, {"isas", nlohmann::json::array()}};
@@ -175,6 +251,13 @@ int main(int argc, char** argv) {
   }
   std::printf("peak: %.1f GFLOP/s per core, %.1f GFLOP/s on all %d threads (%s)\n", best1, bestn, threads,
               best_isa.c_str());
+  // Memory: three arrays of 2^24 floats (64 MiB each), beyond any L3 here.
+  const int64_t n = int64_t{1} << 24;
+  const double bw1 = triad_gbs(1, n), bwn = triad_gbs(threads, n);
+  std::printf("memory bandwidth (triad, 3 x 64 MiB): %.1f GB/s on 1 thread, %.1f GB/s on %d threads\n", bw1, bwn,
+              threads);
+  out["triad_gbs_1"] = bw1;
+  out["triad_gbs_all"] = bwn;
   out["peak_gflops_per_core"] = best1;
   out["peak_gflops_all"] = bestn;
   out["isa"] = best_isa;

@@ -242,6 +242,11 @@ def main():
     report["peak"] = peak
     say(f"FP32 peak (FMA loop, {peak['isa']}): {peak['peak_gflops_per_core']:.1f} GFLOP/s per core, "
         f"{peak['peak_gflops_all']:.1f} on {peak['threads']} threads")
+    for isa in peak.get("isas", []):
+        say(f"  {isa['isa']}: {isa['gflops_per_core']:.1f} GFLOP/s per core, {isa['gflops_all']:.1f} on all")
+    if "triad_gbs_all" in peak:
+        say(f"memory bandwidth (triad): {peak['triad_gbs_1']:.1f} GB/s on 1 thread, {peak['triad_gbs_all']:.1f} on "
+            f"{peak['threads']} threads")
     peak_all = peak["peak_gflops_all"] * 1e9
     c = Child([bench.build / "bench_conv2d", "--dense", "--repeats", max(2, args.repeats), "--json", "{JSON}"],
               bench.env, json_file=True, label="bench_conv2d --dense")

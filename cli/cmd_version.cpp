@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "ops/isa.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
 #include "train/comm.h"
@@ -13,8 +14,12 @@ namespace liednet::cli {
 
 int cmd_version(const std::vector<std::string>& argv) {
   Args args("version", argv, {}, {});  // no options: any is an error
+  // The instruction set of the CPU kernels (ops/isa.h; LIEDNET_ISA forces one):
+  // asked first, so that a bad LIEDNET_ISA is the only line printed.
+  const char* kernels = liednet::isa::name(liednet::isa::current());
   std::printf("liednet %s\n", LIEDNET_VERSION);
   std::printf("cpu threads: %d\n", liednet::num_threads());
+  std::printf("cpu kernels: %s\n", kernels);
   std::printf("eigen: %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
               Eigen::SimdInstructionSetsInUse());
   const int gpus = liednet::cuda_device_count();

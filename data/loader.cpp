@@ -1,7 +1,9 @@
 #include "data/loader.h"
 
+#include <atomic>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <system_error>
 
 #include "tensor/error.h"
@@ -186,12 +188,40 @@ TrainLoader::Batch stack(const std::vector<Sample>& samples, const std::vector<P
 
 }  // namespace
 
+// Loader test hook: requests still to fail in the workers' bookkeeping (outside
+// a sample's load), as an allocation failure would.
+static std::atomic<int> g_failing_worker_steps{0};
+
+void detail::loader_fail_worker_steps(int n) { g_failing_worker_steps.store(n); }
+
+// An exception that leaves a thread's function ends the program: whatever the
+// bookkeeping throws (a failed allocation) stops this worker and is reported by
+// next() on the caller's thread, as a batch's error is.
 void TrainLoader::worker_loop() {
+  std::string failure;
+  try {
+    worker_steps();
+    return;
+  } catch (const std::exception& e) {
+    failure = std::string("TrainLoader: a loader worker failed: ") + e.what();
+  } catch (...) {
+    failure = "TrainLoader: a loader worker failed with an unknown error";
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (worker_failure_.empty()) worker_failure_ = failure;
+  }
+  ready_cv_.notify_all();
+}
+
+void TrainLoader::worker_steps() {
   const int64_t B = opt_.batch;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     work_cv_.wait(lock, [&] { return stop_ || next_sample_ / B < deliver_ + opt_.prefetch; });
     if (stop_) return;
+    if (g_failing_worker_steps.load(std::memory_order_relaxed) > 0 && g_failing_worker_steps.fetch_sub(1) > 0)
+      throw std::bad_alloc();
     const int64_t s = next_sample_++;
     const int64_t b = s / B, k = s % B, epoch = b / per_epoch_;
     const int64_t pos = position(b, k);
@@ -282,8 +312,9 @@ TrainLoader::Batch TrainLoader::next() {
   } else {
     ready_cv_.wait(lock, [&] {
       auto it = slots_.find(deliver_);
-      return it != slots_.end() && it->second->ready;
+      return (it != slots_.end() && it->second->ready) || !worker_failure_.empty();
     });
+    if (!worker_failure_.empty()) throw Error(worker_failure_);
     auto it = slots_.find(deliver_);
     if (!it->second->error.empty()) throw Error(it->second->error);
     out = std::move(it->second->batch);

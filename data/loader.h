@@ -53,6 +53,12 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
 
 struct Skip;  // a bad pair passed over under skip_bad (loader.cpp)
 
+namespace detail {
+// Test hook: the next n steps of the loader's workers fail outside a sample's
+// load (where an allocation could), as std::bad_alloc.
+void loader_fail_worker_steps(int n);
+}  // namespace detail
+
 class TrainLoader {
  public:
   TrainLoader(std::vector<Pair> pairs, LoaderOptions opt);
@@ -91,6 +97,7 @@ class TrainLoader {
  private:
   struct Slot;  // one batch being assembled or ready
   void worker_loop();
+  void worker_steps();  // worker_loop's body; worker_loop carries what it throws to next()
   // Decodes sample k of global batch b into its slot; the last sample in stacks the batch.
   void load_sample(int64_t b, int64_t k, const std::shared_ptr<Slot>& slot);
   std::shared_ptr<const std::vector<int64_t>> order_for(int64_t epoch);  // under mu_
@@ -106,6 +113,7 @@ class TrainLoader {
   mutable std::mutex mu_;
   std::condition_variable work_cv_, ready_cv_;
   bool stop_ = false;
+  std::string worker_failure_;  // an error outside a sample's load (an allocation): next() throws it
   int64_t deliver_ = 0;      // global index (epoch * per_epoch + cursor) of the next batch next() returns
   int64_t next_sample_ = 0;  // global sample index (batch * B + k) the next idle worker takes
   uint64_t generation_ = 0;  // bumped by restore: work from an older generation is dropped

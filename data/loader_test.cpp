@@ -193,6 +193,20 @@ TEST_SUITE("data") {
     }
   }
 
+  TEST_CASE(
+      "TrainLoader: a failure in a worker outside a sample's load (an allocation) reaches next(), not terminate") {
+    Dataset d("worker_failure", 6, 10, 12);
+    {
+      data::detail::loader_fail_worker_steps(2);  // both workers' first step
+      data::TrainLoader loader(d.pairs, options(2));
+      CHECK_THROWS_WITH_AS(loader.next(), has("TrainLoader: a loader worker failed: std::bad_alloc"), Error);
+      CHECK_THROWS_WITH_AS(loader.next(), has("a loader worker failed"), Error);  // and again
+    }  // the destructor joins the stopped workers
+    data::detail::loader_fail_worker_steps(0);
+    data::TrainLoader loader(d.pairs, options(2));
+    CHECK_NOTHROW(loader.next());
+  }
+
   TEST_CASE("TrainLoader: with crop 0, an image of another size is an error naming it") {
     Dataset d("sizes", 6, 10, 12);
     data::LoaderOptions o = options(2);

@@ -7,6 +7,7 @@
 #include "ops/check.h"
 #include "ops/cuda/activation.h"
 #include "tensor/cuda.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -34,7 +35,7 @@ T softplus_value(T x) {
 // out[i] = f(x[i]) over n elements.
 template <typename T, typename F>
 void map1(T* out, const T* x, int64_t n, F f) {
-  parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(n, kChunk, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) out[i] = f(x[i]);
   });
 }
@@ -42,7 +43,7 @@ void map1(T* out, const T* x, int64_t n, F f) {
 // gx[i] += g[i] * df(s[i]), where s is whatever the op saved (its input or its output).
 template <typename T, typename F>
 void accumulate_grad(T* gx, const T* g, const T* s, int64_t n, F df) {
-  parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(n, kChunk, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) gx[i] += g[i] * df(s[i]);
   });
 }

@@ -14,6 +14,7 @@
 #include "ops/depthwise.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
+#include "ops/isa.h"
 #include "ops/scratch.h"
 #include "tensor/parallel.h"
 
@@ -119,7 +120,7 @@ void col2im_add(const Geometry& g, const T* col, int64_t r0, int64_t r1, int64_t
 // and writes different planes of dx.
 template <typename F>
 void over_channels(const Geometry& g, int64_t band, F&& f) {
-  parallel_chunks(g.c_in, grain_for(g.taps() * band), f);
+  isa::parallel_chunks_isa(g.c_in, grain_for(g.taps() * band), f);
 }
 
 // ---- implicit GEMM: the column matrix gathered straight into the GEMM's panels ----
@@ -261,11 +262,16 @@ template <typename T>
 void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out) {
   const int64_t pin = g.plane_in(), pout = g.plane_out();
   if (g.pointwise()) {
-    // The (C_in, H*W) plane is its own column matrix; tasks are runs of pixels.
-    constexpr int64_t kPixels = 4096;
-    const int64_t runs = (pout + kPixels - 1) / kPixels;
-    parallel_for(0, g.n * runs, grain_for(kPixels * g.c_in * g.cg_out()), [&](int64_t t) {
-      const int64_t n = t / runs, p0 = (t % runs) * kPixels, p1 = std::min(p0 + kPixels, pout);
+    // The (C_in, H*W) plane is its own column matrix; tasks are runs of up to
+    // 4096 pixels, halved (down to 256) until there is a task per thread: the
+    // GEMM inside a task runs on one thread. A run's length never changes a
+    // sum (ops/gemm.h), so results do not depend on it.
+    const int64_t threads = omp_in_parallel() ? 1 : num_threads();
+    int64_t pixels = 4096;
+    while (pixels > 256 && g.n * ((pout + pixels - 1) / pixels) < threads) pixels /= 2;
+    const int64_t runs = (pout + pixels - 1) / pixels;
+    isa::parallel_for_isa(0, g.n * runs, grain_for(pixels * g.c_in * g.cg_out()), [&](int64_t t) {
+      const int64_t n = t / runs, p0 = (t % runs) * pixels, p1 = std::min(p0 + pixels, pout);
       gemm_band(g, w, b, x + n * g.c_in * pin + p0, pin, p0, p1, out + n * g.c_out * pout);
     });
     return;
@@ -277,7 +283,7 @@ void gemm_forward(const Geometry& g, const T* x, const T* w, const T* b, T* out)
   for (int64_t n = 0; n < g.n; ++n) {
     T* on = out + n * g.c_out * pout;
     if (b)
-      parallel_for(0, g.c_out, 1, [&](int64_t co) { std::fill(on + co * pout, on + (co + 1) * pout, b[co]); });
+      isa::parallel_for_isa(0, g.c_out, 1, [&](int64_t co) { std::fill(on + co * pout, on + (co + 1) * pout, b[co]); });
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       const T* xg = x + (n * g.c_in + gr * cgi) * pin;
       gemm_pack_b<T>(
@@ -367,7 +373,7 @@ depthwise::Shape depthwise_shape(const Geometry& g) {
 template <typename T>
 void bias_backward(const Geometry& g, const T* gout, T* db) {
   const int64_t pout = g.plane_out();
-  parallel_for(0, g.c_out, grain_for(g.n * pout), [&](int64_t c) {
+  isa::parallel_for_isa(0, g.c_out, grain_for(g.n * pout), [&](int64_t c) {
     double acc = 0;
     for (int64_t n = 0; n < g.n; ++n) {
       const T* gp = gout + (n * g.c_out + c) * pout;

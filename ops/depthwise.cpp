@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ops/scratch.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops::depthwise {
@@ -111,7 +112,7 @@ void forward_planes(const Shape& g, const T* x, const T* w, const T* b, T* out, 
   const int64_t nt = taps(g), pin = g.h * g.w, pout = g.oh * g.ow;
   const bool is_fixed = fixed(g);
   const std::vector<Span> spans = column_spans(g);
-  parallel_for(0, g.n * g.c, grain_for(pout * nt), [&](int64_t task) {
+  isa::parallel_for_isa(0, g.n * g.c, grain_for(pout * nt), [&](int64_t task) {
     const int64_t n = task / g.c, c = task % g.c, plane = n * g.sample_channels + c;
     const T* xp = x + plane * pin;
     T* op = out + plane * pout;
@@ -171,7 +172,7 @@ void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* d
   // correlation of it with the flipped kernel.
   const int64_t xh = g.h + 2 * g.pad, xw = g.w + 2 * g.pad;
   const int64_t gh = g.h + g.kh - 1, gw = g.w + g.kw - 1;
-  parallel_for(0, g.c, grain_for(g.n * pout * taps), [&](int64_t c) {
+  isa::parallel_for_isa(0, g.c, grain_for(g.n * pout * taps), [&](int64_t c) {
     const T* wc = w ? w + c * taps : nullptr;
     std::vector<double> acc(dw ? taps : 0, 0.0);  // (kh*kw)
     T* xpad = fixed ? scratch<T>(xh * xw + gh * gw + taps * g.ow) : nullptr;  // (H + 2p, W + 2p)

@@ -9,6 +9,7 @@
 #include "ops/depthwise.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -93,7 +94,7 @@ Tensor forward(const Dims& d, const Tensor& x, const DgdffnWeights& w, Saved* sa
     depthwise::forward(depthwise::same_size(N, h, d.h, d.w, d.k3, h), ptr<T>(pin2), ptr<T>(w.dwconv3),
                        (const T*)nullptr, mp);
     const T* fp = ptr<T>(f);
-    parallel_chunks(N * h * P, kChunk, [&](int64_t lo, int64_t hi) {
+    isa::parallel_chunks_isa(N * h * P, kChunk, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(mp[i]) * fp[i];
     });
     pointwise_forward(ptr<T>(w.project_out), ptr<T>(m), out.data<T>(), N, C, h, P);
@@ -127,7 +128,7 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
   const depthwise::Shape shape3 = depthwise::same_size(N, h, d.h, d.w, d.k3, h);
   depthwise::forward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
   if (dw_out) {
-    parallel_chunks(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
+    isa::parallel_chunks_isa(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(gp[i]) * f[i];
     });
     pointwise_dw(go, mp, dw_out, N, C, h, P);
@@ -137,7 +138,7 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
   // df = dm * GELU(g); dg = (dm * f) * GELU'(g), as the composed mul and gelu compute them.
   Tensor df = need_df ? Tensor::empty({N, h, d.h, d.w}, dt) : Tensor();  // (N, h, H, W)
   T* dfp = need_df ? df.data<T>() : nullptr;
-  parallel_chunks(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const T gv = gp[i], dm = mp[i];
       if (dfp) dfp[i] = dm * detail::gelu_value(gv);
@@ -165,7 +166,7 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
   pointwise_dx(ptr<T>(s.w.fusion), dfp, dcp, T(0), N, h, 2 * h, P);
   df = Tensor();
   // ReLU's gradient: 1 where its output is positive, as ops::relu.
-  parallel_chunks(N * 2 * hp, kChunk, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(N * 2 * hp, kChunk, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) dcp[i] = cp[i] > T(0) ? dcp[i] : T(0);
   });
   cat = Tensor();

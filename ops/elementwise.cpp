@@ -7,6 +7,7 @@
 #include "ops/check.h"
 #include "ops/cuda/elementwise.h"
 #include "tensor/cuda.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -19,14 +20,14 @@ const cuda::ElementwiseKernels& kernels() { return cuda::elementwise_kernels(); 
 // out[i] = f(a[i], b[i], c[i]) over n elements; out may alias an input.
 template <typename T, typename F>
 void map3(T* out, const T* a, const T* b, const T* c, int64_t n, F f) {
-  parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(n, kChunk, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) out[i] = f(a[i], b[i], c[i]);
   });
 }
 
 template <typename T, typename F>
 void map2(T* out, const T* a, const T* b, int64_t n, F f) {
-  parallel_chunks(n, kChunk, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(n, kChunk, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) out[i] = f(a[i], b[i]);
   });
 }
@@ -55,7 +56,7 @@ ChannelLayout channel_layout(const char* op, const Tensor& x, const Tensor& b) {
 // out[s, c, :] = f(x[s, c, :], b[s?, c]) for every plane.
 template <typename T, typename F>
 void map_channel(T* out, const T* x, const T* b, const ChannelLayout& l, F f) {
-  parallel_for(0, l.n * l.c, 1, [&](int64_t plane) {
+  isa::parallel_for_isa(0, l.n * l.c, 1, [&](int64_t plane) {
     const T bv = b[l.index(plane / l.c, plane % l.c)];
     const T* xp = x + plane * l.inner;
     T* op = out + plane * l.inner;
@@ -67,7 +68,7 @@ void map_channel(T* out, const T* x, const T* b, const ChannelLayout& l, F f) {
 // samples that share a channel entry so the sum order is fixed.
 template <typename T, typename F>
 void reduce_channel(T* gb, const T* x, const T* g, const ChannelLayout& l, F w) {
-  parallel_for(0, l.c, 1, [&](int64_t c) {
+  isa::parallel_for_isa(0, l.c, 1, [&](int64_t c) {
     for (int64_t s = 0; s < l.n; ++s) {
       const int64_t plane = s * l.c + c;
       const T* xp = x ? x + plane * l.inner : nullptr;
@@ -255,7 +256,7 @@ Tensor mul_channel(const Tensor& x, const Tensor& b) {
           T* gx = gi[0].data<T>();
           const T* gp = g.data<T>();
           const T* bp = saved_b.data<T>();
-          parallel_for(0, l.n * l.c, 1, [&](int64_t plane) {
+          isa::parallel_for_isa(0, l.n * l.c, 1, [&](int64_t plane) {
             const T bv = bp[l.index(plane / l.c, plane % l.c)];
             for (int64_t i = plane * l.inner, e = i + l.inner; i < e; ++i) gx[i] += gp[i] * bv;
           });

@@ -1,11 +1,13 @@
 #include "ops/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
+#include "ops/isa.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
 
@@ -17,21 +19,16 @@ namespace {
 //
 // A packed, cache-blocked GEMM in the BLIS layout: B is packed into panels of
 // NR columns, A into panels of MR rows, and a micro-kernel keeps an MR x NR
-// tile of C in vector registers while it walks K. The vector is the widest the
-// compiler targets (-march=native): 8 floats on AVX2, 16 on AVX-512. MR = 6
-// with NR = two vectors uses 12 accumulators, 2 loads and a broadcast: 15 of
-// AVX2's 16 registers.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#else
-constexpr int kVectorBytes = 32;
-#endif
+// tile of C in vector registers while it walks K. The vector is the widest of
+// the ISA chosen at run time (ops/isa.h; VB bytes): 4 floats on the baseline,
+// 8 on AVX2, 16 on AVX-512. MR = 6 with NR = two vectors uses 12 accumulators,
+// 2 loads and a broadcast: 15 of the 16 registers of SSE and AVX2.
 constexpr int MR = 6;
 
-template <typename T>
+template <typename T, int VB>
 struct Tile {
-  typedef T Vec __attribute__((vector_size(kVectorBytes)));
-  static constexpr int L = kVectorBytes / sizeof(T);  // lanes
+  typedef T Vec __attribute__((vector_size(VB)));
+  static constexpr int L = VB / sizeof(T);  // lanes
   static constexpr int NR = 2 * L;
 };
 
@@ -43,8 +40,8 @@ constexpr int64_t KC = 256;
 constexpr int64_t MC = 96;    // rows of A per packed block (MC x KC: 96 KiB of f32, in L2)
 constexpr int64_t NC = 2048;  // columns of B per packed panel (KC x NC: 2 MiB of f32, in L3)
 
-template <typename T>
-using Vec = typename Tile<T>::Vec;
+template <typename T, int VB>
+using Vec = typename Tile<T, VB>::Vec;
 
 // How a register tile reaches C: into a (MR, NR) buffer for update() to apply,
 // or straight into a full tile of C, stored (C = acc) or added (C = C + acc).
@@ -54,13 +51,14 @@ enum class Out { Buffer, Store, Add };
 
 // acc (MR, NR) = sum over k < kc of a[k*MR + i] * b[k*NR + j], then written
 // per `out` to c (row stride ldc; NR for the buffer).
-template <typename T, Out out>
+template <typename T, int VB, Out out>
 inline void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc) {
-  constexpr int L = Tile<T>::L, NR = Tile<T>::NR;
-  Vec<T> acc[MR][2] = {};
+  constexpr int L = Tile<T, VB>::L, NR = Tile<T, VB>::NR;
+  using V = Vec<T, VB>;
+  V acc[MR][2] = {};
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    Vec<T> b0, b1;
+    V b0, b1;
     std::memcpy(&b0, b + k * NR, sizeof b0);
     std::memcpy(&b1, b + k * NR + L, sizeof b1);
     const T* ak = a + k * MR;
@@ -73,7 +71,7 @@ inline void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc) 
   for (int i = 0; i < MR; ++i) {
     T* ci = c + i * ldc;
     if constexpr (out == Out::Add) {
-      Vec<T> c0, c1;
+      V c0, c1;
       std::memcpy(&c0, ci, sizeof c0);
       std::memcpy(&c1, ci + L, sizeof c1);
       acc[i][0] = c0 + acc[i][0];
@@ -87,9 +85,9 @@ inline void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc) 
 // C (mr, nr) block, row stride ldc, updated from tile (MR, NR) of one K block:
 // the first block applies beta (C is not read when beta is 0), later ones add.
 // One routine for full and partial tiles, so both round alike.
-template <typename T>
+template <typename T, int VB>
 inline void update(T* c, int64_t ldc, const T* tile, int64_t mr, int64_t nr, T alpha, T beta, bool first) {
-  constexpr int NR = Tile<T>::NR;
+  constexpr int NR = Tile<T, VB>::NR;
   for (int64_t i = 0; i < mr; ++i) {
     T* ci = c + i * ldc;
     const T* t = tile + i * NR;
@@ -146,9 +144,9 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
 
 // op(B) rows [k0, k0+kc), columns [j0, j0+nc) into panels of NR columns,
 // dst[p][k][c] = op(B)[k0 + k, j0 + p*NR + c] (the caller zeroes the columns past nc).
-template <typename T>
+template <typename T, int VB>
 void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-  constexpr int NR = Tile<T>::NR;
+  constexpr int NR = Tile<T, VB>::NR;
   const int64_t full = nc / NR;
   if (!trans) {
     for (int64_t k = 0; k < kc; ++k) {
@@ -173,6 +171,25 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t
   }
 }
 
+// Packing-buffer requests still to fail on worker threads (the test hook of ops/gemm.h).
+std::atomic<int> g_failing_worker_allocations{0};
+
+// 64-byte aligned memory or an Error (thrown on a worker thread:
+// parallel_for carries it out of the region and rethrows it on the caller).
+[[gnu::noinline]] void* gemm_alloc(size_t bytes, bool forced_failure) {
+  void* p = forced_failure ? nullptr : std::aligned_alloc(64, bytes);
+  if (!p) fail("gemm: out of memory for a packing buffer of ", bytes, " bytes");
+  return p;
+}
+
+[[gnu::noinline]] bool take_forced_failure() {
+  if (omp_get_thread_num() == 0) return false;
+  int n = g_failing_worker_allocations.load();
+  while (n > 0)
+    if (g_failing_worker_allocations.compare_exchange_weak(n, n - 1)) return true;
+  return false;
+}
+
 // A thread's packing buffers, kept across calls (64-byte aligned).
 template <typename T>
 T* pack_buffer(int which, int64_t elements) {
@@ -182,10 +199,10 @@ T* pack_buffer(int which, int64_t elements) {
   };
   thread_local Buffer buffers[2];
   Buffer& b = buffers[which];
-  if (b.size < elements) {
+  const bool forced = g_failing_worker_allocations.load(std::memory_order_relaxed) > 0 && take_forced_failure();
+  if (b.size < elements || forced) {
     const size_t bytes = (static_cast<size_t>(elements) * sizeof(T) + 63) / 64 * 64;
-    b.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
-    if (!b.data) fail("gemm: out of memory for a packing buffer of ", bytes, " bytes");
+    b.data.reset(static_cast<T*>(gemm_alloc(bytes, forced)));
     b.size = elements;
   }
   return b.data.get();
@@ -193,10 +210,10 @@ T* pack_buffer(int which, int64_t elements) {
 
 // C rows [i0, i1) and columns [j0, j1) on the calling thread; pack_b(k0, kc,
 // j0, nc, dst) fills a panel block of op(B) (ops/gemm.h, PackB).
-template <typename T, typename PackBFn>
+template <typename T, int VB, typename PackBFn>
 void gemm_block(bool trans_a, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A,
                 int64_t lda, const PackBFn& pack_b, T beta, T* C, int64_t ldc) {
-  constexpr int NR = Tile<T>::NR;
+  constexpr int NR = Tile<T, VB>::NR;
   const int64_t nc_max = std::min<int64_t>(NC, (j1 - j0 + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (i1 - i0 + MR - 1) / MR * MR);
   T* pb = pack_buffer<T>(0, KC * nc_max);
@@ -216,16 +233,47 @@ void gemm_block(bool trans_a, int64_t i0, int64_t i1, int64_t j0, int64_t j1, in
             const int64_t mr = std::min<int64_t>(MR, mc - ir), nr = std::min<int64_t>(NR, nc - jr);
             T* c = C + (ic + ir) * ldc + jc + jr;
             if (mr == MR && nr == NR && alpha == T(1) && pc == 0 && beta == T(0)) {
-              micro_kernel<T, Out::Store>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
+              micro_kernel<T, VB, Out::Store>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
             } else if (mr == MR && nr == NR && alpha == T(1) && (pc > 0 || beta == T(1))) {
-              micro_kernel<T, Out::Add>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
+              micro_kernel<T, VB, Out::Add>(kc, pa + ir * kc, pb + jr * kc, c, ldc);
             } else {
-              micro_kernel<T, Out::Buffer>(kc, pa + ir * kc, pb + jr * kc, tile, NR);
-              update<T>(c, ldc, tile, mr, nr, alpha, beta, pc == 0);
+              micro_kernel<T, VB, Out::Buffer>(kc, pa + ir * kc, pb + jr * kc, tile, NR);
+              update<T, VB>(c, ldc, tile, mr, nr, alpha, beta, pc == 0);
             }
           }
       }
     }
+  }
+}
+
+// The tile's vector bytes that the generic kernels use instead of their own
+// 16 (the test hook of ops/gemm.h; 0: their own).
+std::atomic<int> g_generic_tile_bytes{0};
+
+// Vector bytes of the tile the kernels run: the ISA's (ops/isa.h), or under
+// the generic ISA the test hook's.
+int tile_bytes() {
+  const isa::Isa now = isa::current();
+  const int forced = g_generic_tile_bytes.load(std::memory_order_relaxed);
+  if (now == isa::Isa::generic && forced) return forced;
+  return now == isa::Isa::avx512 ? isa::kVectorBytes<isa::Isa::avx512>
+         : now == isa::Isa::avx2 ? isa::kVectorBytes<isa::Isa::avx2>
+                                 : isa::kVectorBytes<isa::Isa::generic>;
+}
+
+// NR of the tile the kernels run.
+template <typename T>
+int panel_width() {
+  return 2 * tile_bytes() / static_cast<int>(sizeof(T));
+}
+
+// f.template operator()<VB>() with VB = tile_bytes() as a constant.
+template <typename F>
+void with_tile_bytes(int vb, F&& f) {
+  switch (vb) {
+    case 64: f.template operator()<64>(); break;
+    case 32: f.template operator()<32>(); break;
+    default: f.template operator()<16>(); break;
   }
 }
 
@@ -244,20 +292,30 @@ void gemm_split(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T*
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
-  constexpr int NR = Tile<T>::NR;
+  const int NR = panel_width<T>();
   const int threads = omp_in_parallel() ? 1 : num_threads();
   const int64_t col_tiles = (N + NR - 1) / NR, row_tiles = (M + MR - 1) / MR;
   int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, M * N * K / kMinParallelWork));
   const bool split_cols = col_tiles >= parts * 4 || col_tiles >= row_tiles;
   parts = std::min(parts, split_cols ? col_tiles : row_tiles);
+  const int vb = tile_bytes();
   parallel_for(0, parts, 1, [&](int64_t p) {
-    if (split_cols) {
-      const int64_t j0 = col_tiles * p / parts * NR, j1 = std::min(N, col_tiles * (p + 1) / parts * NR);
-      gemm_block<T>(trans_a, 0, M, j0, j1, K, alpha, A, lda, pack_b, beta, C, ldc);
-    } else {
-      const int64_t i0 = row_tiles * p / parts * MR, i1 = std::min(M, row_tiles * (p + 1) / parts * MR);
-      gemm_block<T>(trans_a, i0, i1, 0, N, K, alpha, A, lda, pack_b, beta, C, ldc);
-    }
+    isa::on_isa([&](auto tag) {
+      auto block = [&]<int VB>() {
+        if (split_cols) {
+          const int64_t j0 = col_tiles * p / parts * NR, j1 = std::min(N, col_tiles * (p + 1) / parts * NR);
+          gemm_block<T, VB>(trans_a, 0, M, j0, j1, K, alpha, A, lda, pack_b, beta, C, ldc);
+        } else {
+          const int64_t i0 = row_tiles * p / parts * MR, i1 = std::min(M, row_tiles * (p + 1) / parts * MR);
+          gemm_block<T, VB>(trans_a, i0, i1, 0, N, K, alpha, A, lda, pack_b, beta, C, ldc);
+        }
+      };
+      constexpr isa::Isa I = decltype(tag)::value;
+      if constexpr (I == isa::Isa::generic)
+        with_tile_bytes(vb, block);  // the test hook's tile, compiled for the baseline
+      else
+        block.template operator()<isa::kVectorBytes<I>>();
+    });
   });
 }
 
@@ -268,13 +326,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   gemm_split<T>(
       trans_a, M, N, K, alpha, A, lda,
-      [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(trans_b, B, ldb, k0, kc, j0, nc, dst); },
+      [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
+        // The panel width of the tile running (tile_bytes).
+        with_tile_bytes(tile_bytes(), [&]<int VB>() { pack_b<T, VB>(trans_b, B, ldb, k0, kc, j0, nc, dst); });
+      },
       beta, C, ldc);
 }
 
 template <typename T>
 int gemm_panel_width() {
-  return Tile<T>::NR;
+  return panel_width<T>();
 }
 
 template <typename T>
@@ -284,6 +345,14 @@ void gemm_pack_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T
 }
 
 namespace detail {
+void gemm_fail_worker_allocations(int n) { g_failing_worker_allocations.store(n); }
+
+void gemm_generic_tile_bytes(int bytes) {
+  LIEDNET_CHECK(bytes == 0 || bytes == 16 || bytes == 32 || bytes == 64, "gemm_generic_tile_bytes: ", bytes,
+                " is not 0, 16, 32 or 64");
+  g_generic_tile_bytes.store(bytes);
+}
+
 template <typename T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                     const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {

@@ -34,6 +34,15 @@ void gemm_pack_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T
                  const PackB<T>& pack_b, T beta, T* C, int64_t ldc);
 
 namespace detail {
+// Test hook: the next n requests for a packing buffer made on OpenMP worker
+// threads (not thread 0) fail as an allocation failure would.
+void gemm_fail_worker_allocations(int n);
+
+// Test hook: under the generic ISA, run the tile of AVX2 (32 bytes) or AVX-512
+// (64 bytes) instead of the baseline's 16, compiled for the baseline, so a
+// machine without AVX-512 still tests that tile's packing and edges; 0 undoes.
+void gemm_generic_tile_bytes(int bytes);
+
 // The definition, summed in double: the reference the kernel is tested against.
 template <typename T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,

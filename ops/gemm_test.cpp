@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ops/gemm.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 #include "tensor/tensor.h"
 
@@ -107,5 +108,75 @@ TEST_SUITE("ops") {
     set_num_threads(saved);
     CHECK(one == two);
     CHECK(one == three);
+  }
+}
+
+TEST_SUITE("ops") {
+  TEST_CASE("an allocation that fails on a worker thread reaches the caller as an Error, and gemm recovers") {
+    // Two threads, and a product large enough to be split between them: the
+    // worker's packing buffer fails; before, the exception left the OpenMP
+    // region and ended the program (terminate, exit 134).
+    const int saved = num_threads();
+    set_num_threads(2);
+    const int64_t M = 96, N = 512, K = 64;
+    Generator g(5);
+    Tensor A = Tensor::randn({M, K}, g, DType::F32), B = Tensor::randn({K, N}, g, DType::F32);
+    Tensor C = Tensor::zeros({M, N}, DType::F32), C2 = Tensor::zeros({M, N}, DType::F32);
+    ops::detail::gemm_fail_worker_allocations(1000);
+    std::string what;
+    try {
+      ops::gemm<float>(false, false, M, N, K, 1.0f, A.data<float>(), K, B.data<float>(), N, 0.0f, C.data<float>(), N);
+    } catch (const Error& e) {
+      what = e.what();
+    }
+    ops::detail::gemm_fail_worker_allocations(0);
+    CHECK(what.find("gemm: out of memory for a packing buffer") != std::string::npos);
+    // The next product runs, and matches the same product on one thread.
+    ops::gemm<float>(false, false, M, N, K, 1.0f, A.data<float>(), K, B.data<float>(), N, 0.0f, C.data<float>(), N);
+    set_num_threads(1);
+    ops::gemm<float>(false, false, M, N, K, 1.0f, A.data<float>(), K, B.data<float>(), N, 0.0f, C2.data<float>(), N);
+    set_num_threads(saved);
+    CHECK(C.to_vector() == C2.to_vector());
+  }
+}
+
+TEST_SUITE("ops") {
+  TEST_CASE("gemm with the AVX2 and AVX-512 tiles: the definition, and identical bits for any thread count") {
+    // The wider tiles compiled for the baseline (ops/gemm.h's hook): on a CPU
+    // without AVX-512 this is the only run of the 6 x 32 tile's packing and edges.
+    if (isa::current() != isa::Isa::generic) {
+      MESSAGE("skipped: runs under LIEDNET_ISA=generic (ctest ops_isa_generic)");
+      return;
+    }
+    Generator g(19);
+    const int saved = num_threads();
+    for (int bytes : {32, 64}) {
+      ops::detail::gemm_generic_tile_bytes(bytes);
+      for (auto [M, N, K] : {std::tuple{7, 45, 5}, {70, 300, 33}, {13, 1, 300}})
+        for (bool ta : {false, true})
+          for (bool tb : {false, true}) {
+            INFO("tile bytes ", bytes, " M ", M, " N ", N, " K ", K, " ta ", ta, " tb ", tb);
+            Tensor A = Tensor::randn({ta ? K : M, ta ? M : K}, g, DType::F64);
+            Tensor B = Tensor::randn({tb ? N : K, tb ? K : N}, g, DType::F64);
+            Tensor C = Tensor::randn({M, N}, g, DType::F64);
+            const auto want = reference(ta, tb, M, N, K, 0.7, A.to_vector(), B.to_vector(), 0.5, C.to_vector());
+            std::vector<std::vector<double>> got;
+            for (int threads : {1, 2}) {
+              set_num_threads(threads);
+              Tensor Ct = C.clone();
+              ops::gemm<double>(ta, tb, M, N, K, 0.7, A.data<double>(), ta ? M : K, B.data<double>(), tb ? K : N,
+                                0.5, Ct.data<double>(), N);
+              got.push_back(Ct.to_vector());
+            }
+            double err = 0;
+            for (size_t i = 0; i < want.size(); ++i) err = std::max(err, std::abs(got[0][i] - want[i]));
+            CHECK(err < 1e-12);
+            CHECK(got[0] == got[1]);
+            CHECK(ops::gemm_panel_width<double>() == 2 * bytes / 8);
+          }
+    }
+    ops::detail::gemm_generic_tile_bytes(0);
+    set_num_threads(saved);
+    CHECK(ops::gemm_panel_width<float>() == 8);
   }
 }

@@ -8,6 +8,7 @@
 #include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/cuda/layernorm.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 #include "tensor/storage.h"
 
@@ -33,7 +34,7 @@ struct Layout {
 template <typename T>
 void layer_norm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, const Layout& l, double eps) {
   const int64_t tiles = l.tiles();
-  parallel_for(0, l.items(), 1, [&](int64_t item) {
+  isa::parallel_for_isa(0, l.items(), 1, [&](int64_t item) {
     const int64_t s = item / tiles, p0 = (item % tiles) * kTile, np = std::min(kTile, l.p - p0);
     const int64_t base = s * l.c * l.p + p0;  // (C, np) block with row stride P
     double mu[kTile] = {}, sq[kTile] = {};  // sums, then means; sums of squared deviations
@@ -104,7 +105,7 @@ void layer_norm_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w
   const int64_t tiles = l.tiles(), items = l.items();
   const bool want_wb = gw || gb;
   std::vector<double> part_w(want_wb ? items * l.c : 0), part_b(want_wb ? items * l.c : 0);  // (items, C)
-  parallel_for(0, items, 1, [&](int64_t item) {
+  isa::parallel_for_isa(0, items, 1, [&](int64_t item) {
     const int64_t s = item / tiles, p0 = (item % tiles) * kTile, np = std::min(kTile, l.p - p0);
     const int64_t base = s * l.c * l.p + p0;
     const T* m = mean + s * l.p + p0;
@@ -144,7 +145,7 @@ void layer_norm_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w
     }
   });
   if (!want_wb) return;
-  parallel_for(0, l.c, 64, [&](int64_t c) {
+  isa::parallel_for_isa(0, l.c, 64, [&](int64_t c) {
     double dw = 0, db = 0;
     for (int64_t item = 0; item < items; ++item) {
       dw += part_w[item * l.c + c];
@@ -158,7 +159,7 @@ void layer_norm_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w
 // db[c] += sum of g over samples and pixels: the whole backward when only the bias wants a gradient.
 template <typename T>
 void bias_grad(T* gb, const T* g, const Layout& l) {
-  parallel_for(0, l.c, 1, [&](int64_t c) {
+  isa::parallel_for_isa(0, l.c, 1, [&](int64_t c) {
     double db = 0;
     for (int64_t s = 0; s < l.n; ++s) db += sum_lanes(g + (s * l.c + c) * l.p, l.p);
     gb[c] += static_cast<T>(db);

@@ -7,6 +7,7 @@
 #include "autograd/profiler.h"
 #include "ops/check.h"
 #include "ops/vec_math.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -49,7 +50,7 @@ template <typename T>
 void gate_forward(T* out, T* mean, T* rstd, const T* y, const T* w, const T* b, const T* z, const Layout& l,
                   double eps) {
   const int64_t tiles = l.tiles();
-  parallel_for(0, l.items(), 1, [&](int64_t item) {
+  isa::parallel_for_isa(0, l.items(), 1, [&](int64_t item) {
     const int64_t s = item / tiles, p0 = (item % tiles) * kTile, np = std::min(kTile, l.p - p0);
     const int64_t base = s * l.c * l.p + p0;  // (C, np) block with row stride P
     T* m = mean + s * l.p + p0;
@@ -77,7 +78,7 @@ void gate_backward(T* gy, T* gw, T* gb, T* gz, const T* g, const T* y, const T* 
   const int64_t tiles = l.tiles(), items = l.items();
   const bool want_wb = gw || gb;
   std::vector<double> part_w(want_wb ? items * l.c : 0), part_b(want_wb ? items * l.c : 0);  // (items, C)
-  parallel_for(0, items, 1, [&](int64_t item) {
+  isa::parallel_for_isa(0, items, 1, [&](int64_t item) {
     const int64_t s = item / tiles, p0 = (item % tiles) * kTile, np = std::min(kTile, l.p - p0);
     const int64_t base = s * l.c * l.p + p0;
     const T* m = mean + s * l.p + p0;
@@ -119,7 +120,7 @@ void gate_backward(T* gy, T* gw, T* gb, T* gz, const T* g, const T* y, const T* 
     }
   });
   if (!want_wb) return;
-  parallel_for(0, l.c, 64, [&](int64_t c) {
+  isa::parallel_for_isa(0, l.c, 64, [&](int64_t c) {
     double dw = 0, db = 0;
     for (int64_t item = 0; item < items; ++item) {
       dw += part_w[item * l.c + c];
@@ -149,7 +150,9 @@ Tensor norm_silu_gate(const Tensor& y, const Tensor& weight, const Tensor& bias,
                   ") for y ", y.str(), ", got weight ", weight.str(), ", bias ", bias.str());
   }
   LIEDNET_CHECK(eps >= 0 && std::isfinite(eps), op, ": eps must be finite and >= 0, got ", eps);
-  Layout l{y.size(0), y.size(1), y.numel() / (y.size(0) * y.size(1))};
+  // The pixels per channel as a product, not numel / (N C): a batch of 0 is an empty output.
+  Layout l{y.size(0), y.size(1), 1};
+  for (int d = 2; d < y.ndim(); ++d) l.p *= y.size(d);
 
   Tensor out = Tensor::empty(y.shape(), y.dtype());
   Tensor mean = Tensor::empty({l.n, l.p}, y.dtype());  // (N, P)

@@ -204,26 +204,24 @@ void chunk_steps(Seq& s, int64_t t0, int64_t len, bool use_softplus, T* u, T* dt
   softplus_steps(dt, dsp, len, use_softplus);
 }
 
+// ---- the recurrence: the plain loop first, the 16-state vector path after ----
+//
+// Each step below is written twice: once as the scalar loop over the N states
+// (any T, any N: read this one), then, for float with N = 16, as the same
+// arithmetic on all 16 states at once (f32x16). The vector path computes the
+// same terms in the same order; only its names differ:
+//   A16, h16, g16     A, h and g of the 16 states (one f32x16 each)
+//   stride            B(t + 1) - B(t): the step stride of B, C, dB, dC
+//   B0, C0, dB0, dC0  the chunk's first step's B, C, dB, dC
+// forward_chunk and backward_chunk pick the path.
+
 // Steps [t0, t0 + len) of the recurrence from state h (updated in place),
-// given the chunk's u and dt from chunk_steps.
+// given the chunk's u and dt from chunk_steps. The plain loop.
 template <typename T, int NS, typename Seq>
-void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* u, const T* dt, T* h) {
-  if constexpr (kVector16<T, NS>) {
-    const f32x16 a16 = load16(A);
-    f32x16 h16 = load16(h);
-    const float* B0 = s.B(t0);
-    const float* C0 = s.C(t0);
-    const int64_t st = s.step_stride();
-    for (int64_t i = 0; i < len; ++i) {
-      const float du = dt[i] * u[i];
-      h16 = decay_exp(dt[i] * a16) * h16 + du * load16(B0 + i * st);
-      s.y(t0 + i, hsum(load16(C0 + i * st) * h16) + D * u[i]);
-    }
-    store16(h, h16);
-    return;
-  }
+void forward_chunk_scalar(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* u, const T* dt,
+                          T* h) {
   const int n = NS > 0 ? NS : n_runtime;
-  T prod[kMaxState];
+  T prod[kMaxState];  // C_t[k] h_t[k], summed by tree_sum
   for (int64_t i = 0; i < len; ++i) {
     const int64_t t = t0 + i;
     const T du = dt[i] * u[i];
@@ -237,63 +235,48 @@ void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T
   }
 }
 
+// The same for float and 16 states, all 16 at once.
+template <typename Seq>
+void forward_chunk16(Seq& s, int64_t t0, int64_t len, const float* A, float D, const float* u, const float* dt,
+                     float* h) {
+  const f32x16 A16 = load16(A);
+  f32x16 h16 = load16(h);
+  const float* B0 = s.B(t0);
+  const float* C0 = s.C(t0);
+  const int64_t stride = s.step_stride();
+  for (int64_t i = 0; i < len; ++i) {
+    const float du = dt[i] * u[i];
+    h16 = decay_exp(dt[i] * A16) * h16 + du * load16(B0 + i * stride);
+    s.y(t0 + i, hsum(load16(C0 + i * stride) * h16) + D * u[i]);
+  }
+  store16(h, h16);
+}
+
+template <typename T, int NS, typename Seq>
+void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* u, const T* dt, T* h) {
+  if constexpr (kVector16<T, NS>)
+    forward_chunk16(s, t0, len, A, D, u, dt, h);
+  else
+    forward_chunk_scalar<T, NS>(s, t0, len, n_runtime, A, D, u, dt, h);
+}
+
 // The adjoint over steps [t0, t0 + len): h0 is the state before the chunk, g
 // carries dL/dh backwards (in: after the chunk; out: before it). ws holds the
 // chunk's u, dt, dsp (from chunk_steps) and receives the recomputed h and a,
 // and dL/dz_t in ws.dz. dA (N) and dD, sums over whole sequences, are added
-// into in double (the 16-state float path sums dA over the chunk in float first).
+// into in double (the 16-state float path sums dA over the chunk in float
+// first). The plain loop.
 template <typename T, int NS, typename Seq>
-void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* h0, T* g,
-                    ChunkWorkspace<T>& ws, double* dA, double& dD) {
-  if constexpr (kVector16<T, NS>) {
-    const f32x16 a16 = load16(A);
-    f32x16 hp = load16(h0);
-    const float* B0 = s.B(t0);
-    const float* C0 = s.C(t0);
-    float* dB0 = s.dB(t0);
-    float* dC0 = s.dC(t0);
-    const int64_t st = s.step_stride();
-    for (int64_t i = 0; i < len; ++i) {
-      const float dt = ws.dt[i];
-      const f32x16 a = decay_exp(dt * a16);
-      hp = a * hp + (dt * ws.u[i]) * load16(B0 + i * st);
-      store16(&ws.a[i * 16], a);
-      store16(&ws.h[i * 16], hp);
-    }
-    f32x16 g16 = load16(g);
-    // dA over the chunk in float (at most `chunk` terms), then into the double sum.
-    f32x16 dA_chunk = {};
-    for (int64_t i = len - 1; i >= 0; --i) {
-      const int64_t t = t0 + i;
-      const float gy = s.gy(t), u = ws.u[i], dt = ws.dt[i];
-      const f32x16 B = load16(B0 + i * st), C = load16(C0 + i * st);
-      const f32x16 a = load16(&ws.a[i * 16]);
-      const f32x16 h = load16(&ws.h[i * 16]);
-      const f32x16 hprev = i > 0 ? load16(&ws.h[(i - 1) * 16]) : load16(h0);
-      float* dB = dB0 + i * st;
-      float* dC = dC0 + i * st;
-      dD += static_cast<double>(gy * u);
-      store16(dC, load16(dC) + gy * h);
-      g16 += gy * C;
-      const f32x16 gah = g16 * (a * hprev);  // g dh_t/d(dt A) = g a h_{t-1}
-      const f32x16 pu = g16 * B;
-      const f32x16 pdt = a16 * gah + u * pu;
-      dA_chunk += dt * gah;
-      store16(dB, load16(dB) + g16 * (dt * u));
-      g16 *= a;
-      s.add_du(t, gy * D + dt * hsum(pu));
-      ws.dz[i] = hsum(pdt) * ws.dsp[i];
-    }
-    store16(g, g16);
-    f64x16 dA16 = load16(dA);
-    add_to(dA16, dA_chunk);
-    store16(dA, dA16);
-    return;
-  }
+void backward_chunk_scalar(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* h0, T* g,
+                           ChunkWorkspace<T>& ws, double* dA, double& dD) {
   const int n = NS > 0 ? NS : n_runtime;
-  T pdt[kMaxState], pu[kMaxState];
+  // Per-state terms of two sums over the states, added by tree_sum:
+  //   du_terms[k]  = g_t[k] B_t[k]                           (du_t = gy_t D + dt_t sum)
+  //   ddt_terms[k] = g_t[k] (A[k] a_t[k] h_{t-1}[k] + u_t B_t[k])   (ddt_t = sum)
+  T ddt_terms[kMaxState], du_terms[kMaxState];
 
-  const T* hp = h0;
+  // Recompute the chunk's states and decays from h0.
+  const T* h_prev = h0;
   for (int64_t i = 0; i < len; ++i) {
     const T dt = ws.dt[i];
     const T du = dt * ws.u[i];
@@ -302,11 +285,12 @@ void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, 
     T* h = &ws.h[i * n];
     for (int k = 0; k < n; ++k) {
       a[k] = decay_exp(dt * A[k]);
-      h[k] = a[k] * hp[k] + du * B[k];
+      h[k] = a[k] * h_prev[k] + du * B[k];
     }
-    hp = h;
+    h_prev = h;
   }
 
+  // The adjoint, last step first.
   for (int64_t i = len - 1; i >= 0; --i) {
     const int64_t t = t0 + i;
     const T gy = s.gy(t);
@@ -323,17 +307,79 @@ void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, 
     const T dtu = dt * u;
     for (int k = 0; k < n; ++k) {
       dC[k] += gy * h[k];
-      g[k] += gy * C[k];
-      const T ah = a[k] * hprev[k];
-      pdt[k] = g[k] * (A[k] * ah + u * B[k]);
-      pu[k] = g[k] * B[k];
-      dA[k] += static_cast<double>(g[k] * dt * ah);
+      g[k] += gy * C[k];  // g_t = gy_t C_t + a_{t+1} g_{t+1}
+      const T a_hprev = a[k] * hprev[k];
+      ddt_terms[k] = g[k] * (A[k] * a_hprev + u * B[k]);
+      du_terms[k] = g[k] * B[k];
+      dA[k] += static_cast<double>(g[k] * dt * a_hprev);
       dB[k] += g[k] * dtu;
-      g[k] *= a[k];
+      g[k] *= a[k];  // a_t g_t: carried to step t - 1
     }
-    s.add_du(t, gy * D + dt * tree_sum<T, NS>(pu, n));
-    ws.dz[i] = tree_sum<T, NS>(pdt, n) * ws.dsp[i];
+    s.add_du(t, gy * D + dt * tree_sum<T, NS>(du_terms, n));
+    ws.dz[i] = tree_sum<T, NS>(ddt_terms, n) * ws.dsp[i];
   }
+}
+
+// The same for float and 16 states, all 16 at once. g_a_hprev = g a_t h_{t-1}
+// (g times dh_t/d(dt A)) is the common factor of the dA and ddt terms.
+template <typename Seq>
+void backward_chunk16(Seq& s, int64_t t0, int64_t len, const float* A, float D, const float* h0, float* g,
+                      ChunkWorkspace<float>& ws, double* dA, double& dD) {
+  const f32x16 A16 = load16(A);
+  const float* B0 = s.B(t0);
+  const float* C0 = s.C(t0);
+  float* dB0 = s.dB(t0);
+  float* dC0 = s.dC(t0);
+  const int64_t stride = s.step_stride();
+
+  // Recompute the chunk's states and decays from h0.
+  f32x16 h16 = load16(h0);
+  for (int64_t i = 0; i < len; ++i) {
+    const float dt = ws.dt[i];
+    const f32x16 a = decay_exp(dt * A16);
+    h16 = a * h16 + (dt * ws.u[i]) * load16(B0 + i * stride);
+    store16(&ws.a[i * 16], a);
+    store16(&ws.h[i * 16], h16);
+  }
+
+  // The adjoint, last step first; dA over the chunk in float (at most `chunk`
+  // terms), then into the double sum.
+  f32x16 g16 = load16(g);
+  f32x16 dA_chunk = {};
+  for (int64_t i = len - 1; i >= 0; --i) {
+    const int64_t t = t0 + i;
+    const float gy = s.gy(t), u = ws.u[i], dt = ws.dt[i];
+    const f32x16 B = load16(B0 + i * stride), C = load16(C0 + i * stride);
+    const f32x16 a = load16(&ws.a[i * 16]);
+    const f32x16 h = load16(&ws.h[i * 16]);
+    const f32x16 hprev = i > 0 ? load16(&ws.h[(i - 1) * 16]) : load16(h0);
+    float* dB = dB0 + i * stride;
+    float* dC = dC0 + i * stride;
+    dD += static_cast<double>(gy * u);
+    store16(dC, load16(dC) + gy * h);
+    g16 += gy * C;
+    const f32x16 g_a_hprev = g16 * (a * hprev);
+    const f32x16 du_terms = g16 * B;
+    const f32x16 ddt_terms = A16 * g_a_hprev + u * du_terms;
+    dA_chunk += dt * g_a_hprev;
+    store16(dB, load16(dB) + g16 * (dt * u));
+    g16 *= a;
+    s.add_du(t, gy * D + dt * hsum(du_terms));
+    ws.dz[i] = hsum(ddt_terms) * ws.dsp[i];
+  }
+  store16(g, g16);
+  f64x16 dA16 = load16(dA);
+  add_to(dA16, dA_chunk);
+  store16(dA, dA16);
+}
+
+template <typename T, int NS, typename Seq>
+void backward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T D, const T* h0, T* g,
+                    ChunkWorkspace<T>& ws, double* dA, double& dD) {
+  if constexpr (kVector16<T, NS>)
+    backward_chunk16(s, t0, len, A, D, h0, g, ws, dA, dD);
+  else
+    backward_chunk_scalar<T, NS>(s, t0, len, n_runtime, A, D, h0, g, ws, dA, dD);
 }
 
 // A whole sequence, chunk by chunk. Seq provides, in scan order:

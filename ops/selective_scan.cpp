@@ -5,6 +5,7 @@
 #include "ops/check.h"
 #include "ops/scan_kernel.h"
 #include "ops/scan_reference.h"
+#include "ops/isa.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -50,7 +51,7 @@ Dims check_inputs(const char* op, const Tensor& u, const Tensor& delta, const Te
 // (Bt, G, N, L) <-> (Bt, G, L, N): the fast kernel reads the N values of a step contiguously.
 template <typename T>
 void swap_last_two(const T* in, T* out, int64_t planes, int64_t rows, int64_t cols) {
-  parallel_for(0, planes, 1, [&](int64_t p) {
+  isa::parallel_for_isa(0, planes, 1, [&](int64_t p) {
     const T* src = in + p * rows * cols;
     T* dst = out + p * rows * cols;
     for (int64_t r = 0; r < rows; ++r)
@@ -113,6 +114,9 @@ T* mut_or_null(Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// The inputs of selective_scan in order: the slots of the backward's gradients (gi[kDelta], ...).
+enum Input : int { kU = 0, kDelta = 1, kA = 2, kB = 3, kC = 4, kD = 5, kDeltaBias = 6 };
+
 // Saved for the fast backward.
 struct FastSaved {
   Tensor u, delta, A, D, bias;
@@ -132,7 +136,7 @@ void fast_forward(const Dims& d, const FastSaved& s, const ScanOptions& opt, Ten
   const T* Ct = s.Ct.data<T>();
   T* out = y.data<T>();
   scan::dispatch_state_size(d.state, [&]<int NS>() {
-    parallel_for(0, d.batch * d.channels, 1, [&](int64_t bc) {
+    isa::parallel_for_isa(0, d.batch * d.channels, 1, [&](int64_t bc) {
       const int64_t b = bc / d.channels, c = bc % d.channels, g = c / d.per_group;
       PlainSeq<T> seq{u + bc * L, delta + bc * L, bias ? bias[c] : T(0), Bt + (b * d.groups + g) * L * d.state,
                       Ct + (b * d.groups + g) * L * d.state, out + bc * L, d.state};
@@ -159,8 +163,8 @@ void fast_backward(const Dims& d, const FastSaved& s, const ScanOptions& opt, co
   const T* Ct = s.Ct.data<T>();
   const T* states = s.states.data<T>();
   const T* gy = gy_t.data<T>();
-  T* du = mut_or_null<T>(gi[0]);
-  T* ddelta = mut_or_null<T>(gi[1]);
+  T* du = mut_or_null<T>(gi[kU]);
+  T* ddelta = mut_or_null<T>(gi[kDelta]);
 
   // Per-channel sums over batch and time, in double; samples are visited in order.
   std::vector<double> dA(d.channels * N, 0.0), dD(d.channels, 0.0), dbias(d.channels, 0.0);
@@ -175,7 +179,7 @@ void fast_backward(const Dims& d, const FastSaved& s, const ScanOptions& opt, co
     std::fill(part_B.begin(), part_B.end(), T(0));
     std::fill(part_C.begin(), part_C.end(), T(0));
     scan::dispatch_state_size(d.state, [&]<int NS>() {
-      parallel_for(0, blocks, 1, [&](int64_t blk) {
+      isa::parallel_for_isa(0, blocks, 1, [&](int64_t blk) {
         scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), d.state);
         const int64_t g = blk / blocks_per_group;
         const int64_t c0 = g * d.per_group + (blk % blocks_per_group) * kChannelBlock;
@@ -199,7 +203,7 @@ void fast_backward(const Dims& d, const FastSaved& s, const ScanOptions& opt, co
       });
     });
     // dB[b, g] = sum of the group's block partials, in block order.
-    parallel_for(0, d.groups * L, 64, [&](int64_t gl) {
+    isa::parallel_for_isa(0, d.groups * L, 64, [&](int64_t gl) {
       const int64_t g = gl / L, t = gl % L;
       T* ob = dBt + ((b * d.groups + g) * L + t) * N;
       T* oc = dCt + ((b * d.groups + g) * L + t) * N;
@@ -219,14 +223,14 @@ void fast_backward(const Dims& d, const FastSaved& s, const ScanOptions& opt, co
     T* p = dst.data<T>();
     for (size_t i = 0; i < v.size(); ++i) p[i] += static_cast<T>(v[i]);
   };
-  add_vec(gi[2], dA);
-  add_vec(gi[5], dD);
-  add_vec(gi[6], dbias);
+  add_vec(gi[kA], dA);
+  add_vec(gi[kD], dD);
+  add_vec(gi[kDeltaBias], dbias);
   // Back to (Bt, G, N, L).
-  for (int k : {3, 4}) {
+  for (int k : {kB, kC}) {
     if (!gi[k].defined()) continue;
     Tensor tmp = Tensor::empty(gi[k].shape(), gi[k].dtype());
-    swap_last_two<T>(k == 3 ? dBt : dCt, tmp.data<T>(), d.batch * d.groups, L, N);
+    swap_last_two<T>(k == kB ? dBt : dCt, tmp.data<T>(), d.batch * d.groups, L, N);
     T* dst = gi[k].data<T>();
     const T* src = tmp.data<T>();
     for (int64_t i = 0, n = tmp.numel(); i < n; ++i) dst[i] += src[i];
@@ -296,11 +300,14 @@ Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, con
   if (on_cuda("selective_scan", u)) return detail::selective_scan_cuda(u, delta, A, B, C, D, delta_bias, opt);
   const bool grad = autograd::needs_grad({&u, &delta, &A, &B, &C, &D, &delta_bias});
   const int64_t chunks = (d.length + opt.chunk - 1) / opt.chunk;
-  FastSaved s{u.detach(), delta.detach(), A.detach(), D.defined() ? D.detach() : Tensor(),
-              delta_bias.defined() ? delta_bias.detach() : Tensor(),
-              Tensor::empty({d.batch, d.groups, d.length, d.state}, u.dtype()),
-              Tensor::empty({d.batch, d.groups, d.length, d.state}, u.dtype()),
-              grad ? Tensor::empty({d.batch, d.channels, chunks, d.state}, u.dtype()) : Tensor()};
+  FastSaved s{.u = u.detach(),
+              .delta = delta.detach(),
+              .A = A.detach(),
+              .D = D.defined() ? D.detach() : Tensor(),
+              .bias = delta_bias.defined() ? delta_bias.detach() : Tensor(),
+              .Bt = Tensor::empty({d.batch, d.groups, d.length, d.state}, u.dtype()),
+              .Ct = Tensor::empty({d.batch, d.groups, d.length, d.state}, u.dtype()),
+              .states = grad ? Tensor::empty({d.batch, d.channels, chunks, d.state}, u.dtype()) : Tensor()};
   Tensor y = Tensor::empty(u.shape(), u.dtype());
   LIEDNET_DISPATCH(u.dtype(), T, {
     swap_last_two<T>(B.data<T>(), s.Bt.data<T>(), d.batch * d.groups, d.state, d.length);
@@ -319,9 +326,14 @@ Tensor selective_scan_reference(const Tensor& u, const Tensor& delta, const Tens
                                 const Tensor& C, const Tensor& D, const Tensor& delta_bias, const ScanOptions& opt) {
   LIEDNET_PROFILE_OP("selective_scan_reference");
   const Dims d = check_inputs("selective_scan_reference", u, delta, A, B, C, D, delta_bias, opt, false);
-  RefSaved s{u.detach(), delta.detach(), A.detach(), B.detach(), C.detach(),
-             D.defined() ? D.detach() : Tensor(), delta_bias.defined() ? delta_bias.detach() : Tensor(),
-             Tensor::empty({d.batch, d.channels, d.length, d.state}, u.dtype())};
+  RefSaved s{.u = u.detach(),
+             .delta = delta.detach(),
+             .A = A.detach(),
+             .B = B.detach(),
+             .C = C.detach(),
+             .D = D.defined() ? D.detach() : Tensor(),
+             .bias = delta_bias.defined() ? delta_bias.detach() : Tensor(),
+             .hs = Tensor::empty({d.batch, d.channels, d.length, d.state}, u.dtype())};
   Tensor y = Tensor::empty(u.shape(), u.dtype());
   const bool sp = opt.delta_softplus;
   LIEDNET_DISPATCH(u.dtype(), T, ref_forward<T>(d, s, sp, y));

@@ -7,6 +7,7 @@
 #include "ops/cuda/ss2d_scan.h"
 #include "ops/flops.h"
 #include "ops/gemm.h"
+#include "ops/isa.h"
 #include "ops/scan_kernel.h"
 #include "ops/scan_reference.h"
 #include "tensor/parallel.h"
@@ -15,11 +16,14 @@ namespace liednet::ops {
 
 namespace {
 constexpr int kDirections = 4;
+
+// The inputs of ss2d_scan in order: the slots of the backward's gradients (gi[kXProj], ...).
+enum Input : int { kX = 0, kXProj = 1, kDtProj = 2, kDtBias = 3, kALogs = 4, kDs = 5 };
 constexpr int64_t kChannelBlock = 8;  // channels per backward task: fixed, so sums never depend on threads
 
 struct Dims {
-  int64_t batch, d, H, W, L;
-  int64_t R, N, S;  // S = R + 2N: projection rows per direction
+  int64_t batch, channels, H, W, L;  // x (batch, channels, H, W), L = H W steps per direction
+  int64_t R, N, S;                   // dt rank, states, and S = R + 2N: projection rows per direction
   int64_t KS() const { return kDirections * S; }
 };
 
@@ -34,20 +38,26 @@ Dims check_inputs(const char* op, const Tensor& x, const Tensor& wx, const Tenso
   check_ndim(op, bias, 2, "dt_projs_bias");
   check_ndim(op, alogs, 2, "A_logs");
   check_ndim(op, ds, 1, "Ds");
-  Dims d{x.size(0), x.size(1), x.size(2), x.size(3), x.size(2) * x.size(3), wdt.size(2), alogs.size(1), 0};
-  d.S = d.R + 2 * d.N;
+  Dims d{.batch = x.size(0),
+         .channels = x.size(1),
+         .H = x.size(2),
+         .W = x.size(3),
+         .L = x.size(2) * x.size(3),
+         .R = wdt.size(2),
+         .N = alogs.size(1),
+         .S = wdt.size(2) + 2 * alogs.size(1)};
   const auto msg = [&] {
     return std::string(" (x ") + x.str() + ", x_proj_weight " + wx.str() + ", dt_projs_weight " + wdt.str() +
            ", dt_projs_bias " + bias.str() + ", A_logs " + alogs.str() + ", Ds " + ds.str() + ")";
   };
-  LIEDNET_CHECK(wdt.size(0) == kDirections && wdt.size(1) == d.d && d.R >= 1, op,
+  LIEDNET_CHECK(wdt.size(0) == kDirections && wdt.size(1) == d.channels && d.R >= 1, op,
                 ": dt_projs_weight must be (4, d, R) with d = x's channels", msg());
-  LIEDNET_CHECK(d.N >= 1 && d.N <= scan::kMaxState && alogs.size(0) == kDirections * d.d, op,
+  LIEDNET_CHECK(d.N >= 1 && d.N <= scan::kMaxState && alogs.size(0) == kDirections * d.channels, op,
                 ": A_logs must be (4*d, N) with N in [1, ", scan::kMaxState, "]", msg());
-  LIEDNET_CHECK(wx.size(0) == kDirections && wx.size(1) == d.S && wx.size(2) == d.d, op,
-                ": x_proj_weight must be (4, R+2N, d) = (4, ", d.S, ", ", d.d, ")", msg());
-  LIEDNET_CHECK(bias.size(0) == kDirections && bias.size(1) == d.d, op, ": dt_projs_bias must be (4, d)", msg());
-  LIEDNET_CHECK(ds.size(0) == kDirections * d.d, op, ": Ds must be (4*d)", msg());
+  LIEDNET_CHECK(wx.size(0) == kDirections && wx.size(1) == d.S && wx.size(2) == d.channels, op,
+                ": x_proj_weight must be (4, R+2N, d) = (4, ", d.S, ", ", d.channels, ")", msg());
+  LIEDNET_CHECK(bias.size(0) == kDirections && bias.size(1) == d.channels, op, ": dt_projs_bias must be (4, d)", msg());
+  LIEDNET_CHECK(ds.size(0) == kDirections * d.channels, op, ": Ds must be (4*d)", msg());
   return d;
 }
 
@@ -161,8 +171,9 @@ void project(const Dims& d, const Saved& s, const T* xa) {
   T* proj = const_cast<T*>(s.proj.data<T>());
   std::vector<T> pix(L * KS);
   for (int64_t b = 0; b < d.batch; ++b) {
-    gemm<T>(true, true, L, KS, d.d, T(1), xa + b * d.d * L, L, s.wx.data<T>(), d.d, T(0), pix.data(), KS);
-    parallel_for(0, kDirections * L, 256, [&](int64_t kt) {
+    gemm<T>(true, true, L, KS, d.channels, T(1), xa + b * d.channels * L, L, s.wx.data<T>(), d.channels, T(0),
+            pix.data(), KS);
+    isa::parallel_for_isa(0, kDirections * L, 256, [&](int64_t kt) {
       const int64_t k = kt / L, t = kt % L;
       const T* src = pix.data() + static_cast<int64_t>(order[kt]) * KS + k * S;
       const Proj<T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
@@ -176,7 +187,7 @@ void project(const Dims& d, const Saved& s, const T* xa) {
 template <typename T>
 void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
   const int64_t L = d.L, S = d.S, chunks = (L + opt.chunk - 1) / opt.chunk;
-  const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
+  const int64_t blocks = (d.channels + kChannelBlock - 1) / kChannelBlock;
   project<T>(d, s, xa);
   const T* x = xa;
   const int32_t* order = s.order->data();
@@ -193,8 +204,8 @@ void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& o
     // Task: a sample and a block of channels, all four directions. Within a
     // direction the chunk loop is outside the channel loop, so a chunk's
     // projections stay in cache for every channel of the block.
-    parallel_for(0, d.batch * blocks, 1, [&](int64_t task) {
-      const int64_t b = task / blocks, c0 = (task % blocks) * kChannelBlock, c1 = block_end(task % blocks, d.d);
+    isa::parallel_for_isa(0, d.batch * blocks, 1, [&](int64_t task) {
+      const int64_t b = task / blocks, c0 = (task % blocks) * kChannelBlock, c1 = block_end(task % blocks, d.channels);
       scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
       std::vector<T> h((c1 - c0) * n);  // (channels, N): each channel's state across chunks
       for (int k = 0; k < kDirections; ++k) {
@@ -203,7 +214,7 @@ void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& o
         for (int64_t j = 0; j < chunks; ++j) {
           const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
           for (int64_t c = c0; c < c1; ++c) {
-            const int64_t bc = b * d.d + c, kc = k * d.d + c;
+            const int64_t bc = b * d.channels + c, kc = k * d.channels + c;
             T* hc = h.data() + (c - c0) * n;
             if (states) std::copy(hc, hc + n, states + ((bc * kDirections + k) * chunks + j) * n);
             Seq<T> seq{x + bc * L, pk, order + k * L};
@@ -222,7 +233,7 @@ template <typename T>
 void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2DScanOptions& opt, const Tensor& gy_t,
                    std::vector<Tensor>& gi) {
   const int64_t L = d.L, S = d.S, KS = d.KS(), N = d.N, chunks = (L + opt.chunk - 1) / opt.chunk;
-  const int64_t blocks = (d.d + kChannelBlock - 1) / kChannelBlock;
+  const int64_t blocks = (d.channels + kChannelBlock - 1) / kChannelBlock;
   const int n = static_cast<int>(N);
   const T* x = xa;
   const T* proj = s.proj.data<T>();
@@ -235,8 +246,8 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
   const T* gy = gy_t.data<T>();
 
   // Per-(direction, channel) sums over the batch and the steps, in double; samples in order.
-  std::vector<double> dA(kDirections * d.d * N, 0.0), dD(kDirections * d.d, 0.0);
-  std::vector<double> dwdt(kDirections * d.d * d.R, 0.0), dbias(kDirections * d.d, 0.0);
+  std::vector<double> dA(kDirections * d.channels * N, 0.0), dD(kDirections * d.channels, 0.0);
+  std::vector<double> dwdt(kDirections * d.channels * d.R, 0.0), dbias(kDirections * d.channels, 0.0);
   std::vector<T> part(blocks * S * L);  // (blocks, S L): per-block partial gradient of one direction's proj
   std::vector<T> gpix(L * KS);          // (L, 4S): the gradient of the pixel-major projections
 
@@ -244,17 +255,18 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
     // One direction at a time: the blocks own their channels' dx, so directions
     // never race on it.
     for (int k = 0; k < kDirections; ++k) {
-      std::fill(part.begin(), part.end(), T(0));
       const Proj<const T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
       scan::dispatch_state_size(n, [&]<int NS>() {
-        parallel_for(0, blocks, 1, [&](int64_t blk) {
-          const int64_t c0 = blk * kChannelBlock, c1 = block_end(blk, d.d);
+        isa::parallel_for_isa(0, blocks, 1, [&](int64_t blk) {
+          const int64_t c0 = blk * kChannelBlock, c1 = block_end(blk, d.channels);
+          // Each task clears its own block's partials (in parallel, and into its cache).
+          std::fill(part.data() + blk * S * L, part.data() + (blk + 1) * S * L, T(0));
           scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
           std::vector<T> g((c1 - c0) * n, T(0));  // (channels, N): dL/dh carried backwards
           std::vector<double> dDc(c1 - c0, 0.0), dbc(c1 - c0, 0.0);
           std::vector<Seq<T>> seqs;
           for (int64_t c = c0; c < c1; ++c) {
-            const int64_t bc = b * d.d + c;
+            const int64_t bc = b * d.channels + c;
             Seq<T> seq{x + bc * L, pk, order + k * L};
             seq.gy_plane = gy + bc * L;
             seq.dx = dx ? dx + bc * L : nullptr;
@@ -264,7 +276,7 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
           for (int64_t j = chunks - 1; j >= 0; --j) {
             const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
             for (int64_t c = c0; c < c1; ++c) {
-              const int64_t bc = b * d.d + c, kc = k * d.d + c;
+              const int64_t bc = b * d.channels + c, kc = k * d.channels + c;
               Seq<T>& seq = seqs[c - c0];
               chunk_inputs(seq, wdt + kc * d.R, bias[kc], t0, len, ws, true);
               scan::backward_chunk<T, NS>(seq, t0, len, n, A + kc * n, D[kc],
@@ -274,13 +286,13 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
             }
           }
           for (int64_t c = c0; c < c1; ++c) {
-            dD[k * d.d + c] += dDc[c - c0];
-            dbias[k * d.d + c] += dbc[c - c0];
+            dD[k * d.channels + c] += dDc[c - c0];
+            dbias[k * d.channels + c] += dbc[c - c0];
           }
         });
       });
       // Sum the block partials in block order, back into pixel order.
-      parallel_for(0, L, 64, [&](int64_t t) {
+      isa::parallel_for_isa(0, L, 64, [&](int64_t t) {
         T* o = gpix.data() + static_cast<int64_t>(order[k * L + t]) * KS + k * S;
         for (int64_t r = 0; r < d.R; ++r) {
           T v = part[r * L + t];
@@ -296,9 +308,12 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
       });
     }
     // Through the projections: dx[b] (d, L) += W^T (d, 4S) gpix^T; dW (4S, d) += gpix^T x[b]^T.
-    if (dx) gemm<T>(true, true, d.d, L, KS, T(1), s.wx.data<T>(), d.d, gpix.data(), KS, T(1), dx + b * d.d * L, L);
-    if (gi[1].defined())
-      gemm<T>(true, true, KS, d.d, L, T(1), gpix.data(), KS, x + b * d.d * L, L, T(1), gi[1].data<T>(), d.d);
+    if (dx)
+      gemm<T>(true, true, d.channels, L, KS, T(1), s.wx.data<T>(), d.channels, gpix.data(), KS, T(1),
+              dx + b * d.channels * L, L);
+    if (gi[kXProj].defined())
+      gemm<T>(true, true, KS, d.channels, L, T(1), gpix.data(), KS, x + b * d.channels * L, L, T(1),
+              gi[kXProj].data<T>(), d.channels);
   }
 
   auto add = [](Tensor& dst, const std::vector<double>& v, const T* scale) {
@@ -306,16 +321,16 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
     T* p = dst.data<T>();
     for (size_t i = 0; i < v.size(); ++i) p[i] += static_cast<T>(scale ? v[i] * scale[i] : v[i]);
   };
-  add(gi[2], dwdt, nullptr);
-  add(gi[3], dbias, nullptr);
-  add(gi[4], dA, A);  // dA_logs = dA * dA/dA_logs = dA * A
-  add(gi[5], dD, nullptr);
+  add(gi[kDtProj], dwdt, nullptr);
+  add(gi[kDtBias], dbias, nullptr);
+  add(gi[kALogs], dA, A);  // dA_logs = dA * dA/dA_logs = dA * A
+  add(gi[kDs], dD, nullptr);
 }
 
 // SiLU(x) = x sigmoid(x) of n values into out.
 template <typename T>
 void silu_map(const T* x, T* out, int64_t n) {
-  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(n, 1 << 14, [&](int64_t lo, int64_t hi) {
     vec::sigmoid_n(x + lo, out + lo, hi - lo);
     for (int64_t i = lo; i < hi; ++i) out[i] *= x[i];
   });
@@ -325,7 +340,7 @@ void silu_map(const T* x, T* out, int64_t n) {
 template <typename T>
 void add_silu_grad(T* dx, const T* dxa, const T* x, int64_t n) {
   constexpr int64_t kPiece = 1024;
-  parallel_chunks(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+  isa::parallel_chunks_isa(n, 1 << 14, [&](int64_t lo, int64_t hi) {
     T s[kPiece];
     for (int64_t p = lo; p < hi; p += kPiece) {
       const int64_t m = std::min(kPiece, hi - p);
@@ -351,7 +366,7 @@ void cpu_forward(const Dims& d, Saved& s, const SS2DScanOptions& opt, Tensor& y,
 template <typename T>
 void cpu_backward(const Dims& d, const Saved& s, const SS2DScanOptions& opt, const Tensor& g,
                   std::vector<Tensor>& gi) {
-  T* dx = gi[0].defined() ? gi[0].data<T>() : nullptr;
+  T* dx = gi[kX].defined() ? gi[kX].data<T>() : nullptr;
   if (!opt.silu_input) {
     fast_backward<T>(d, s, s.x.data<T>(), dx, opt, g, gi);
     return;
@@ -379,25 +394,30 @@ struct RefDirection {
   std::vector<T> hs;     // (d, L, N)
 
   RefDirection(const Dims& d, const RefSaved& s, int64_t b, int k)
-      : xs(d.d * d.L), xdbl(d.S * d.L, T(0)), z(d.d * d.L), A(d.d * d.N), y(d.d * d.L), hs(d.d * d.L * d.N) {
-    const T* x = s.x.data<T>() + b * d.d * d.L;
-    for (int64_t c = 0; c < d.d; ++c)
+      : xs(d.channels * d.L),
+        xdbl(d.S * d.L, T(0)),
+        z(d.channels * d.L),
+        A(d.channels * d.N),
+        y(d.channels * d.L),
+        hs(d.channels * d.L * d.N) {
+    const T* x = s.x.data<T>() + b * d.channels * d.L;
+    for (int64_t c = 0; c < d.channels; ++c)
       for (int64_t t = 0; t < d.L; ++t) xs[c * d.L + t] = x[c * d.L + ss2d_pixel(k, t, d.H, d.W)];
-    const T* wx = s.wx.data<T>() + k * d.S * d.d;
+    const T* wx = s.wx.data<T>() + k * d.S * d.channels;
     for (int64_t r = 0; r < d.S; ++r)
-      for (int64_t c = 0; c < d.d; ++c)
-        for (int64_t t = 0; t < d.L; ++t) xdbl[r * d.L + t] += wx[r * d.d + c] * xs[c * d.L + t];
-    const T* wdt = s.wdt.data<T>() + k * d.d * d.R;
-    for (int64_t c = 0; c < d.d; ++c)
+      for (int64_t c = 0; c < d.channels; ++c)
+        for (int64_t t = 0; t < d.L; ++t) xdbl[r * d.L + t] += wx[r * d.channels + c] * xs[c * d.L + t];
+    const T* wdt = s.wdt.data<T>() + k * d.channels * d.R;
+    for (int64_t c = 0; c < d.channels; ++c)
       for (int64_t t = 0; t < d.L; ++t) {
-        T v = s.bias.data<T>()[k * d.d + c];
+        T v = s.bias.data<T>()[k * d.channels + c];
         for (int64_t r = 0; r < d.R; ++r) v += wdt[c * d.R + r] * xdbl[r * d.L + t];
         z[c * d.L + t] = v;
       }
-    for (int64_t i = 0; i < d.d * d.N; ++i) A[i] = -std::exp(s.alogs.data<T>()[k * d.d * d.N + i]);
-    for (int64_t c = 0; c < d.d; ++c)
+    for (int64_t i = 0; i < d.channels * d.N; ++i) A[i] = -std::exp(s.alogs.data<T>()[k * d.channels * d.N + i]);
+    for (int64_t c = 0; c < d.channels; ++c)
       scan::naive_forward<T>(d.L, static_cast<int>(d.N), &xs[c * d.L], &z[c * d.L], &xdbl[d.R * d.L],
-                             &xdbl[(d.R + d.N) * d.L], d.L, &A[c * d.N], s.ds.data<T>()[k * d.d + c], true,
+                             &xdbl[(d.R + d.N) * d.L], d.L, &A[c * d.N], s.ds.data<T>()[k * d.channels + c], true,
                              &y[c * d.L], &hs[c * d.L * d.N]);
   }
 };
@@ -409,8 +429,9 @@ void ref_forward(const Dims& d, const RefSaved& s, Tensor& y) {
   for (int64_t b = 0; b < d.batch; ++b)
     for (int k = 0; k < kDirections; ++k) {
       RefDirection<T> r(d, s, b, k);
-      for (int64_t c = 0; c < d.d; ++c)  // CrossMerge
-        for (int64_t t = 0; t < d.L; ++t) out[(b * d.d + c) * d.L + ss2d_pixel(k, t, d.H, d.W)] += r.y[c * d.L + t];
+      for (int64_t c = 0; c < d.channels; ++c)  // CrossMerge
+        for (int64_t t = 0; t < d.L; ++t)
+          out[(b * d.channels + c) * d.L + ss2d_pixel(k, t, d.H, d.W)] += r.y[c * d.L + t];
     }
 }
 
@@ -423,11 +444,13 @@ void ref_backward(const Dims& d, const RefSaved& s, const Tensor& gy_t, std::vec
   for (int64_t b = 0; b < d.batch; ++b)
     for (int k = 0; k < kDirections; ++k) {
       RefDirection<T> r(d, s, b, k);
-      std::vector<T> gys(d.d * d.L), dxs(d.d * d.L, T(0)), dz(d.d * d.L, T(0)), dxdbl(d.S * d.L, T(0));
-      for (int64_t c = 0; c < d.d; ++c)  // backward of CrossMerge: gather
-        for (int64_t t = 0; t < d.L; ++t) gys[c * d.L + t] = gy[(b * d.d + c) * d.L + ss2d_pixel(k, t, d.H, d.W)];
-      for (int64_t c = 0; c < d.d; ++c) {
-        const int64_t kc = k * d.d + c;
+      std::vector<T> gys(d.channels * d.L), dxs(d.channels * d.L, T(0)), dz(d.channels * d.L, T(0)),
+          dxdbl(d.S * d.L, T(0));
+      for (int64_t c = 0; c < d.channels; ++c)  // backward of CrossMerge: gather
+        for (int64_t t = 0; t < d.L; ++t)
+          gys[c * d.L + t] = gy[(b * d.channels + c) * d.L + ss2d_pixel(k, t, d.H, d.W)];
+      for (int64_t c = 0; c < d.channels; ++c) {
+        const int64_t kc = k * d.channels + c;
         std::vector<T> dA(d.N, T(0));
         T dD = 0;
         scan::naive_backward<T>(d.L, static_cast<int>(d.N), &r.xs[c * d.L], &r.z[c * d.L], &r.xdbl[d.R * d.L],
@@ -445,17 +468,17 @@ void ref_backward(const Dims& d, const RefSaved& s, const Tensor& gy_t, std::vec
           }
         }
       }
-      const T* wx = s.wx.data<T>() + k * d.S * d.d;
-      T* dwxk = dwx.data<T>() + k * d.S * d.d;
+      const T* wx = s.wx.data<T>() + k * d.S * d.channels;
+      T* dwxk = dwx.data<T>() + k * d.S * d.channels;
       for (int64_t q = 0; q < d.S; ++q)
-        for (int64_t c = 0; c < d.d; ++c)
+        for (int64_t c = 0; c < d.channels; ++c)
           for (int64_t t = 0; t < d.L; ++t) {
-            dwxk[q * d.d + c] += dxdbl[q * d.L + t] * r.xs[c * d.L + t];
-            dxs[c * d.L + t] += wx[q * d.d + c] * dxdbl[q * d.L + t];
+            dwxk[q * d.channels + c] += dxdbl[q * d.L + t] * r.xs[c * d.L + t];
+            dxs[c * d.L + t] += wx[q * d.channels + c] * dxdbl[q * d.L + t];
           }
-      for (int64_t c = 0; c < d.d; ++c)  // backward of CrossScan: scatter
+      for (int64_t c = 0; c < d.channels; ++c)  // backward of CrossScan: scatter
         for (int64_t t = 0; t < d.L; ++t)
-          dx.data<T>()[(b * d.d + c) * d.L + ss2d_pixel(k, t, d.H, d.W)] += dxs[c * d.L + t];
+          dx.data<T>()[(b * d.channels + c) * d.L + ss2d_pixel(k, t, d.H, d.W)] += dxs[c * d.L + t];
     }
   const Tensor* grads[] = {&dx, &dwx, &dwdt, &dbias, &dalogs, &dds};
   for (int i = 0; i < 6; ++i)
@@ -489,7 +512,7 @@ struct CudaSaved {
 
 cuda::SS2DScanParams cuda_params(const Dims& d, const CudaSaved& s) {
   cuda::SS2DScanParams p;
-  p.batch = d.batch, p.d = d.d, p.H = d.H, p.W = d.W, p.L = d.L;
+  p.batch = d.batch, p.d = d.channels, p.H = d.H, p.W = d.W, p.L = d.L;
   p.R = d.R, p.N = d.N, p.P = d.S;
   p.nseg = (d.L + cuda::kScanSegment - 1) / cuda::kScanSegment;
   p.x = s.x.data<float>();
@@ -509,14 +532,14 @@ Tensor forward_cuda(const char* op, const Dims& d, CudaSaved& s) {
   s.proj = cuda_f32({d.batch, L, KS});
   // proj[b] (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), as on the CPU.
   for (int64_t b = 0; b < d.batch; ++b)
-    gemm(true, true, L, KS, d.d, 1.0f, s.x.data<float>() + b * d.d * L, L, s.wx.data<float>(), d.d, 0.0f,
-         s.proj.data<float>() + b * L * KS, KS);
+    gemm(true, true, L, KS, d.channels, 1.0f, s.x.data<float>() + b * d.channels * L, L, s.wx.data<float>(), d.channels,
+         0.0f, s.proj.data<float>() + b * L * KS, KS);
   cuda::SS2DScanParams p = cuda_params(d, s);
   s.hstart = cuda_f32({p.segments(), d.N});
   s.sumdelta = cuda_f32({p.segments()});
   Tensor hloc = cuda_f32({p.segments(), d.N});
-  Tensor ys = cuda_f32({d.batch, kDirections, d.d, L});
-  Tensor y = cuda_f32({d.batch, d.d, d.H, d.W});
+  Tensor ys = cuda_f32({d.batch, kDirections, d.channels, L});
+  Tensor y = cuda_f32({d.batch, d.channels, d.H, d.W});
   p.hloc = hloc.data<float>();
   p.sumdelta = s.sumdelta.data<float>();
   p.hstart = s.hstart.data<float>();
@@ -534,9 +557,9 @@ void backward_cuda(const char* op, const Dims& d, const CudaSaved& s, const Tens
   const int64_t L = d.L, KS = d.KS();
   cuda::SS2DScanParams p = cuda_params(d, s);
   const int64_t segs = p.segments();
-  const Shape plane{d.batch, kDirections, d.d, L};
+  const Shape plane{d.batch, kDirections, d.channels, L};
   Tensor outloc = cuda_f32({segs, d.N}), ghend = cuda_f32({segs, d.N});
-  Tensor dl = cuda_f32(plane), gz = cuda_f32(plane), du = gi[0].defined() ? cuda_f32(plane) : Tensor();
+  Tensor dl = cuda_f32(plane), gz = cuda_f32(plane), du = gi[kX].defined() ? cuda_f32(plane) : Tensor();
   Tensor part_a = cuda_f64_scratch(segs * d.N), part_d = cuda_f64_scratch(segs), part_bias = cuda_f64_scratch(segs);
   Tensor part_w = cuda_f64_scratch(segs * d.R);
   Tensor dproj = cuda_f32({d.batch, L, KS});
@@ -554,18 +577,21 @@ void backward_cuda(const char* op, const Dims& d, const CudaSaved& s, const Tens
   p.part_w = f64_data(part_w);
   p.dproj = dproj.data<float>();
   backward(p);
-  p.dx = f32_or_null(gi[0]);
-  p.dwdt = f32_or_null(gi[2]);
-  p.dbias = f32_or_null(gi[3]);
-  p.dalogs = f32_or_null(gi[4]);
-  p.dds = f32_or_null(gi[5]);
+  p.dx = f32_or_null(gi[kX]);
+  p.dwdt = f32_or_null(gi[kDtProj]);
+  p.dbias = f32_or_null(gi[kDtBias]);
+  p.dalogs = f32_or_null(gi[kALogs]);
+  p.dds = f32_or_null(gi[kDs]);
   reduce(p);
   // Through the projections: dx[b] (d, L) += W^T (d, 4S) dproj[b]^T; dW (4S, d) += dproj[b]^T x[b]^T, samples in order.
   for (int64_t b = 0; b < d.batch; ++b) {
     const float* g = dproj.data<float>() + b * L * KS;
-    if (p.dx) gemm(true, true, d.d, L, KS, 1.0f, s.wx.data<float>(), d.d, g, KS, 1.0f, p.dx + b * d.d * L, L);
-    if (gi[1].defined())
-      gemm(true, true, KS, d.d, L, 1.0f, g, KS, s.x.data<float>() + b * d.d * L, L, 1.0f, gi[1].data<float>(), d.d);
+    if (p.dx)
+      gemm(true, true, d.channels, L, KS, 1.0f, s.wx.data<float>(), d.channels, g, KS, 1.0f, p.dx + b * d.channels * L,
+           L);
+    if (gi[kXProj].defined())
+      gemm(true, true, KS, d.channels, L, 1.0f, g, KS, s.x.data<float>() + b * d.channels * L, L, 1.0f,
+           gi[kXProj].data<float>(), d.channels);
   }
 }
 }  // namespace
@@ -590,13 +616,17 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
   const bool grad = autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds});
   // Projections 2 L d 4S; per step and channel the delta dot (2R), and per
   // state dt*A, a*h, dt*u*B (2), C*h and the sum: 6 multiply/adds, plus D*u.
-  FlopCounter::add(d.batch * (2 * d.L * d.d * d.KS() + kDirections * d.d * d.L * (2 * d.R + 6 * d.N + 2)));
+  FlopCounter::add(d.batch *
+                   (2 * d.L * d.channels * d.KS() + kDirections * d.channels * d.L * (2 * d.R + 6 * d.N + 2)));
   if (on_cuda("ss2d_scan", x)) {
     LIEDNET_CHECK(!opt.silu_input, "ss2d_scan: silu_input has no CUDA kernel; apply ops::silu first (x ", x.str(),
                   ")");
-    CudaSaved s{x.detach(),      x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
-                A_logs.detach(), Ds.detach(),            {},                       {},
-                {}};
+    CudaSaved s{.x = x.detach(),
+                .wx = x_proj_weight.detach(),
+                .wdt = dt_projs_weight.detach(),
+                .bias = dt_projs_bias.detach(),
+                .alogs = A_logs.detach(),
+                .ds = Ds.detach()};
     Tensor y = forward_cuda("ss2d_scan", d, s);
     if (grad)
       autograd::record(y, "ss2d_scan", {x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds},
@@ -608,10 +638,15 @@ Tensor ss2d_scan(const Tensor& x, const Tensor& x_proj_weight, const Tensor& dt_
     return y;
   }
   const int64_t chunks = (d.L + opt.chunk - 1) / opt.chunk;
-  Saved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(), Ds.detach(),
-          Tensor::empty(A_logs.shape(), x.dtype()), Tensor::empty({d.batch, kDirections, d.S * d.L}, x.dtype()),
-          grad ? Tensor::empty({d.batch, d.d, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
-          std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
+  Saved s{.x = x.detach(),
+          .wx = x_proj_weight.detach(),
+          .wdt = dt_projs_weight.detach(),
+          .bias = dt_projs_bias.detach(),
+          .ds = Ds.detach(),
+          .A = Tensor::empty(A_logs.shape(), x.dtype()),
+          .proj = Tensor::empty({d.batch, kDirections, d.S * d.L}, x.dtype()),
+          .states = grad ? Tensor::empty({d.batch, d.channels, kDirections, chunks, d.N}, x.dtype()) : Tensor(),
+          .order = std::make_shared<const std::vector<int32_t>>(direction_orders(d.H, d.W))};
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   LIEDNET_DISPATCH(x.dtype(), T, {
     const std::vector<T> A = negative_exp<T>(A_logs);
@@ -631,8 +666,12 @@ Tensor ss2d_scan_reference(const Tensor& x, const Tensor& x_proj_weight, const T
   LIEDNET_PROFILE_OP("ss2d_scan_reference");
   const Dims d =
       check_inputs("ss2d_scan_reference", x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, false);
-  RefSaved s{x.detach(), x_proj_weight.detach(), dt_projs_weight.detach(), dt_projs_bias.detach(),
-             A_logs.detach(), Ds.detach()};
+  RefSaved s{.x = x.detach(),
+             .wx = x_proj_weight.detach(),
+             .wdt = dt_projs_weight.detach(),
+             .bias = dt_projs_bias.detach(),
+             .alogs = A_logs.detach(),
+             .ds = Ds.detach()};
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   LIEDNET_DISPATCH(x.dtype(), T, ref_forward<T>(d, s, y));
   if (autograd::needs_grad({&x, &x_proj_weight, &dt_projs_weight, &dt_projs_bias, &A_logs, &Ds}))
