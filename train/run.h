@@ -13,6 +13,7 @@
 // path and the command that resumes it, and returns 130 or 143 (train/interrupt.h).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct RunOptions {
   bool resume_anyway = false;  // continue even when the config no longer fits the checkpoint
   Launcher launcher = Launcher::None;
   std::vector<std::string> arguments;  // the command's own arguments, for the printed resume command
+  // Called with each line written to train_log.jsonl ("train") or val_log.jsonl
+  // ("val"), after it is written; rank 0 only. The Python module's on_log.
+  std::function<void(const std::string& log, const std::string& json_line)> on_log;
 };
 
 // Returns the exit status: 0, or 130 / 143 after SIGINT / SIGTERM; errors are exceptions.
