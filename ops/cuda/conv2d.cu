@@ -27,12 +27,9 @@ namespace {
 constexpr int kReduceThreads = 256;
 
 // The sum of v over the block (blockDim.x == kReduceThreads), in a fixed tree
-// order; every thread gets it. Every thread of the block must call it. In
-// double, as the CPU's weight and bias gradients are summed (a float sum over
-// a 2x72x56 batch was 1.6e-3 off the CPU's in relative L2: the emulated
-// device's whole-network test caught it).
-__device__ double block_sum(double v) {
-  LIEDNET_SHARED(double, buf, kReduceThreads);
+// order; every thread gets it. Every thread of the block must call it.
+__device__ float block_sum(float v) {
+  LIEDNET_SHARED(float, buf, kReduceThreads);
   buf[threadIdx.x] = v;
   __syncthreads();
   for (int half = kReduceThreads / 2; half > 0; half /= 2) {
@@ -194,10 +191,10 @@ __global__ void fill_bias_kernel(ConvShape s, const float* __restrict__ bias, fl
 __global__ void bias_backward_kernel(ConvShape s, const float* __restrict__ gout, float* __restrict__ db) {
   const int64_t c = blockIdx.x;
   const int64_t total = s.n * s.oh * s.ow;
-  double acc = 0.0;
+  float acc = 0.0f;
   for (int64_t e = threadIdx.x; e < total; e += kReduceThreads) acc += bias_term(s, gout, c, e);
   acc = block_sum(acc);
-  if (threadIdx.x == 0) db[c] += static_cast<float>(acc);
+  if (threadIdx.x == 0) db[c] += acc;
 }
 
 __global__ void depthwise_forward_kernel(ConvShape s, const float* __restrict__ x, const float* __restrict__ w,
@@ -218,10 +215,10 @@ __global__ void depthwise_backward_weight_kernel(ConvShape s, const float* __res
   const int64_t taps = s.kh * s.kw;
   const int64_t c = blockIdx.x / taps, t = blockIdx.x % taps;
   const int64_t total = s.n * s.oh * s.ow;
-  double acc = 0.0;  // the products rounded to float, summed in double
+  float acc = 0.0f;
   for (int64_t e = threadIdx.x; e < total; e += kReduceThreads) acc += depthwise_weight_term(s, x, gout, c, t, e);
   acc = block_sum(acc);
-  if (threadIdx.x == 0) dw[c * taps + t] += static_cast<float>(acc);
+  if (threadIdx.x == 0) dw[c * taps + t] += acc;
 }
 
 // ---- launches -------------------------------------------------------------------------
