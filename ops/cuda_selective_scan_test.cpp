@@ -1,7 +1,7 @@
 // ops::selective_scan on CUDA against the CPU op, output and every gradient,
 // and bit-identical results over two CUDA runs. Skipped on a machine without
-// a GPU; ops/cuda_selective_scan_emulation_test.cpp checks the same phase code
-// on the host, and the op harness runs the small cases on CUDA too.
+// a GPU, except on the emulated device (-DLIEDNET_CUDA=EMULATE, docs/cuda.md);
+// the op harness runs the small cases on CUDA too.
 #include <doctest/doctest.h>
 
 #include <string>

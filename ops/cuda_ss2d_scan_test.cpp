@@ -1,6 +1,6 @@
 // ops::ss2d_scan on CUDA against the CPU op, output and every gradient, and
 // bit-identical gradients over two CUDA runs. Skipped on a machine without a
-// GPU; ops/cuda_ss2d_scan_emulation_test.cpp checks the same phase code on the host.
+// GPU; the emulated device (-DLIEDNET_CUDA=EMULATE, docs/cuda.md) runs it on the CPU.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -180,8 +180,8 @@ stage_tests() {
   run $((total * 25 / 100)) "$T" -tc="op *" --duration=true || rc=1
   # 2. The harness's self-tests, its CUDA pass included.
   run $((total * 5 / 100 + 5)) "$T" -ts=harness --duration=true || rc=1
-  # 3. Every GPU test file but the whole network's (the host emulations are CPU-only: CI runs them).
-  run $((total * 30 / 100)) "$T" -sf="*/cuda_*" -sfe="*/train/*,*emulation*" --duration=true || rc=1
+  # 3. Every GPU test file but the whole network's.
+  run $((total * 30 / 100)) "$T" -sf="*/cuda_*" -sfe="*/train/*" --duration=true || rc=1
   # 4. The whole network: output and every gradient against the CPU, bit identity, 10 training steps.
   run "$(left)" "$T" -sf="*/train/cuda_*" --duration=true || rc=1
   local counts

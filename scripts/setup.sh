@@ -12,6 +12,7 @@ PACKAGES=(
   cmake g++ make pkg-config
   libeigen3-dev libstb-dev libpng-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev
   openmpi-bin libopenmpi-dev
+  libboost-context-dev
   python3 python3-numpy python3-torch chromium
   pybind11-dev python3-dev libdlpack-dev python3-pytest jupyter-nbconvert python3-ipykernel python3-matplotlib
 )

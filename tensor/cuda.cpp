@@ -26,6 +26,11 @@ namespace {
 // Size classes: 512-byte granularity below 1 MiB, 1 MiB above; freed blocks
 // wait in per-class lists.
 size_t size_class(size_t bytes) {
+#ifdef LIEDNET_CUDA_EMULATED
+  // Exact sizes on the emulated device: its guard zones then sit right after
+  // the tensor, so a kernel writing one element too far is caught.
+  return bytes;
+#endif
   const size_t step = bytes < (size_t{1} << 20) ? 512 : (size_t{1} << 20);
   return (bytes + step - 1) / step * step;
 }
@@ -56,6 +61,11 @@ Allocator& allocator() {
 }  // namespace
 
 bool cuda_built() { return true; }
+#ifdef LIEDNET_CUDA_EMULATED
+bool cuda_emulated() { return true; }
+#else
+bool cuda_emulated() { return false; }
+#endif
 
 int cuda_device_count() {
   int n = 0;
@@ -100,6 +110,10 @@ void* cuda_alloc(size_t bytes) {
   }
   a.stats.in_use += cls;
   a.stats.peak = std::max(a.stats.peak, a.stats.in_use);
+#ifdef LIEDNET_CUDA_EMULATED
+  // initcheck: a block from the cache reads as NaN too, not as what its last owner left.
+  emu::poison(p, cls);
+#endif
   return p;
 }
 
@@ -238,6 +252,7 @@ namespace {
 }  // namespace
 
 bool cuda_built() { return false; }
+bool cuda_emulated() { return false; }
 int cuda_device_count() { return 0; }
 std::string cuda_device_name(int) { return "none"; }
 void* cuda_alloc(size_t) { not_built(); }

@@ -15,6 +15,8 @@
 namespace liednet {
 
 bool cuda_built();
+// The CUDA code runs on the emulated device of ops/cuda/emu/ (-DLIEDNET_CUDA=EMULATE), not a GPU.
+bool cuda_emulated();
 int cuda_device_count();
 std::string cuda_device_name(int device);
 

@@ -111,35 +111,4 @@ inline std::vector<Tensor> outputs_and_grads(const autograd::TensorFn& fn, const
   return out;
 }
 
-// ---- the CUDA scans' host emulations (ops/cuda_*_emulation_test.cpp) ---------------------
-
-// t's values rounded to float, as a kernel's float inputs.
-inline std::vector<float> to_f32(const Tensor& t) {
-  std::vector<float> v;
-  for (double e : t.to_vector()) v.push_back(static_cast<float>(e));
-  return v;
-}
-
-// The worst scaled max error (testing::scaled_max_error: max |a - b| / max(1,
-// max |b|)) over results compared pairwise (an output and its gradients);
-// entries empty on both sides are skipped. `which` gets the worst one's index.
-inline double worst_scaled_error(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
-                                 int* which = nullptr) {
-  LIEDNET_CHECK(a.size() == b.size(), "worst_scaled_error: ", a.size(), " results vs ", b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    LIEDNET_CHECK(a[i].size() == b[i].size(), "worst_scaled_error: result ", i, " has ", a[i].size(), " values vs ",
-                  b[i].size());
-    if (a[i].empty()) continue;
-    const Shape s{static_cast<int64_t>(a[i].size())};
-    const double e =
-        scaled_max_error(Tensor::from_vector(s, a[i], DType::F64), Tensor::from_vector(s, b[i], DType::F64));
-    if (e > worst || std::isnan(e)) {
-      worst = std::isnan(e) ? INFINITY : e;
-      if (which) *which = static_cast<int>(i);
-    }
-  }
-  return worst;
-}
-
 }  // namespace liednet::testing

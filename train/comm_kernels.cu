@@ -2,6 +2,7 @@
 #include "train/comm_kernels.h"
 
 #include "ops/cuda/check.cuh"
+#include "ops/cuda/launch.cuh"
 
 #include <cuda_runtime.h>
 
@@ -25,8 +26,9 @@ __global__ void mean_in_rank_order_kernel(float* out, const float* parts, int64_
 void mean_in_rank_order_f32(float* out, const float* parts, int64_t n, int64_t stride, int k, void* stream) {
   if (n <= 0) return;
   const int64_t blocks = (n + kThreads - 1) / kThreads;
-  mean_in_rank_order_kernel<<<static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks), kThreads, 0,
-                              static_cast<cudaStream_t>(stream)>>>(out, parts, n, stride, k);
+  const unsigned grid = static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
+  LIEDNET_LAUNCH(mean_in_rank_order_kernel, grid, kThreads, 0, static_cast<cudaStream_t>(stream))(out, parts, n, stride,
+      k);
   LIEDNET_CHECK_LAUNCH("mean_in_rank_order");
 }
 

@@ -115,6 +115,9 @@ std::unique_ptr<Communicator> make_nccl(std::unique_ptr<Communicator> host) {
 bool nccl_built() { return true; }
 
 std::string nccl_version() {
+#ifdef LIEDNET_CUDA_EMULATED
+  return "emulated over MPI (ops/cuda/emu/nccl.cpp)";
+#endif
   int v = 0;
   if (ncclGetVersion(&v) != ncclSuccess) return "unknown";
   return std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." + std::to_string(v % 100);

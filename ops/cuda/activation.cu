@@ -74,13 +74,13 @@ __global__ void activation_backward_kernel(float* gx, const float* g, const floa
 
 template <typename F>
 void forward_with(const char* name, float* out, const float* x, int64_t n, void* stream) {
-  activation_forward_kernel<F><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(out, x, n);
+  LIEDNET_LAUNCH(activation_forward_kernel<F>, grid_for(n), kThreads, 0, as_stream(stream))(out, x, n);
   LIEDNET_CHECK_LAUNCH(name);
 }
 
 template <typename F>
 void backward_with(const char* name, float* gx, const float* g, const float* saved, int64_t n, void* stream) {
-  activation_backward_kernel<F><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(gx, g, saved, n);
+  LIEDNET_LAUNCH(activation_backward_kernel<F>, grid_for(n), kThreads, 0, as_stream(stream))(gx, g, saved, n);
   LIEDNET_CHECK_LAUNCH(name);
 }
 

@@ -35,8 +35,8 @@ void copy_planes(float* dst, int64_t dst_c, int64_t dst_c0, const float* src, in
                  int64_t n, int64_t count, int64_t inner, bool add) {
   const int64_t total = n * count * inner;
   if (total == 0) return;
-  copy_planes_kernel<<<grid_for(total), kThreads, 0, stream()>>>(dst, dst_c, dst_c0, src, src_c, src_c0, n, count,
-                                                                   inner, add);
+  LIEDNET_LAUNCH(copy_planes_kernel, grid_for(total), kThreads, 0, stream())(dst, dst_c, dst_c0, src, src_c, src_c0, n,
+      count, inner, add);
   LIEDNET_CHECK_LAUNCH("copy_planes_kernel");
 }
 

@@ -29,7 +29,7 @@ constexpr int kReduceThreads = 256;
 // The sum of v over the block (blockDim.x == kReduceThreads), in a fixed tree
 // order; every thread gets it. Every thread of the block must call it.
 __device__ float block_sum(float v) {
-  __shared__ float buf[kReduceThreads];
+  LIEDNET_SHARED(float, buf, kReduceThreads);
   buf[threadIdx.x] = v;
   __syncthreads();
   for (int half = kReduceThreads / 2; half > 0; half /= 2) {
@@ -226,7 +226,7 @@ __global__ void depthwise_backward_weight_kernel(ConvShape s, const float* __res
 void im2col(const ConvShape& s, const float* x, int64_t r0, int64_t r1, float* col) {
   const int64_t total = s.c_in * s.kh * s.kw * (r1 - r0) * s.ow;
   if (total <= 0) return;
-  im2col_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, x, r0, r1, col, total);
+  LIEDNET_LAUNCH(im2col_kernel, grid_for(total), kThreads, 0, stream())(s, x, r0, r1, col, total);
   LIEDNET_CHECK_LAUNCH("im2col_kernel");
 }
 
@@ -245,35 +245,35 @@ void col2im_add(const ConvShape& s, const float* col, int64_t r0, int64_t r1, fl
   if (ih1 <= ih0) return;
   const int64_t total = s.c_in * (ih1 - ih0) * s.w;
   if (total <= 0) return;
-  col2im_add_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, col, r0, r1, ih0, ih1, dx, total);
+  LIEDNET_LAUNCH(col2im_add_kernel, grid_for(total), kThreads, 0, stream())(s, col, r0, r1, ih0, ih1, dx, total);
   LIEDNET_CHECK_LAUNCH("col2im_add_kernel");
 }
 
 void fill_bias(const ConvShape& s, const float* bias, float* out) {
   const int64_t total = s.n * s.c_out * s.oh * s.ow;
   if (total <= 0) return;
-  fill_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, bias, out, total);
+  LIEDNET_LAUNCH(fill_bias_kernel, grid_for(total), kThreads, 0, stream())(s, bias, out, total);
   LIEDNET_CHECK_LAUNCH("fill_bias_kernel");
 }
 
 void bias_backward(const ConvShape& s, const float* gout, float* db) {
   if (s.c_out <= 0) return;
   if (s.c_out > INT_MAX) throw std::runtime_error("bias_backward: too many channels for one block each");
-  bias_backward_kernel<<<static_cast<unsigned int>(s.c_out), kReduceThreads, 0, stream()>>>(s, gout, db);
+  LIEDNET_LAUNCH(bias_backward_kernel, static_cast<unsigned int>(s.c_out), kReduceThreads, 0, stream())(s, gout, db);
   LIEDNET_CHECK_LAUNCH("bias_backward_kernel");
 }
 
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* out) {
   const int64_t total = s.n * s.c_in * s.oh * s.ow;
   if (total <= 0) return;
-  depthwise_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, x, w, bias, out, total);
+  LIEDNET_LAUNCH(depthwise_forward_kernel, grid_for(total), kThreads, 0, stream())(s, x, w, bias, out, total);
   LIEDNET_CHECK_LAUNCH("depthwise_forward_kernel");
 }
 
 void depthwise_backward_input(const ConvShape& s, const float* w, const float* gout, float* dx) {
   const int64_t total = s.n * s.c_in * s.h * s.w;
   if (total <= 0) return;
-  depthwise_backward_input_kernel<<<grid_for(total), kThreads, 0, stream()>>>(s, w, gout, dx, total);
+  LIEDNET_LAUNCH(depthwise_backward_input_kernel, grid_for(total), kThreads, 0, stream())(s, w, gout, dx, total);
   LIEDNET_CHECK_LAUNCH("depthwise_backward_input_kernel");
 }
 
@@ -281,8 +281,8 @@ void depthwise_backward_weight(const ConvShape& s, const float* x, const float* 
   const int64_t blocks = s.c_in * s.kh * s.kw;
   if (blocks <= 0) return;
   if (blocks > INT_MAX) throw std::runtime_error("depthwise_backward_weight: too many (channel, tap) blocks");
-  depthwise_backward_weight_kernel<<<static_cast<unsigned int>(blocks), kReduceThreads, 0, stream()>>>(s, x, gout,
-                                                                                                      dw);
+  LIEDNET_LAUNCH(depthwise_backward_weight_kernel, static_cast<unsigned int>(blocks), kReduceThreads, 0, stream())(s, x,
+      gout, dw);
   LIEDNET_CHECK_LAUNCH("depthwise_backward_weight_kernel");
 }
 

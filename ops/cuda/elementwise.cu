@@ -42,7 +42,7 @@ __global__ void binary_kernel(float* out, const float* a, const float* b, int64_
 template <typename Op>
 void launch_binary(const char* name, float* out, const float* a, const float* b, int64_t n, void* stream) {
   if (n <= 0) return;
-  binary_kernel<Op><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(out, a, b, n);
+  LIEDNET_LAUNCH(binary_kernel<Op>, grid_for(n), kThreads, 0, as_stream(stream))(out, a, b, n);
   LIEDNET_CHECK_LAUNCH(name);
 }
 
@@ -62,7 +62,7 @@ __global__ void add_into_kernel(float* dst, const float* src, float alpha, int64
 
 void launch_add_into(float* dst, const float* src, float alpha, int64_t n, void* stream) {
   if (n <= 0) return;
-  add_into_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(dst, src, alpha, n);
+  LIEDNET_LAUNCH(add_into_kernel, grid_for(n), kThreads, 0, as_stream(stream))(dst, src, alpha, n);
   LIEDNET_CHECK_LAUNCH("add_into");
 }
 
@@ -72,7 +72,7 @@ __global__ void add_product_kernel(float* dst, const float* g, const float* othe
 
 void launch_add_product(float* dst, const float* g, const float* other, int64_t n, void* stream) {
   if (n <= 0) return;
-  add_product_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(dst, g, other, n);
+  LIEDNET_LAUNCH(add_product_kernel, grid_for(n), kThreads, 0, as_stream(stream))(dst, g, other, n);
   LIEDNET_CHECK_LAUNCH("add_product (mul backward)");
 }
 
@@ -83,13 +83,13 @@ __global__ void scalar_kernel(float* out, const float* x, float s, int64_t n) {
 
 void launch_scale(float* out, const float* x, float s, int64_t n, void* stream) {
   if (n <= 0) return;
-  scalar_kernel<Times><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(out, x, s, n);
+  LIEDNET_LAUNCH(scalar_kernel<Times>, grid_for(n), kThreads, 0, as_stream(stream))(out, x, s, n);
   LIEDNET_CHECK_LAUNCH("scale");
 }
 
 void launch_add_scalar(float* out, const float* x, float s, int64_t n, void* stream) {
   if (n <= 0) return;
-  scalar_kernel<Plus><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(out, x, s, n);
+  LIEDNET_LAUNCH(scalar_kernel<Plus>, grid_for(n), kThreads, 0, as_stream(stream))(out, x, s, n);
   LIEDNET_CHECK_LAUNCH("add_scalar");
 }
 
@@ -117,8 +117,8 @@ void launch_channel(const char* name, float* out, const float* x, const float* b
                     int64_t inner, bool per_sample, void* stream) {
   const int64_t n = samples * channels * inner;
   if (n <= 0) return;
-  channel_kernel<Op><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(out, x, b, n,
-                                                                       ChannelIndex{channels, inner, per_sample});
+  LIEDNET_LAUNCH(channel_kernel<Op>, grid_for(n), kThreads, 0, as_stream(stream))(out, x, b, n,
+      ChannelIndex{channels, inner, per_sample});
   LIEDNET_CHECK_LAUNCH(name);
 }
 
@@ -140,8 +140,8 @@ void launch_add_mul_channel(float* gx, const float* g, const float* b, int64_t s
                             int64_t inner, bool per_sample, void* stream) {
   const int64_t n = samples * channels * inner;
   if (n <= 0) return;
-  add_mul_channel_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(gx, g, b, n,
-                                                                           ChannelIndex{channels, inner, per_sample});
+  LIEDNET_LAUNCH(add_mul_channel_kernel, grid_for(n), kThreads, 0, as_stream(stream))(gx, g, b, n,
+      ChannelIndex{channels, inner, per_sample});
   LIEDNET_CHECK_LAUNCH("add_mul_channel (mul_channel backward)");
 }
 
@@ -166,11 +166,12 @@ void launch_channel_grad(float* gb, const float* x, const float* g, int64_t samp
                          bool per_sample, float* plane_sums, void* stream) {
   const int64_t planes = samples * channels;
   if (planes <= 0 || inner <= 0) return;  // nothing to add
-  plane_sums_kernel<<<grid_for_items(planes), kThreads, 0, as_stream(stream)>>>(plane_sums, g, x, planes, inner, 1.0);
+  LIEDNET_LAUNCH(plane_sums_kernel, grid_for_items(planes), kThreads, 0, as_stream(stream))(plane_sums, g, x, planes,
+      inner, 1.0);
   LIEDNET_CHECK_LAUNCH("channel_grad (plane sums)");
   const int64_t entries = per_sample ? planes : channels;
-  channel_grad_combine_kernel<<<grid_for(entries), kThreads, 0, as_stream(stream)>>>(gb, plane_sums, samples, channels,
-                                                                                      per_sample);
+  LIEDNET_LAUNCH(channel_grad_combine_kernel, grid_for(entries), kThreads, 0, as_stream(stream))(gb, plane_sums,
+      samples, channels, per_sample);
   LIEDNET_CHECK_LAUNCH("channel_grad (combine)");
 }
 

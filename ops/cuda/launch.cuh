@@ -1,10 +1,39 @@
-// Launch helpers shared by the .cu files (nvcc only): the library's one
-// stream, grid sizes for grid-stride loops, and a thread's flat index.
+// Launch helpers shared by the .cu files: the library's one stream, grid
+// sizes for grid-stride loops, a thread's flat index, and the two macros
+// every kernel goes through so that the same source runs under nvcc and on
+// the emulated device of -DLIEDNET_CUDA=EMULATE (ops/cuda/emu/device.h):
+//
+//   LIEDNET_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...)
+//     kernel<<<grid, block, shared_bytes, stream>>>(args...) under nvcc; the
+//     emulated launch (argument checks, fibers) otherwise. `kernel` must not
+//     contain a comma: bind a template with several arguments to a name first.
+//   LIEDNET_SHARED(type, name, count)
+//     `__shared__ type name[count]` under nvcc; an instrumented array
+//     (racecheck, bounds, NaN-filled per block) otherwise.
+//   LIEDNET_SHARED_PTR(type)
+//     what a __device__ helper takes for a shared array: type* under nvcc.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#ifdef __CUDACC__
+#define LIEDNET_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#define LIEDNET_LAUNCH_NAMED(name, kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#define LIEDNET_SHARED(type, name, count) __shared__ type name[count]
+#define LIEDNET_SHARED_DYNAMIC(type, name) extern __shared__ type name[]
+#define LIEDNET_SHARED_PTR(type) type*
+#else
+#define LIEDNET_LAUNCH(kernel, grid, block, smem, stream) \
+  ::liednet::emu::launch(#kernel, kernel, (grid), (block), (smem), (stream))
+// The same, with the name the emulator's reports give the kernel.
+#define LIEDNET_LAUNCH_NAMED(name, kernel, grid, block, smem, stream) \
+  ::liednet::emu::launch((name), kernel, (grid), (block), (smem), (stream))
+#define LIEDNET_SHARED(type, name, count) static ::liednet::emu::SharedArray<type, (count)> name
+#define LIEDNET_SHARED_DYNAMIC(type, name) auto name = ::liednet::emu::dynamic_shared_as<type>()
+#define LIEDNET_SHARED_PTR(type) ::liednet::emu::SharedPtr<type>
+#endif
 
 namespace liednet {
 // The one stream of the process (tensor/cuda.h, which the C++17 .cu files cannot include).

@@ -84,8 +84,8 @@ __global__ void layer_norm_backward_x_kernel(float* gx, const float* g, const fl
 __global__ void layer_norm_param_partials_kernel(double* part_w, double* part_b, const float* g, const float* x,
                                                  const float* mean, const float* rstd, int64_t n, int64_t c,
                                                  int64_t p, int64_t chunks, bool want_w) {
-  __shared__ double sw[kThreads];
-  __shared__ double sb[kThreads];
+  LIEDNET_SHARED(double, sw, kThreads);
+  LIEDNET_SHARED(double, sb, kThreads);
   const int64_t k = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
   const int t = threadIdx.x;
   const int64_t rows = n * p;
@@ -135,15 +135,16 @@ __global__ void layer_norm_param_combine_kernel(float* gw, float* gb, const doub
 void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* weight, const float* bias,
                         int64_t n, int64_t c, int64_t p, double eps) {
   if (n * p == 0) return;
-  layer_norm_forward_kernel<<<grid_for(n * p), kThreads, 0, stream()>>>(y, mean, rstd, x, weight, bias, n, c, p,
-                                                                          eps);
+  LIEDNET_LAUNCH(layer_norm_forward_kernel, grid_for(n * p), kThreads, 0, stream())(y, mean, rstd, x, weight, bias, n,
+      c, p, eps);
   LIEDNET_CHECK_LAUNCH("layer_norm_forward_kernel");
 }
 
 void layer_norm_backward_x(float* gx, const float* g, const float* x, const float* weight, const float* mean,
                            const float* rstd, int64_t n, int64_t c, int64_t p) {
   if (n * p == 0) return;
-  layer_norm_backward_x_kernel<<<grid_for(n * p), kThreads, 0, stream()>>>(gx, g, x, weight, mean, rstd, n, c, p);
+  LIEDNET_LAUNCH(layer_norm_backward_x_kernel, grid_for(n * p), kThreads, 0, stream())(gx, g, x, weight, mean, rstd, n,
+      c, p);
   LIEDNET_CHECK_LAUNCH("layer_norm_backward_x_kernel");
 }
 
@@ -154,10 +155,11 @@ void layer_norm_backward_params(float* gw, float* gb, const float* g, const floa
   if (chunks == 0) return;  // no rows: the gradients stay as they are
   double* part_w = static_cast<double*>(workspace);  // (C, chunks)
   double* part_b = part_w + c * chunks;               // (C, chunks)
-  layer_norm_param_partials_kernel<<<static_cast<unsigned>(c * chunks), kThreads, 0, stream()>>>(
-      part_w, part_b, g, x, mean, rstd, n, c, p, chunks, gw != nullptr);
+  LIEDNET_LAUNCH(layer_norm_param_partials_kernel, static_cast<unsigned>(c * chunks), kThreads, 0, stream())(part_w,
+      part_b, g, x, mean, rstd, n, c, p, chunks, gw != nullptr);
   LIEDNET_CHECK_LAUNCH("layer_norm_param_partials_kernel");
-  layer_norm_param_combine_kernel<<<grid_for(c), kThreads, 0, stream()>>>(gw, gb, part_w, part_b, c, chunks);
+  LIEDNET_LAUNCH(layer_norm_param_combine_kernel, grid_for(c), kThreads, 0, stream())(gw, gb, part_w, part_b, c,
+      chunks);
   LIEDNET_CHECK_LAUNCH("layer_norm_param_combine_kernel");
 }
 

@@ -48,7 +48,7 @@ __global__ void l1_loss_backward_kernel(float* gpred, float* gtarget, const int8
 void launch_l1_loss_backward(float* gpred, float* gtarget, const int8_t* sign, const float* g, int64_t n,
                              void* stream) {
   if (n <= 0 || (!gpred && !gtarget)) return;
-  l1_loss_backward_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(gpred, gtarget, sign, g, n);
+  LIEDNET_LAUNCH(l1_loss_backward_kernel, grid_for(n), kThreads, 0, as_stream(stream))(gpred, gtarget, sign, g, n);
   LIEDNET_CHECK_LAUNCH("l1_loss backward");
 }
 

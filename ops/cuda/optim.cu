@@ -31,7 +31,7 @@ __global__ void adam_kernel(float* param, const float* grad, float* exp_avg, flo
 void launch_adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, AdamScalars s,
                       void* stream) {
   if (n <= 0) return;
-  adam_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(param, grad, exp_avg, exp_avg_sq, n, s);
+  LIEDNET_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, as_stream(stream))(param, grad, exp_avg, exp_avg_sq, n, s);
   LIEDNET_CHECK_LAUNCH("adam_step");
 }
 

@@ -52,7 +52,8 @@ void remap_forward(float* out, const float* in, int64_t planes, int64_t h, int64
                    const int32_t* cols, int64_t wo) {
   const int64_t total = planes * ho * wo;
   if (total == 0) return;
-  remap_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out, in, planes, h, w, rows, ho, cols, wo);
+  LIEDNET_LAUNCH(remap_forward_kernel, grid_for(total), kThreads, 0, stream())(out, in, planes, h, w, rows, ho, cols,
+      wo);
   LIEDNET_CHECK_LAUNCH("remap_forward_kernel");
 }
 
@@ -61,8 +62,8 @@ void remap_backward(float* gin, const float* gout, int64_t planes, int64_t h, in
                     int64_t wo) {
   const int64_t total = planes * h * w;
   if (total == 0) return;
-  remap_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(gin, gout, planes, h, w, row_start, row_list, ho,
-                                                                      col_start, col_list, wo);
+  LIEDNET_LAUNCH(remap_backward_kernel, grid_for(total), kThreads, 0, stream())(gin, gout, planes, h, w, row_start,
+      row_list, ho, col_start, col_list, wo);
   LIEDNET_CHECK_LAUNCH("remap_backward_kernel");
 }
 

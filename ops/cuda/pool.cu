@@ -49,14 +49,14 @@ __global__ void max_pool2x2_backward_kernel(float* gx, const float* g, const uin
 void max_pool2x2_forward(float* out, uint8_t* winner, const float* x, int64_t planes, int64_t h, int64_t w) {
   const int64_t total = planes * (h / 2) * (w / 2);
   if (total == 0) return;
-  max_pool2x2_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out, winner, x, planes, h, w);
+  LIEDNET_LAUNCH(max_pool2x2_forward_kernel, grid_for(total), kThreads, 0, stream())(out, winner, x, planes, h, w);
   LIEDNET_CHECK_LAUNCH("max_pool2x2_forward_kernel");
 }
 
 void max_pool2x2_backward(float* gx, const float* g, const uint8_t* winner, int64_t planes, int64_t h, int64_t w) {
   const int64_t total = planes * (h / 2) * (w / 2);
   if (total == 0) return;
-  max_pool2x2_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(gx, g, winner, planes, h, w);
+  LIEDNET_LAUNCH(max_pool2x2_backward_kernel, grid_for(total), kThreads, 0, stream())(gx, g, winner, planes, h, w);
   LIEDNET_CHECK_LAUNCH("max_pool2x2_backward_kernel");
 }
 

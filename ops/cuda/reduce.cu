@@ -33,7 +33,7 @@ __global__ void add_scaled_scalar_kernel(float* gx, const float* g, double facto
 
 void launch_add_scaled_scalar(float* gx, const float* g, double factor, int64_t n, void* stream) {
   if (n <= 0) return;
-  add_scaled_scalar_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(gx, g, factor, n);
+  LIEDNET_LAUNCH(add_scaled_scalar_kernel, grid_for(n), kThreads, 0, as_stream(stream))(gx, g, factor, n);
   LIEDNET_CHECK_LAUNCH("add_scaled_scalar (sum/mean backward)");
 }
 
@@ -41,8 +41,8 @@ void launch_add_scaled_scalar(float* gx, const float* g, double factor, int64_t 
 
 void launch_mean_hw(float* out, const float* x, int64_t planes, int64_t hw, void* stream) {
   if (planes <= 0) return;
-  plane_sums_kernel<<<grid_for_items(planes), kThreads, 0, as_stream(stream)>>>(out, x, nullptr, planes, hw,
-                                                                                 double(hw));
+  LIEDNET_LAUNCH(plane_sums_kernel, grid_for_items(planes), kThreads, 0, as_stream(stream))(out, x, nullptr, planes, hw,
+      double(hw));
   LIEDNET_CHECK_LAUNCH("mean_hw");
 }
 
@@ -53,7 +53,7 @@ __global__ void mean_hw_backward_kernel(float* gx, const float* g, int64_t hw, i
 void launch_mean_hw_backward(float* gx, const float* g, int64_t planes, int64_t hw, void* stream) {
   const int64_t n = planes * hw;
   if (n <= 0) return;
-  mean_hw_backward_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(gx, g, hw, n);
+  LIEDNET_LAUNCH(mean_hw_backward_kernel, grid_for(n), kThreads, 0, as_stream(stream))(gx, g, hw, n);
   LIEDNET_CHECK_LAUNCH("mean_hw backward");
 }
 

@@ -71,8 +71,8 @@ void resize_bicubic_forward(float* out, const float* x, int64_t planes, int64_t 
                             const float* tx_weight) {
   const int64_t total = planes * oh * ow;
   if (total == 0) return;
-  resize_bicubic_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out, x, planes, h, w, oh, ow, ty_index,
-                                                                              ty_weight, tx_index, tx_weight);
+  LIEDNET_LAUNCH(resize_bicubic_forward_kernel, grid_for(total), kThreads, 0, stream())(out, x, planes, h, w, oh, ow,
+      ty_index, ty_weight, tx_index, tx_weight);
   LIEDNET_CHECK_LAUNCH("resize_bicubic_forward_kernel");
 }
 
@@ -81,8 +81,8 @@ void resize_bicubic_backward(float* gx, const float* gout, int64_t planes, int64
                              const int32_t* rx_start, const int32_t* rx_list, const float* tx_weight) {
   const int64_t total = planes * h * w;
   if (total == 0) return;
-  resize_bicubic_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-      gx, gout, planes, h, w, oh, ow, ry_start, ry_list, ty_weight, rx_start, rx_list, tx_weight);
+  LIEDNET_LAUNCH(resize_bicubic_backward_kernel, grid_for(total), kThreads, 0, stream())(gx, gout, planes, h, w, oh, ow,
+      ry_start, ry_list, ty_weight, rx_start, rx_list, tx_weight);
   LIEDNET_CHECK_LAUNCH("resize_bicubic_backward_kernel");
 }
 

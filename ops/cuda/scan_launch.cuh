@@ -1,5 +1,5 @@
 // How the two CUDA scans (ss2d_scan.cu, selective_scan.cu) launch their
-// phases (nvcc only): one thin kernel per phase, a grid-stride loop over the
+// phases (nvcc, or the emulated device): one thin kernel per phase, a grid-stride loop over the
 // phase's thread indices that calls the phase's __host__ __device__ function
 // (ss2d_scan_device.h, selective_scan_device.h). The phases run in order on
 // the one stream.
@@ -37,7 +37,8 @@ __global__ void phase_kernel(Params p, int64_t count) {
 template <typename Phase, typename Params>
 void launch_phase(const Params& p, int64_t count, const char* name, const char* file, int line) {
   if (count <= 0) return;
-  phase_kernel<Phase, Params><<<phase_grid(count), kPhaseThreads, 0, stream()>>>(p, count);
+  void (*const kernel)(Params, int64_t) = phase_kernel<Phase, Params>;
+  LIEDNET_LAUNCH_NAMED(name, kernel, phase_grid(count), kPhaseThreads, 0, stream())(p, count);
   check_launch(name, file, line);
 }
 

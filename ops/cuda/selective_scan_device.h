@@ -2,10 +2,9 @@
 //
 // Each function takes the call's SelectiveScanParams and ONE flat thread index
 // and does all the work of that thread; the kernels in selective_scan.cu only
-// compute the index and call it. Plain g++ compiles this header too, so the
-// host-emulation test (ops/cuda_selective_scan_emulation_test.cpp) runs exactly
-// these functions over all indices, phase by phase, and checks them against
-// the CPU op without a GPU.
+// compute the index and call it. Plain g++ compiles this header too: the
+// emulated CUDA device (-DLIEDNET_CUDA=EMULATE, docs/cuda.md) runs the kernels,
+// and so these functions, on the CPU.
 //
 // Notation: sequence (b, c) = sample, channel, in group g = c / (channels /
 // groups), whose B and C it reads. Segment seg covers steps
@@ -103,17 +102,9 @@ template <int NS>
 LIEDNET_HD inline void fwd_carry(const SelectiveScanParams& p, int64_t i) {
   const int n = states<NS>(p);
   const int64_t c = i % p.channels, b = i / p.channels;
-  float A[kLanes<NS>], h[kLanes<NS>];
+  float A[kLanes<NS>];
   load_A<NS>(p, c, n, A);
-  for (int q = 0; q < n; ++q) h[q] = 0.0f;
-  for (int64_t seg = 0; seg < p.nseg; ++seg) {
-    const int64_t j = (b * p.nseg + seg) * p.channels + c;
-    const float sd = p.sumdelta[j];
-    for (int q = 0; q < n; ++q) {
-      p.hstart[j * n + q] = h[q];
-      h[q] = expf(A[q] * sd) * h[q] + p.hloc[j * n + q];
-    }
-  }
+  scan_device::forward_carry<NS>(A, n, b * p.nseg * p.channels + c, p.channels, p.nseg, p.sumdelta, p.hloc, p.hstart);
 }
 
 // F3, per segment j: the segment from hstart; writes y at its steps.
@@ -167,17 +158,9 @@ template <int NS>
 LIEDNET_HD inline void bwd_carry(const SelectiveScanParams& p, int64_t i) {
   const int n = states<NS>(p);
   const int64_t c = i % p.channels, b = i / p.channels;
-  float A[kLanes<NS>], g[kLanes<NS>];
+  float A[kLanes<NS>];
   load_A<NS>(p, c, n, A);
-  for (int q = 0; q < n; ++q) g[q] = 0.0f;
-  for (int64_t seg = p.nseg - 1; seg >= 0; --seg) {
-    const int64_t j = (b * p.nseg + seg) * p.channels + c;
-    const float sd = p.sumdelta[j];
-    for (int q = 0; q < n; ++q) {
-      p.ghend[j * n + q] = g[q];
-      g[q] = p.outloc[j * n + q] + expf(A[q] * sd) * g[q];
-    }
-  }
+  scan_device::backward_carry<NS>(A, n, b * p.nseg * p.channels + c, p.channels, p.nseg, p.sumdelta, p.outloc, p.ghend);
 }
 
 // B3, per segment j: recompute h over the segment from hstart (kS x N local

@@ -40,7 +40,7 @@ void shuffle_to_big(float* big, const float* small, int64_t n, int64_t c, int64_
                     bool add) {
   const int64_t total = n * c * h * r * w * r;
   if (total == 0) return;
-  shuffle_kernel<true><<<grid_for(total), kThreads, 0, stream()>>>(big, small, n, c, h, w, r, add);
+  LIEDNET_LAUNCH(shuffle_kernel<true>, grid_for(total), kThreads, 0, stream())(big, small, n, c, h, w, r, add);
   LIEDNET_CHECK_LAUNCH("shuffle_kernel<true>");
 }
 
@@ -48,7 +48,7 @@ void shuffle_to_small(float* small, const float* big, int64_t n, int64_t c, int6
                       bool add) {
   const int64_t total = n * c * h * r * w * r;
   if (total == 0) return;
-  shuffle_kernel<false><<<grid_for(total), kThreads, 0, stream()>>>(small, big, n, c, h, w, r, add);
+  LIEDNET_LAUNCH(shuffle_kernel<false>, grid_for(total), kThreads, 0, stream())(small, big, n, c, h, w, r, add);
   LIEDNET_CHECK_LAUNCH("shuffle_kernel<false>");
 }
 

@@ -2,9 +2,9 @@
 //
 // Each function takes the call's SS2DScanParams and ONE flat thread index and does
 // all the work of that thread; the kernels in ss2d_scan.cu only compute the
-// index and call it. Plain g++ compiles this header too, so the host-emulation
-// test (ops/cuda_ss2d_scan_emulation_test.cpp) runs exactly these functions over all
-// indices, phase by phase, and checks them against the CPU op without a GPU.
+// index and call it. Plain g++ compiles this header too: the emulated CUDA
+// device (-DLIEDNET_CUDA=EMULATE, docs/cuda.md) runs the kernels, and so these
+// functions, on the CPU.
 //
 // Notation: sequence (b, k, c) = sample, direction, channel; its step t visits
 // pixel ss2d_pixel(k, t, H, W). Segment seg covers steps [seg*S, min((seg+1)*S, L)),
@@ -115,17 +115,9 @@ template <int NS>
 LIEDNET_HD inline void fwd_carry(const SS2DScanParams& p, int64_t i) {
   const int n = states<NS>(p);
   const int64_t c = i % p.d, bk = i / p.d, kc = (bk % 4) * p.d + c;
-  float A[kLanes<NS>], h[kLanes<NS>];
+  float A[kLanes<NS>];
   load_A<NS>(p, kc, n, A);
-  for (int q = 0; q < n; ++q) h[q] = 0.0f;
-  for (int64_t seg = 0; seg < p.nseg; ++seg) {
-    const int64_t j = (bk * p.nseg + seg) * p.d + c;
-    const float sd = p.sumdelta[j];
-    for (int q = 0; q < n; ++q) {
-      p.hstart[j * n + q] = h[q];
-      h[q] = expf(A[q] * sd) * h[q] + p.hloc[j * n + q];
-    }
-  }
+  scan_device::forward_carry<NS>(A, n, bk * p.nseg * p.d + c, p.d, p.nseg, p.sumdelta, p.hloc, p.hstart);
 }
 
 // F3, per segment j: the segment from hstart; writes each step's output to ys at its pixel.
@@ -192,17 +184,9 @@ template <int NS>
 LIEDNET_HD inline void bwd_carry(const SS2DScanParams& p, int64_t i) {
   const int n = states<NS>(p);
   const int64_t c = i % p.d, bk = i / p.d, kc = (bk % 4) * p.d + c;
-  float A[kLanes<NS>], g[kLanes<NS>];
+  float A[kLanes<NS>];
   load_A<NS>(p, kc, n, A);
-  for (int q = 0; q < n; ++q) g[q] = 0.0f;
-  for (int64_t seg = p.nseg - 1; seg >= 0; --seg) {
-    const int64_t j = (bk * p.nseg + seg) * p.d + c;
-    const float sd = p.sumdelta[j];
-    for (int q = 0; q < n; ++q) {
-      p.ghend[j * n + q] = g[q];
-      g[q] = p.outloc[j * n + q] + expf(A[q] * sd) * g[q];
-    }
-  }
+  scan_device::backward_carry<NS>(A, n, bk * p.nseg * p.d + c, p.d, p.nseg, p.sumdelta, p.outloc, p.ghend);
 }
 
 // B3, per segment j: recompute h over the segment from hstart (kS x N local

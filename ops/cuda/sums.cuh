@@ -27,7 +27,7 @@ unsigned grid_for_items(int64_t items) { return static_cast<unsigned>(items < kM
 
 // The sum of every thread's v, in a tree whose shape depends only on
 // kThreads; every thread gets the result. All threads of the block must call it.
-__device__ double block_sum(double v, double* scratch /* (kThreads) shared */) {
+__device__ double block_sum(double v, LIEDNET_SHARED_PTR(double) scratch /* (kThreads) shared */) {
   const unsigned t = threadIdx.x;
   scratch[t] = v;
   __syncthreads();
@@ -45,7 +45,7 @@ __device__ double block_sum(double v, double* scratch /* (kThreads) shared */) {
 // CPU). One block per plane; the threads' shares depend only on `inner`.
 __global__ void plane_sums_kernel(float* out, const float* a, const float* b, int64_t planes, int64_t inner,
                                   double divisor) {
-  __shared__ double scratch[kThreads];
+  LIEDNET_SHARED(double, scratch, kThreads);
   for (int64_t plane = blockIdx.x; plane < planes; plane += gridDim.x) {
     const float* ap = a + plane * inner;
     const float* bp = b ? b + plane * inner : nullptr;
@@ -59,7 +59,7 @@ __global__ void plane_sums_kernel(float* out, const float* a, const float* b, in
 // partials[blk] = sum of term(i) over block blk's kSumBlockElements elements.
 template <typename Term>
 __global__ void block_sums_kernel(double* partials, int64_t n, int64_t blocks, Term term) {
-  __shared__ double scratch[kThreads];
+  LIEDNET_SHARED(double, scratch, kThreads);
   for (int64_t blk = blockIdx.x; blk < blocks; blk += gridDim.x) {
     const int64_t lo = blk * kSumBlockElements;
     const int64_t hi = n < lo + kSumBlockElements ? n : lo + kSumBlockElements;
@@ -72,7 +72,7 @@ __global__ void block_sums_kernel(double* partials, int64_t n, int64_t blocks, T
 
 // out[0] = float(S * factor / divisor), S the sum of the partials. One block.
 __global__ void finish_sum_kernel(float* out, const double* partials, int64_t blocks, double factor, double divisor) {
-  __shared__ double scratch[kThreads];
+  LIEDNET_SHARED(double, scratch, kThreads);
   double acc = 0;
   for (int64_t j = threadIdx.x; j < blocks; j += kThreads) acc += partials[j];
   const double total = block_sum(acc, scratch);
@@ -85,10 +85,11 @@ void launch_total(const char* name, float* out, int64_t n, Term term, double fac
                   double* partials, void* stream) {
   const int64_t blocks = n > 0 ? sum_partial_count(n) : 0;
   if (blocks > 0) {
-    block_sums_kernel<Term><<<grid_for_items(blocks), kThreads, 0, as_stream(stream)>>>(partials, n, blocks, term);
+    LIEDNET_LAUNCH(block_sums_kernel<Term>, grid_for_items(blocks), kThreads, 0, as_stream(stream))(partials, n, blocks,
+        term);
     LIEDNET_CHECK_LAUNCH(name);
   }
-  finish_sum_kernel<<<1, kThreads, 0, as_stream(stream)>>>(out, partials, blocks, factor, divisor);
+  LIEDNET_LAUNCH(finish_sum_kernel, 1, kThreads, 0, as_stream(stream))(out, partials, blocks, factor, divisor);
   LIEDNET_CHECK_LAUNCH(name);
 }
 
