@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Oracle cases for upstream's low-light recipe (train_llie.py).
+
+Usage: llie_cases.py --out DIR
+
+DIR/llie_lr.safetensors  F64  lr/<name>: the learning rate of every iteration
+    (1-based iteration i is row i - 1) of a run of EPOCHS epochs with ITERS
+    iterations each, under Adam stepped as train_llie.py steps it: a linear
+    warm-up scheduler (multiplier 1 over WARMUP epochs, handing over to
+    torch's CosineAnnealingLR(T_max = EPOCHS - WARMUP, eta_min)) stepped once
+    before training and after every epoch; the rate is read from the
+    optimiser's param group at each iteration. "__metadata__"[<name>] is
+    {"base", "eta_min", "epochs", "warmup", "iters"} as JSON.
+
+torch is a test oracle only.
+"""
+import argparse
+import json
+import os
+import sys
+import warnings
+
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, _LRScheduler
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle import save_safetensors  # noqa: E402
+
+
+class LinearWarmup(_LRScheduler):
+    """Warm-up behaving as the scheduler train_llie.py uses with multiplier 1:
+    base * step / warmup up to `warmup`, then the wrapped scheduler's rates
+    (its base rates set once, when it takes over), stepped in its place."""
+
+    def __init__(self, optimizer, warmup, after):
+        self.warmup, self.after, self.handed_over = warmup, after, False
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        if self.last_epoch > self.warmup:
+            if not self.handed_over:
+                self.after.base_lrs = list(self.base_lrs)
+                self.handed_over = True
+            return self.after.get_lr()
+        return [b * float(self.last_epoch) / self.warmup for b in self.base_lrs]
+
+    def step(self, epoch=None):
+        if self.handed_over:
+            self.after.step()
+        else:
+            super().step()
+
+
+def lr_sequence(base, eta_min, epochs, warmup, iters):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=base, betas=(0.9, 0.999), eps=1e-8)
+    cosine = CosineAnnealingLR(opt, epochs - warmup, eta_min=eta_min)
+    sched = LinearWarmup(opt, warmup, cosine)
+    sched.step()
+    out = []
+    for _ in range(epochs):
+        for _ in range(iters):
+            out.append(opt.param_groups[0]["lr"])
+        sched.step()
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    warnings.filterwarnings("ignore")  # torch's notes on get_lr and step order
+    tensors, meta = {}, {}
+    for name, cfg in {"lolv1": dict(base=1e-4, eta_min=1e-6, epochs=4000, warmup=3, iters=2),
+                      "short": dict(base=2e-4, eta_min=1e-6, epochs=10, warmup=3, iters=3),
+                      "minimal": dict(base=1e-3, eta_min=0.0, epochs=4, warmup=3, iters=1)}.items():
+        tensors[f"lr/{name}"] = lr_sequence(**cfg)
+        meta[name] = json.dumps(cfg)
+    save_safetensors(os.path.join(args.out, "llie_lr.safetensors"), tensors, meta)
+    print(f"llie_cases: {len(tensors)} learning-rate sequences")
+
+
+if __name__ == "__main__":
+    main()
