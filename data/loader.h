@@ -42,6 +42,11 @@ struct LoaderOptions {
   // are bad). Off: the first bad pair is an error.
   bool skip_bad = false;
   int shard = 0, shards = 1;  // this loader's share of each global batch (see above)
+  // The epoch's last incomplete global batch is delivered too (upstream's
+  // drop_last=False in the low-light recipe), smaller: each shard gets the
+  // positions of it that fall to it. With several shards it is kept only when
+  // every shard gets at least one sample (a remainder of at least `shards`).
+  bool keep_last = false;
 };
 
 // The seeds, exposed for tests and for anyone who wants to reproduce a sample.
@@ -84,7 +89,9 @@ class TrainLoader {
   State state() const;
   void restore(const State& s);  // continue exactly from there (drops batches decoded ahead)
 
-  int64_t batches_per_epoch() const;  // pairs / (batch * shards); the last incomplete batch is dropped
+  // pairs / (batch * shards); the last incomplete batch is dropped unless keep_last.
+  int64_t batches_per_epoch() const;
+  int64_t batch_size(int64_t b) const;  // samples of (global) batch b this loader delivers
   int64_t size() const { return static_cast<int64_t>(pairs_.size()); }
   const LoaderOptions& options() const { return opt_; }
 

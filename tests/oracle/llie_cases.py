@@ -12,6 +12,13 @@ DIR/llie_lr.safetensors  F64  lr/<name>: the learning rate of every iteration
     optimiser's param group at each iteration. "__metadata__"[<name>] is
     {"base", "eta_min", "epochs", "warmup", "iters"} as JSON.
 
+DIR/llie_data.safetensors  F32  the sampling's image operations:
+    orient/in (3, 5, 7) and orient/<k>, k = 1..7: upstream's seven
+    orientations (torch flip / rot90 on dims H, W) of it;
+    pad/<name>/in and pad/<name>/out: numpy's 'reflect' padding at the bottom
+    and right (what torchvision's PIL padding does), to 8x10 (pads below the
+    image size) and from 3x2 to 8x8 (pads beyond it, reflected again).
+
 torch is a test oracle only.
 """
 import argparse
@@ -20,6 +27,7 @@ import os
 import sys
 import warnings
 
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, _LRScheduler
 
@@ -79,6 +87,22 @@ def main():
         meta[name] = json.dumps(cfg)
     save_safetensors(os.path.join(args.out, "llie_lr.safetensors"), tensors, meta)
     print(f"llie_cases: {len(tensors)} learning-rate sequences")
+
+    g = torch.Generator().manual_seed(2700)
+    x = torch.rand(3, 5, 7, generator=g)
+    data = {"orient/in": x}
+    variants = {1: x.flip(1), 2: x.flip(2), 3: torch.rot90(x, dims=(1, 2)), 4: torch.rot90(x, dims=(1, 2), k=2),
+                5: torch.rot90(x, dims=(1, 2), k=3), 6: torch.rot90(x.flip(1), dims=(1, 2)),
+                7: torch.rot90(x.flip(2), dims=(1, 2))}
+    for k, v in variants.items():
+        data[f"orient/{k}"] = v
+    for name, (shape, size) in {"small": ((3, 5, 6), (8, 10)), "beyond": ((3, 3, 2), (8, 8))}.items():
+        img = torch.rand(*shape, generator=g)
+        pads = ((0, 0), (0, size[0] - shape[1]), (0, size[1] - shape[2]))
+        data[f"pad/{name}/in"] = img
+        data[f"pad/{name}/out"] = torch.from_numpy(np.pad(img.numpy(), pads, mode="reflect"))
+    save_safetensors(os.path.join(args.out, "llie_data.safetensors"), data)
+    print(f"llie_cases: {len(data)} sampling tensors")
 
 
 if __name__ == "__main__":
