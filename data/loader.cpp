@@ -59,10 +59,7 @@ struct TrainLoader::Slot {
 TrainLoader::TrainLoader(std::vector<Pair> pairs, LoaderOptions opt)
     : pairs_(std::move(pairs)),
       opt_(std::move(opt)),
-      per_epoch_(opt_.batch > 0 && opt_.shards > 0
-                     ? size() / (opt_.batch * opt_.shards) +
-                           (opt_.keep_last && size() % (opt_.batch * opt_.shards) >= opt_.shards ? 1 : 0)
-                     : 0) {
+      per_epoch_(data::batches_per_epoch(size(), opt_)) {
   LIEDNET_CHECK(opt_.batch > 0, "TrainLoader: the batch size must be positive, got ", opt_.batch);
   LIEDNET_CHECK(opt_.shards >= 1 && opt_.shard >= 0 && opt_.shard < opt_.shards, "TrainLoader: shard ", opt_.shard,
                 " of ", opt_.shards, " does not exist");
@@ -88,6 +85,12 @@ int64_t TrainLoader::batches_per_epoch() const { return per_epoch_; }
 
 int64_t TrainLoader::position(int64_t b, int64_t k) const {
   return (b % per_epoch_) * opt_.batch * opt_.shards + opt_.shard + k * opt_.shards;
+}
+
+int64_t batches_per_epoch(int64_t pairs, const LoaderOptions& opt) {
+  if (opt.batch <= 0 || opt.shards <= 0) return 0;
+  const int64_t global = opt.batch * opt.shards;
+  return pairs / global + (opt.keep_last && pairs % global >= opt.shards ? 1 : 0);
 }
 
 int64_t TrainLoader::batch_size(int64_t b) const {

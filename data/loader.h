@@ -56,6 +56,9 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position);
 // Fisher-Yates permutation drawn from Generator(epoch_seed(seed, epoch)).
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
 
+// Batches per epoch of `pairs` pairs under `opt` (batch, shards, keep_last), as TrainLoader counts them.
+int64_t batches_per_epoch(int64_t pairs, const LoaderOptions& opt);
+
 struct Skip;  // a bad pair passed over under skip_bad (loader.cpp)
 
 class TrainLoader {

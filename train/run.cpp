@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -17,6 +18,7 @@
 
 #include "autograd/autograd.h"
 #include "data/dataset.h"
+#include "data/llie_dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/metrics.h"
@@ -27,6 +29,7 @@
 #include "tensor/safetensors.h"
 #include "train/checkpoint_fit.h"
 #include "train/comm.h"
+#include "train/config_llie.h"
 #include "train/interrupt.h"
 #include "train/log_file.h"
 #include "train/plot.h"
@@ -104,12 +107,62 @@ std::string resume_command(const RunOptions& o, const std::string& checkpoint, i
   return cmd.append(" --resume ").append(shell_word(checkpoint));
 }
 
+// What the saved weights carry beside the tensors: the preset, and the input
+// range the network was trained on (data/input_range.h reads it back).
+std::map<std::string, std::string> weights_metadata(const TrainConfig& cfg) {
+  return {{"preset", cfg.network.name}, {"input_range", input_range_of(cfg)}};
+}
+
+// The low-light recipe keeps the weights of the best validation PSNR and SSIM
+// so far (the validation log, up to this iteration, holds the earlier ones:
+// a resumed run continues the comparison) in models/net_best_{psnr,ssim}.
+void keep_best(net::LIEDNet& model, const TrainConfig& cfg, const std::string& val_log, int64_t iter, double psnr,
+               double ssim) {
+  double best_psnr = -1e300, best_ssim = -1e300;
+  std::ifstream in(val_log);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.value("iter", int64_t{0}) >= iter) continue;
+      best_psnr = std::max(best_psnr, j.value("psnr", -1e300));
+      best_ssim = std::max(best_ssim, j.value("ssim", -1e300));
+    } catch (const std::exception&) {
+      // a torn last line
+    }
+  }
+  const fs::path models = fs::path(cfg.experiments_root) / "models";
+  if (psnr > best_psnr) {
+    nn::save_weights(model, (models / "net_best_psnr.safetensors").string(), weights_metadata(cfg));
+    std::printf("best PSNR so far (%.3f dB): saved %s\n", psnr, (models / "net_best_psnr.safetensors").c_str());
+  }
+  if (ssim > best_ssim) {
+    nn::save_weights(model, (models / "net_best_ssim.safetensors").string(), weights_metadata(cfg));
+    std::printf("best SSIM so far (%.4f): saved %s\n", ssim, (models / "net_best_ssim.safetensors").c_str());
+  }
+}
+
+// An f32 image clamped to [0, 1] (a copy).
+Tensor clamp01(const Tensor& t) {
+  Tensor c = t.clone();
+  float* p = c.data<float>();
+  for (int64_t i = 0; i < c.numel(); ++i) p[i] = std::min(1.0f, std::max(0.0f, p[i]));
+  return c;
+}
+
 struct Validation {
   double psnr = 0, ssim = 0;
   int64_t images = 0;
 };
 
-Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border) {
+// The low-light recipe (train/config_llie.h) feeds [0, 1] and pads the input to a multiple of 16.
+struct ValidationInput {
+  bool unit_range = false;
+  int64_t multiple = 1;
+};
+
+Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border,
+                    const ValidationInput& in = {}) {
   Validation v;
   model.eval();
   autograd::NoGradGuard no_grad;
@@ -119,12 +172,15 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
     LIEDNET_CHECK(lq.shape() == gt.shape(), p.lq_path, " and ", p.gt_path, " differ in size: ", lq.shape(), " vs ",
                   gt.shape());
     const Shape s = lq.shape();
-    Tensor x = data::to_model_range(lq).reshape({1, 3, s[1], s[2]});
+    const int64_t H = data::round_up(s[1], in.multiple), W = data::round_up(s[2], in.multiple);
+    Tensor x = in.unit_range ? data::reflect_pad(lq, H, W).reshape({1, 3, H, W})
+                             : data::to_model_range(lq).reshape({1, 3, s[1], s[2]});
     if (model.device() != Device::CPU) x = x.to(model.device());
     Tensor out = model.forward(x).out;
     if (out.device() != Device::CPU) out = out.to(Device::CPU);
     // Upstream maps the [-1, 1] output as if it were [0, 1]; we map it correctly.
-    Tensor pred = data::to_unit_range(out).reshape(s);
+    Tensor pred = in.unit_range ? data::apply_transform(clamp01(out.reshape({3, H, W})), {0, 0, s[1], s[2]})
+                                : data::to_unit_range(out).reshape(s);
     v.psnr += data::psnr_basicsr(pred, gt, crop_border);
     v.ssim += data::ssim_basicsr(pred, gt, crop_border);
     ++v.images;
@@ -154,9 +210,11 @@ data::TrainLoader::State continue_at(const RunPosition& saved, int64_t saved_bat
   return {epoch, cursor};
 }
 
-int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm) {
+int train(const TrainConfig& given, const RunOptions& options, Communicator& comm) {
+  TrainConfig cfg = given;  // the low-light recipe's epochs become iterations once the data are counted
   const bool lead = comm.rank() == 0;  // prints and writes files
   const int world = comm.world_size();
+  if (lead && !cfg.llie.read_as.empty()) std::printf("config: %s read as %s\n", cfg.path.c_str(), cfg.llie.read_as.c_str());
   if (lead)
     for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
   if (cfg.threads > 0) set_num_threads(cfg.threads);
@@ -176,11 +234,14 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
 
   std::string warning;
   std::vector<data::Pair> pairs =
-      data::pair_folders({cfg.train.dataroot_lq, cfg.train.dataroot_gt, cfg.train.skip_unpaired}, &warning);
+      cfg.llie.on ? data::pair_sorted_order(cfg.llie.train_dir)
+                  : data::pair_folders({cfg.train.dataroot_lq, cfg.train.dataroot_gt, cfg.train.skip_unpaired}, &warning);
+  cfg = resolve_epochs(cfg, static_cast<int64_t>(pairs.size()), world);
   if (!warning.empty() && lead) std::printf("warning: %s\n", warning.c_str());
   std::vector<data::Pair> val_pairs;
   if (cfg.val && lead) {
-    val_pairs = data::pair_folders({cfg.val->dataroot_lq, cfg.val->dataroot_gt, cfg.val->skip_unpaired}, &warning);
+    val_pairs = cfg.llie.on ? data::pair_sorted_order(cfg.llie.val_dir)
+                            : data::pair_folders({cfg.val->dataroot_lq, cfg.val->dataroot_gt, cfg.val->skip_unpaired}, &warning);
     if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
   }
   const nlohmann::json fit = fit_record(cfg, static_cast<int64_t>(pairs.size()));
@@ -257,9 +318,10 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
     RunPosition here{s.epoch, s.cursor, world, fit};
     trainer.save_checkpoint(ckpt, here);
     std::snprintf(name, sizeof name, "net_g_%08lld.safetensors", static_cast<long long>(trainer.iter()));
-    nn::save_weights(trainer.model(), (root / "models" / name).string(), {{"preset", cfg.network.name}});
-    nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(),
-                     {{"preset", cfg.network.name}});
+    const std::map<std::string, std::string> meta = weights_metadata(cfg);
+    nn::save_weights(trainer.model(), (root / "models" / name).string(), meta);
+    nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(), meta);
+    if (cfg.llie.on) nn::save_weights(trainer.model(), (root / "models" / "net_latest.safetensors").string(), meta);
     saved_at = trainer.iter();
     return ckpt;
   };
@@ -320,10 +382,12 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
       window_iters = 0;
     }
     if (lead && cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
-      const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border);
+      const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border,
+                                    {cfg.llie.on, cfg.llie.on ? 16 : 1});
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
       FileWriteScope writing;
+      if (cfg.llie.on) keep_best(trainer.model(), cfg, val_log, r.iter, v.psnr, v.ssim);
       val_lines->append_line(
           nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump());
     }
@@ -368,6 +432,7 @@ data::LoaderOptions loader_options(const TrainConfig& cfg, int shard, int shards
   lo.skip_bad = cfg.train.skip_bad;
   lo.shard = shard;
   lo.shards = shards;
+  lo.keep_last = lo.augment.llie = cfg.llie.on;  // train/config_llie.h
   return lo;
 }
 
