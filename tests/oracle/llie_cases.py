@@ -19,6 +19,12 @@ DIR/llie_data.safetensors  F32  the sampling's image operations:
     and right (what torchvision's PIL padding does), to 8x10 (pads below the
     image size) and from 3x2 to 8x8 (pads beyond it, reflected again).
 
+DIR/llie_module.pth   what train_llie.py saves: torch.save({'epoch', 'state_dict',
+    'optimizer'}) with a LIEDNet(dim 8, blocks (1, 1, 1), refinement 1) state
+    dict under nn.DataParallel's "module." prefix and Adam's state after one step.
+DIR/llie_bare.pth     the same weights as a bare state dict (no entry tells the recipe).
+DIR/llie_input.safetensors  input (1, 3, 16, 16) in [0, 1], for liednet forward.
+
 torch is a test oracle only.
 """
 import argparse
@@ -103,6 +109,22 @@ def main():
         data[f"pad/{name}/out"] = torch.from_numpy(np.pad(img.numpy(), pads, mode="reflect"))
     save_safetensors(os.path.join(args.out, "llie_data.safetensors"), data)
     print(f"llie_cases: {len(data)} sampling tensors")
+
+    import liednet_ref
+    torch.manual_seed(27)
+    net = liednet_ref.LIEDNet(8, (1, 1, 1), 1)
+    liednet_ref.init_(net, 27)
+    wrapped = torch.nn.DataParallel(net)  # on the CPU it only wraps: keys get "module."
+    opt = torch.optim.Adam(wrapped.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+    out = wrapped(torch.rand(1, 3, 16, 16))
+    loss = torch.nn.functional.smooth_l1_loss(out[1] if isinstance(out, tuple) else out, torch.rand(1, 3, 16, 16))
+    loss.backward()
+    opt.step()
+    torch.save({"epoch": 3, "state_dict": wrapped.state_dict(), "optimizer": opt.state_dict()},
+               os.path.join(args.out, "llie_module.pth"))
+    torch.save(net.state_dict(), os.path.join(args.out, "llie_bare.pth"))
+    save_safetensors(os.path.join(args.out, "llie_input.safetensors"), {"input": torch.rand(1, 3, 16, 16)})
+    print("llie_cases: llie_module.pth, llie_bare.pth, llie_input.safetensors")
 
 
 if __name__ == "__main__":
