@@ -3,6 +3,7 @@
 // weights expect in the metadata (data/input_range.h). IN may be a
 // safetensors weights file too: the same tensors, with --input-range recorded.
 #include <cstdio>
+#include <map>
 
 #include "data/input_range.h"
 
@@ -49,15 +50,23 @@ int cmd_convert(const std::vector<std::string>& argv) {
     ck = nn::load_torch_checkpoint(in, args.get_or("--key", ""), &skipped);
   LIEDNET_CHECK(!ck.tensors.empty(), in, ": the checkpoint holds no float tensors");
   const int stripped = strip_module_prefix(ck.tensors);
-  const std::string range = convert_input_range(in, ck.source, args.get_or("--input-range", ""));
-  save_safetensors(out, ck.tensors, {{"source", in}, {"format", "pt"}, {"input_range", range}});
+  // Only LIEDNet weights feed images to a network of ours; other checkpoints (VGG, LPIPS heads) record no range.
+  bool liednet = false;
+  for (const auto& [k, t] : ck.tensors) liednet |= k == "patch_embed.proj.weight";
+  const std::string range = liednet || args.has("--input-range")
+                                ? convert_input_range(in, ck.source, args.get_or("--input-range", ""))
+                                : "";
+  std::map<std::string, std::string> meta{{"source", in}, {"format", "pt"}};
+  if (!range.empty()) meta["input_range"] = range;
+  save_safetensors(out, ck.tensors, meta);
   int64_t n = 0;
   for (const auto& kv : ck.tensors) n += kv.second.numel();
   std::printf("wrote %s: %zu tensors, %s values, from %s%s\n", out.c_str(), ck.tensors.size(), std::to_string(n).c_str(),
               in.c_str(), ck.source.empty() ? " (top level)" : (" ['" + ck.source + "']").c_str());
   for (const std::string& k : skipped) std::printf("skipped %s (not a float tensor)\n", k.c_str());
   if (stripped) std::printf("removed the 'module.' prefix of %d keys (a DataParallel state dict)\n", stripped);
-  std::printf("input range [%s] recorded in %s\n", range == "0,1" ? "0, 1" : "-1, 1", out.c_str());
+  if (!range.empty())
+    std::printf("input range [%s] recorded in %s\n", range == "0,1" ? "0, 1" : "-1, 1", out.c_str());
   return 0;
 }
 

@@ -10,7 +10,7 @@ set -uo pipefail
 BIN=$1
 ORACLE=$2
 PYTHON=${LIEDNET_PYTHON:-/usr/bin/python3}
-[ -s "$ORACLE/llie_module.pth" ] || { echo "skipped: $ORACLE/llie_module.pth is absent (tests/oracle/llie_cases.py)"; exit 77; }
+[ -s "$ORACLE/llie_module.pth" ] && [ -s "$ORACLE/lpips_weights.safetensors" ] || { echo "skipped: $ORACLE/llie_module.pth is absent (tests/oracle/llie_cases.py)"; exit 77; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failures=0
@@ -120,6 +120,23 @@ has_range "$WORK/bare.safetensors" -1,1 && pass "convert: range -1,1 recorded" |
 "$BIN" convert "$ORACLE/llie_bare.pth" "$WORK/bad.safetensors" --input-range 0,255 > "$WORK/out" 2> "$WORK/err"
 [ $? -ne 0 ] && grep -q "the input range must be 0,1 or -1,1, got '0,255'" "$WORK/err" \
   && pass "convert: a bad --input-range is named" || fail "convert: bad range: $(cat "$WORK/err")"
+
+# eval: LPIPS only with its weights (random VGG16 + heads of tests/oracle/lpips_cases.py here).
+mkdir -p "$WORK/pred" && cp "$WORK/Test/low/l0.png" "$WORK/pred/0.png"
+expect_ok "eval without LPIPS weights" "$BIN" eval --pred "$WORK/pred" --gt "$WORK/Test/high"
+grep -q "^LPIPS not computed (no --lpips-weights" "$WORK/out" && ! grep -q " lpips" "$WORK/out" \
+  && pass "eval: the table says LPIPS was not computed" || fail "eval: $(cat "$WORK/out")"
+expect_ok "eval --lpips-weights" "$BIN" eval --pred "$WORK/pred" --gt "$WORK/Test/high" \
+  --lpips-weights "$ORACLE/lpips_weights.safetensors" --convention basicsr --output "$WORK/m.csv"
+head -1 "$WORK/m.csv" | grep -qx "name,psnr,ssim,lpips" && awk -F, '$1 == "0.png" && $4 > 0 { ok = 1 } END { exit !ok }' \
+  "$WORK/m.csv" && pass "eval: an LPIPS column, positive for a dark prediction" || fail "eval lpips: $(cat "$WORK/m.csv")"
+expect_ok "eval --lpips-weights, prediction = ground truth" "$BIN" eval --pred "$WORK/Test/high" --gt "$WORK/Test/high" \
+  --lpips-weights "$ORACLE/lpips_weights.safetensors" --convention basicsr --output "$WORK/m0.csv"
+awk -F, '$1 == "0.png" && $4 == 0 { ok = 1 } END { exit !ok }' "$WORK/m0.csv" && pass "eval: LPIPS 0 for identical images" \
+  || fail "eval lpips identical: $(cat "$WORK/m0.csv")"
+"$BIN" eval --pred "$WORK/pred" --gt "$WORK/Test/high" --lpips-weights "$WORK/plain.safetensors" > "$WORK/out" 2> "$WORK/err"
+[ $? -ne 0 ] && grep -q "plain.safetensors: not LPIPS (VGG) weights" "$WORK/err" \
+  && pass "eval: weights that are not LPIPS are named" || fail "eval bad lpips weights: $(cat "$WORK/err")"
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
