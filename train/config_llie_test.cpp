@@ -65,6 +65,36 @@ train:
 val:
   val_freq_epochs: 1
 )";
+// Both configs describe the same run.
+void same_recipe(const train::TrainConfig& a, const train::TrainConfig& b) {
+  for (const std::string& w : b.warnings) CHECK_MESSAGE(w.find("unknown key") == std::string::npos, w);
+  CHECK(a.llie.on);
+  CHECK(b.llie.on);
+  CHECK(b.llie.train_dir == a.llie.train_dir);
+  CHECK(b.llie.val_dir == a.llie.val_dir);
+  CHECK(b.llie.epochs == a.llie.epochs);
+  CHECK(b.llie.warmup_epochs == a.llie.warmup_epochs);
+  CHECK(b.llie.val_every_epochs == a.llie.val_every_epochs);
+  CHECK(b.train.batch_size == a.train.batch_size);
+  CHECK(b.train.crop_size == a.train.crop_size);
+  CHECK(b.train.use_flip == a.train.use_flip);
+  CHECK(b.train.use_rot == a.train.use_rot);
+  CHECK(b.adam.lr == a.adam.lr);
+  CHECK(b.adam.beta1 == a.adam.beta1);
+  CHECK(b.adam.beta2 == a.adam.beta2);
+  CHECK(b.adam.eps == a.adam.eps);
+  CHECK(b.adam.weight_decay == a.adam.weight_decay);
+  CHECK(b.eta_min == a.eta_min);
+  CHECK(b.scheduler == a.scheduler);
+  CHECK(b.loss.smooth_l1_beta == a.loss.smooth_l1_beta);
+  CHECK(b.loss.use_side == a.loss.use_side);
+  CHECK(b.loss.perceptual_weight == a.loss.perceptual_weight);
+  CHECK(b.loss.pixel_weight == a.loss.pixel_weight);
+  CHECK(b.network.name == a.network.name);
+  CHECK(b.name == a.name);
+  CHECK(train::input_range_of(b) == "0,1");
+  CHECK(train::resolve_epochs(b, 485, 1).total_iter == train::resolve_epochs(a, 485, 1).total_iter);
+}
 }  // namespace
 
 TEST_SUITE("train") {
@@ -109,34 +139,31 @@ TEST_SUITE("train") {
   TEST_CASE("the low-light recipe in BasicSR's shape is the same recipe as upstream's file") {
     const train::TrainConfig a = train::parse_train_config(upstream_lolv1("/d"), "train_LOLv1.yaml");
     const train::TrainConfig b = train::parse_train_config(kBasicSR, "lolv1_basicsr.yml");
-    for (const std::string& w : b.warnings) CHECK_MESSAGE(w.find("unknown key") == std::string::npos, w);
-    CHECK(b.llie.on);
     CHECK(b.llie.read_as.find("BasicSR's shape") == 0);
-    CHECK(b.llie.train_dir == a.llie.train_dir);
-    CHECK(b.llie.val_dir == a.llie.val_dir);
-    CHECK(b.llie.epochs == a.llie.epochs);
-    CHECK(b.llie.warmup_epochs == a.llie.warmup_epochs);
-    CHECK(b.llie.val_every_epochs == a.llie.val_every_epochs);
+    same_recipe(a, b);
     CHECK(b.experiments_root == a.experiments_root);
     CHECK(b.manual_seed == a.manual_seed);
-    CHECK(b.train.batch_size == a.train.batch_size);
-    CHECK(b.train.crop_size == a.train.crop_size);
-    CHECK(b.train.use_flip == a.train.use_flip);
-    CHECK(b.train.use_rot == a.train.use_rot);
-    CHECK(b.adam.lr == a.adam.lr);
-    CHECK(b.adam.beta1 == a.adam.beta1);
-    CHECK(b.adam.beta2 == a.adam.beta2);
-    CHECK(b.adam.eps == a.adam.eps);
-    CHECK(b.adam.weight_decay == a.adam.weight_decay);
-    CHECK(b.eta_min == a.eta_min);
-    CHECK(b.scheduler == a.scheduler);
-    CHECK(b.loss.smooth_l1_beta == a.loss.smooth_l1_beta);
-    CHECK(b.loss.use_side == a.loss.use_side);
-    CHECK(b.loss.perceptual_weight == a.loss.perceptual_weight);
-    CHECK(b.loss.pixel_weight == a.loss.pixel_weight);
-    CHECK(b.network.name == a.network.name);
-    CHECK(train::input_range_of(b) == "0,1");
-    CHECK(train::resolve_epochs(b, 485, 1).total_iter == train::resolve_epochs(a, 485, 1).total_iter);
+    // configs/: the BasicSR-shaped LOL-v1 file is the same run as the upstream-shaped one.
+    const std::string dir = std::string(LIEDNET_SOURCE_DIR) + "/configs/";
+    same_recipe(train::load_train_config(dir + "train_LOLv1.yaml"), train::load_train_config(dir + "train_LOLv1_basicsr.yml"));
+  }
+
+  TEST_CASE("configs/: the low-light configs read as the recipe, each with its data folders and preset") {
+    const std::string dir = std::string(LIEDNET_SOURCE_DIR) + "/configs/";
+    for (const char* set : {"LOLv1", "LOLv2syn", "FiveK"})
+      for (const char* variant : {"", "_L"}) {
+        const std::string file = dir + "train_" + set + variant + ".yaml";
+        INFO(file);
+        const train::TrainConfig c = train::load_train_config(file);
+        for (const std::string& w : c.warnings) CHECK_MESSAGE(w.find("unknown key") == std::string::npos, w);
+        CHECK(c.llie.on);
+        CHECK(c.network.name == (std::string(variant).empty() ? "liednet" : "liednet-l"));
+        CHECK(c.llie.train_dir == std::string("data/") + set + "/Train");
+        CHECK(c.llie.val_dir == std::string("data/") + set + "/Test");
+        CHECK(c.llie.epochs == 4000);
+        CHECK(c.train.batch_size == 8);
+        CHECK(c.train.crop_size == 128);
+      }
   }
 
   TEST_CASE("low-light config errors name the file and the key") {

@@ -308,6 +308,10 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
     std::fflush(stdout);
   }
 
+  if (options.max_iters == 0) {  // --max-iters 0: everything built, nothing trained
+    if (lead) std::printf("stopped before the first iteration (--max-iters 0)\n");
+    return 0;
+  }
   int64_t saved_at = -1;
   auto save = [&]() -> std::string {
     FileWriteScope writing;  // a second interrupt waits for these files
@@ -335,7 +339,7 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
   // one small all-reduce, so every rank logs the same and stops together.
   Tensor stats = Tensor::zeros({7}, DType::F64);
   int stop = 0;
-  while (trainer.iter() < cfg.total_iter) {
+  while (trainer.iter() < cfg.total_iter && (options.max_iters < 0 || trainer.iter() < options.max_iters)) {
     data::TrainLoader::Batch batch = loader.next();
     if (lead)
       for (const std::string& w : batch.skipped)

@@ -35,6 +35,10 @@ struct RunOptions {
   bool resume_anyway = false;  // continue even when the config no longer fits the checkpoint
   Launcher launcher = Launcher::None;
   std::vector<std::string> arguments;  // the command's own arguments, for the printed resume command
+  // --max-iters N: stop after iteration N (the schedule stays the config's);
+  // 0 builds everything (data, loader, trainer) and stops before the first
+  // step. -1: the config's whole run. For trying a config on small data.
+  int64_t max_iters = -1;
 };
 
 // Returns the exit status: 0, or 130 / 143 after SIGINT / SIGTERM; errors are exceptions.
