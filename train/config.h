@@ -41,6 +41,7 @@ struct LowLightRecipe {
   std::string train_dir, val_dir;  // each with low/ and high/
   int64_t epochs = 0, warmup_epochs = 3, val_every_epochs = 1;
   int64_t iters_per_epoch = 0;   // set by resolve_epochs once the data are counted
+  bool global_batch = false;     // OPTIM.BATCH is the whole step's (nn.DataParallel splits it): per rank = BATCH / ranks
 };
 
 struct TrainConfig {

@@ -118,6 +118,7 @@ TrainConfig read_upstream_llie_config(const YAML::Node& root, const std::string&
   {
     Keys o = top.sub("OPTIM");
     cfg.train.batch_size = o.need<int64_t>("BATCH");
+    cfg.llie.global_batch = true;
     cfg.llie.epochs = o.need<int64_t>("EPOCHS");
     cfg.adam.lr = o.need<double>("LR_INITIAL");
     cfg.eta_min = o.need<double>("LR_MIN");
@@ -192,6 +193,11 @@ std::string input_range_of(const TrainConfig& cfg) { return cfg.llie.on ? "0,1" 
 TrainConfig resolve_epochs(const TrainConfig& in, int64_t pairs, int world) {
   TrainConfig cfg = in;
   if (!cfg.llie.on) return cfg;
+  if (cfg.llie.global_batch && world > 1) {  // upstream's DataParallel splits OPTIM.BATCH over its GPUs
+    LIEDNET_CHECK(cfg.train.batch_size % world == 0, cfg.path, ": 'OPTIM.BATCH' (", cfg.train.batch_size,
+                  ", the whole step's batch, as upstream's DataParallel) does not split over ", world, " ranks");
+    cfg.train.batch_size /= world;
+  }
   data::LoaderOptions lo;
   lo.batch = cfg.train.batch_size;
   lo.shards = world;

@@ -34,7 +34,10 @@ void finish_basicsr_llie(TrainConfig& cfg);
 // The range the network is fed: "0,1" for the low-light recipe, "-1,1" for LOL-Blur's.
 std::string input_range_of(const TrainConfig& cfg);
 
-// With the number of training pairs and ranks known: iterations per epoch
+// With the number of training pairs and ranks known: the batch per rank
+// (upstream's OPTIM.BATCH is the whole step's, split over the ranks as
+// DataParallel splits it over GPUs; BasicSR's batch_size_per_gpu is per
+// rank already), iterations per epoch
 // (the loader's batches per epoch, the last incomplete batch kept), the total
 // iterations, the validation and checkpoint frequencies in iterations. The
 // LOL-Blur recipe comes back unchanged.

@@ -131,6 +131,10 @@ TEST_SUITE("train") {
     const train::TrainConfig r2 = train::resolve_epochs(c, 485, 1);  // LOL-v1's 485 training pairs
     CHECK(r2.llie.iters_per_epoch == 61);
     CHECK(r2.total_iter == 4000 * 61);
+    const train::TrainConfig r4 = train::resolve_epochs(c, 485, 4);  // 4 ranks share upstream's batch of 8
+    CHECK(r4.train.batch_size == 2);
+    CHECK(r4.llie.iters_per_epoch == 61);
+    CHECK_THROWS_WITH(train::resolve_epochs(c, 485, 3), has("'OPTIM.BATCH' (8, the whole step's batch"));
     const auto s = train::make_schedule(r2);
     CHECK(s->lr(0) == doctest::Approx(1e-4 / 3).epsilon(1e-15));
     CHECK(s->lr(61 * 3) == 1e-4);
