@@ -41,6 +41,13 @@ TEST_SUITE("data") {
     CHECK(fs::path(p[0].gt_path).filename() == "x.png");
     CHECK(fs::path(p[2].lq_path).filename() == "c.png");
     CHECK(fs::path(p[2].gt_path).filename() == "z.png");
+    // Symbolic links to the folders are followed (docs/data.md's way to other layouts).
+    const fs::path linked = fresh_dir("linked");
+    fs::create_directories(linked);
+    fs::create_directory_symlink(d / "low", linked / "low");
+    fs::create_directory_symlink(d / "high", linked / "high");
+    CHECK(data::pair_sorted_order(linked.string()).size() == 3);
+    fs::remove_all(linked);
     write_folder(d / "high", {"w.png"}, 4, 4);
     CHECK_THROWS_WITH(data::pair_sorted_order(d.string()), testing::has("has 3 images but " + (d / "high").string() + " has 4"));
     CHECK_THROWS_WITH(data::pair_sorted_order((d / "nothing").string()), doctest::Contains("not found or not a folder"));
