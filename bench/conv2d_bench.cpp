@@ -84,7 +84,7 @@ struct Dense {
   }
 };
 
-// Every dense convolution of a LIEDNet (dim 32, blocks (1, 2, 4), 4 refinement blocks; LIEDNET_SPEC.md)
+// Every dense convolution of a LIEDNet (dim 32, blocks (1, 2, 4), 4 refinement blocks; docs/architecture.md)
 // training step at 1x3xHxW, and of the perceptual loss's VGG19 to conv4_4 on (out, gt) at HxW and
 // (side, side_gt) at H/8 x W/8. The 1x1 projections (nn.Linear in upstream) count as dense convolutions.
 std::vector<Dense> training_step_convs(int64_t H, int64_t W) {

@@ -12,8 +12,15 @@
 // It runs itself twice: `LIEDNET_THREADS=2 bench_dist --measure ...` and
 // `mpirun -np 2 bench_dist --measure --ranks ...` (mpirun from PATH; as root
 // with --allow-run-as-root).
+//
+//   bench_dist --reduce-only [--reps N] [--launch 'COMMAND PREFIX']
+// times the all-reduce alone: LIEDNet's f32 gradient buffer (19 MB) averaged
+// over 2 ranks, N times after one warm-up, started with `mpirun -np 2` or with
+// the given prefix (scripts/netns_bench_dist.sh passes an mpirun across test
+// hosts, over TCP, with and without a slowed link).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +32,7 @@
 #include "bench_util.h"
 #include "tensor/parallel.h"
 #include "train/comm.h"
+#include "liednet/liednet.h"
 #include "train/trainer.h"
 
 using namespace liednet;
@@ -37,6 +45,9 @@ struct Options {
   double gpu_step_ms = 0;
   bool measure = false, ranks = false;
   int64_t batch = 2;  // --measure: per process
+  bool reduce_only = false, measure_reduce = false;
+  int reps = 10;
+  std::string launch;  // --reduce-only: what starts the 2 ranks
 };
 
 Options parse(int argc, char** argv) {
@@ -64,6 +75,14 @@ Options parse(int argc, char** argv) {
       o.ranks = true;
     } else if (a == "--batch") {
       o.batch = std::stoll(value());
+    } else if (a == "--reduce-only") {
+      o.reduce_only = true;
+    } else if (a == "--measure-reduce") {
+      o.measure_reduce = true;
+    } else if (a == "--reps") {
+      o.reps = std::stoi(value());
+    } else if (a == "--launch") {
+      o.launch = value();
     } else {
       std::fprintf(stderr, "bench_dist: unknown option %s\n", a.c_str());
       std::exit(2);
@@ -104,6 +123,54 @@ int measure(const Options& o) {
   return 0;
 }
 
+// One rank of --reduce-only: the all-reduce of a buffer the size of LIEDNet's
+// gradients; rank 0 prints "result reduce_ms=MEAN min_ms=MIN bytes=B host=H".
+int measure_reduce(const Options& o) {
+  std::unique_ptr<train::Communicator> comm = train::make_mpi(Device::CPU);
+  Generator init(1);
+  const int64_t params = net::LIEDNet(net::preset("liednet"), init).parameter_count();
+  Generator g(7 + comm->rank());
+  Tensor flat = Tensor::uniform({params}, -1, 1, g);  // f32
+  comm->all_reduce_mean(flat);                        // warm-up: connections, buffers
+  double total = 0, least = 1e300;
+  for (int i = 0; i < o.reps; ++i) {
+    comm->barrier();
+    const double t0 = bench::now_ms();
+    comm->all_reduce_mean(flat);
+    const double ms = bench::now_ms() - t0;
+    total += ms;
+    least = std::min(least, ms);
+  }
+  if (comm->rank() == 0)
+    std::printf("result reduce_ms=%.3f min_ms=%.3f bytes=%lld\n", total / o.reps, least,
+                static_cast<long long>(params * 4));
+  return 0;
+}
+
+int reduce_only(const Options& o, const std::string& self) {
+  const std::string launch =
+      o.launch.empty() ? std::string("mpirun ") + (geteuid() == 0 ? "--allow-run-as-root " : "") + "-np 2" : o.launch;
+  const std::string command = "LIEDNET_THREADS=1 OMP_NUM_THREADS=1 " + launch + " " + self +
+                              " --measure-reduce --reps " + std::to_string(o.reps);
+  std::FILE* p = popen(command.c_str(), "r");
+  if (!p) return 1;
+  char line[512];
+  double mean = 0, least = 0;
+  long long bytes = 0;
+  bool ok = false;
+  while (std::fgets(line, sizeof line, p))
+    if (std::sscanf(line, "result reduce_ms=%lf min_ms=%lf bytes=%lld", &mean, &least, &bytes) == 3) ok = true;
+  if (pclose(p) != 0 || !ok) {
+    std::fprintf(stderr, "bench_dist: failed: %s\n", command.c_str());
+    return 1;
+  }
+  // Each of the 2 ranks sends (and receives) 2 (K - 1) / K = 1 buffer's worth per all-reduce.
+  std::printf("all-reduce of %lld bytes (f32 gradients) over 2 ranks, %d times: mean %.2f ms, min %.2f ms "
+              "(%.0f MB/s sent per rank at the mean)\n",
+              bytes, o.reps, mean, least, bytes / (mean / 1e3) / 1e6);
+  return 0;
+}
+
 struct Result {
   double step_ms = 0, reduce_ms = 0;
   long long params = 0;
@@ -128,11 +195,13 @@ Result run(const std::string& command) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   if (o.measure) return measure(o);
+  if (o.measure_reduce) return measure_reduce(o);
   if (!train::mpi_built()) {
     std::fprintf(stderr, "bench_dist: this build has no MPI (configure with -DLIEDNET_MPI=ON)\n");
     return 1;
   }
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  if (o.reduce_only) return reduce_only(o, self);
   const std::string mpirun = std::string("mpirun ") + (geteuid() == 0 ? "--allow-run-as-root " : "") + "-np 2 ";
   const std::string steps = " --steps " + std::to_string(o.steps);
   std::printf("LIEDNet training step (L1 + side L1, Adam), 256x256, %d timed steps after one warm-up, %s\n\n",

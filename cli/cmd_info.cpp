@@ -1,4 +1,6 @@
 // liednet info [--preset P] [--size H W]: modules, parameters and FLOPs per stage.
+// liednet info [--preset P] [--size H W] --svg FILE | --svg-scan FILE: instead, the pictures of
+// liednet/diagram.h (the U-Net drawn from the model; the four scan orders on a 4x4 grid).
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -7,7 +9,9 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "liednet/diagram.h"
 #include "liednet/liednet.h"
+#include "tensor/atomic_file.h"
 #include "ops/flops.h"
 
 namespace liednet::cli {
@@ -23,16 +27,32 @@ std::string stage_of(const std::string& param) {
   const size_t b = param.find('.', a + 1);
   return param.substr(0, b);
 }
+// --svg FILE: the U-Net at H x W; --svg-scan FILE: the scan orders on a 4x4 grid. Each written whole or not at all.
+int write_diagrams(const Args& args, const net::LIEDNet& model, int64_t H, int64_t W) {
+  if (args.has("--svg")) {
+    LIEDNET_CHECK(H % 8 == 0 && W % 8 == 0, "liednet info: --svg needs --size multiples of 8, got ", H, " ", W);
+    const std::string path = args.get_or("--svg", "");
+    write_file_atomically(path, net::unet_svg(model, H, W));
+    std::printf("wrote %s\n", path.c_str());
+  }
+  if (args.has("--svg-scan")) {
+    const std::string path = args.get_or("--svg-scan", "");
+    write_file_atomically(path, net::scan_orders_svg(4, 4));
+    std::printf("wrote %s\n", path.c_str());
+  }
+  return 0;
+}
 }  // namespace
 
 int cmd_info(const std::vector<std::string>& argv) {
-  Args args("info", argv, {"--preset", "--size"}, {});
+  Args args("info", argv, {"--preset", "--size", "--svg", "--svg-scan"}, {});
   const std::vector<int64_t> size = args.get_ints("--size");
   LIEDNET_CHECK(size.empty() || size.size() == 2, "liednet info: --size takes two numbers, H W");
   const int64_t H = size.empty() ? 256 : size[0], W = size.empty() ? 256 : size[1];
   LIEDNET_CHECK(H > 0 && W > 0, "liednet info: --size must be positive, got ", H, " ", W);
   Generator gen(0);
   net::LIEDNet model(net::preset(args.get_or("--preset", "liednet")), gen);
+  if (args.has("--svg") || args.has("--svg-scan")) return write_diagrams(args, model, H, W);
 
   std::map<std::string, int64_t> params;
   for (const auto& [name, p] : model.named_parameters()) params[stage_of(name)] += p.numel();

@@ -118,6 +118,19 @@ Tensor scan_picture(const std::array<Tensor, 4>& maps) {
                                                           {1.0, draw::number_label(top)}});
 }
 
+// The four per-direction ERFs side by side, one log scale (as the stage ERFs) from the largest of the four.
+Tensor direction_erf_picture(const std::array<Tensor, 4>& maps) {
+  double top = 0;
+  for (const Tensor& m : maps) top = std::max(top, max_of(m));
+  const int64_t k = enlargement(maps[0].size(0), 96);
+  std::vector<Tensor> tiles;
+  for (const Tensor& m : maps)
+    tiles.push_back(draw::colorize(m, [top](double v) { return top > 0 ? erf_unit(v / top) : 0.0; }, k));
+  std::vector<std::pair<double, std::string>> ticks;
+  for (double r : {0.0, 0.001, 0.01, 0.1, 1.0}) ticks.push_back({erf_unit(r), draw::number_label(r)});
+  return draw::with_color_scale(draw::grid(tiles, 4, 4), ticks);
+}
+
 // Each channel from its own minimum (dark) to its maximum (bright), four to a row.
 Tensor mosaic_picture(const Tensor& maps) {
   const int64_t k = maps.size(0), h = maps.size(1), w = maps.size(2), f = enlargement(h, 48);
@@ -196,6 +209,21 @@ std::string write_explain_report(const std::string& dir, const net::Explanation&
                     "summed (recomputed with the plain selective scan); averaged over " + n_images +
                     ", one linear scale for the four (" + shape_text(maps[0].shape()) + " pixels at this level).");
 
+  // ---- per-direction ERFs
+  if (!e.erf_dir.empty())
+    h << "<h2>What each scan direction sees</h2>\n<p>The ERF of one block per level when its SS2D keeps a single "
+         "scan direction (the other three directions' outputs set to zero before they are summed; every other "
+         "block unchanged). A scan only carries what it has already visited, so each direction's field lies on "
+         "its own side of the centre: k0 (row-major) above and to the left along the row, k2 below and to the "
+         "right, k1 (column-major) to the left and up the column, k3 to the right and down the column; blocks "
+         "before this one widen each field.</p>\n";
+  for (const auto& [block, maps] : e.erf_dir)
+    page.figure("erf_dir_" + block + ".png", direction_erf_picture(maps),
+                "ERF of block <code>" + block + "</code>'s output with its SS2D keeping only k0, k1, k2, k3 (left "
+                "to right): the input gradient of the sum over channels of the block's centre pixel, |g| summed over "
+                "the 3 input channels and averaged over " + n_images + "; one colour scale for the four, "
+                "log10(1 + 1000 m/max)/log10(1001) with max the largest of the four.");
+
   // ---- LFM
   h << "<h2>LFM channel weights</h2>\n<p>The local branch re-weights channels: w = sigmoid(conv(ReLU(conv(mean over "
        "H and W of the block's normalised input)))), one weight per channel.</p>\n";
@@ -247,6 +275,8 @@ std::string write_explain_report(const std::string& dir, const net::Explanation&
   add_erf(e.erf_without_ss2d, "erf_without_ss2d");
   for (const auto& [block, maps] : e.scan)
     for (int k = 0; k < 4; ++k) tensors.push_back({"scan." + block + ".k" + std::to_string(k), maps[k].to(DType::F32)});
+  for (const auto& [block, maps] : e.erf_dir)
+    for (int k = 0; k < 4; ++k) tensors.push_back({"erf_dir." + block + ".k" + std::to_string(k), maps[k].to(DType::F32)});
   for (const auto& [block, w] : e.lfm) tensors.push_back({"lfm." + block, w.to(DType::F32)});
   save_safetensors((page.dir / "tensors.safetensors").string(), tensors,
                    {{"weights", info.weights}, {"images", std::to_string(e.images)},

@@ -59,11 +59,25 @@ SS2D::SS2D(int64_t d_model_, Generator& gen, int64_t d_state_)
 }
 
 Tensor SS2D::forward(const Tensor& n) const {
+  Tensor wx = x_proj_weight, ds = Ds;
+  if (only_direction >= 0) {  // zero the other directions' readouts C and skips D: their outputs are 0
+    LIEDNET_CHECK(only_direction < kDirections, "SS2D: only_direction must be -1 or 0..3, got ", only_direction);
+    // 1 over direction j's slice of the first axis, 0 elsewhere (CPU, f64; cast to the parameter's kind)
+    auto keep = [&](const Tensor& p) {
+      std::vector<double> m(static_cast<size_t>(p.numel()), 0.0);
+      const int64_t per = p.numel() / kDirections;
+      std::fill(m.begin() + only_direction * per, m.begin() + (only_direction + 1) * per, 1.0);
+      Tensor t = Tensor::from_vector(p.shape(), m, DType::F64);
+      return t.to(p.device() == Device::CPU ? p.dtype() : DType::F32).to(p.device());
+    };
+    wx = ops::mul(x_proj_weight, keep(x_proj_weight));
+    ds = ops::mul(Ds, keep(Ds));
+  }
   if (n.device() != Device::CPU) {  // the fused ops below are CPU only
     std::vector<Tensor> xz = ops::split_channels(in_proj->forward(n), {d_inner, d_inner});
     Tensor z = ops::silu(xz[1]);
     Tensor x = ops::silu(conv2d->forward(xz[0]));
-    Tensor y = ops::ss2d_scan(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds, {.chunk = scan_chunk});
+    Tensor y = ops::ss2d_scan(x, wx, dt_projs_weight, dt_projs_bias, A_logs, ds, {.chunk = scan_chunk});
     return out_proj->forward(ops::mul(out_norm->forward(y), z));
   }
   // The same on the CPU with fewer passes and fewer tensors kept for the
@@ -71,8 +85,7 @@ Tensor SS2D::forward(const Tensor& n) const {
   // depthwise convolution inside the scan, and out_norm with the SiLU(z) gate as one op.
   Tensor x = conv2d->forward(ops::linear_channels(n, rows(in_proj->weight, 0, d_inner)));
   Tensor z = ops::linear_channels(n, rows(in_proj->weight, d_inner, 2 * d_inner));
-  Tensor y = ops::ss2d_scan(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds,
-                            {.chunk = scan_chunk, .silu_input = true});
+  Tensor y = ops::ss2d_scan(x, wx, dt_projs_weight, dt_projs_bias, A_logs, ds, {.chunk = scan_chunk, .silu_input = true});
   return out_proj->forward(ops::norm_silu_gate(y, out_norm->weight, out_norm->bias, z, out_norm->eps));
 }
 

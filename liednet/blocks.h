@@ -1,4 +1,4 @@
-// LIEDNet's building blocks (../shared/LIEDNET_SPEC.md), channels-first, with
+// LIEDNet's building blocks (docs/architecture.md), channels-first, with
 // upstream's parameter names, shapes and registration order.
 #pragma once
 
@@ -19,6 +19,10 @@ class SS2D : public nn::Module {
 
   int64_t d_model, d_inner, d_state, dt_rank;
   int64_t scan_chunk = 256;
+  // An ablation for analysis (liednet explain's per-direction ERFs): 0..3 keeps only that scan direction, the
+  // other three directions' scan outputs being zero before the merge (their x_proj_weight slices and skip
+  // weights Ds are multiplied by 0, so B_t = C_t = 0 and D = 0 there); -1, the default, keeps all four.
+  int only_direction = -1;
   Tensor x_proj_weight;    // (4, R+2N, d)
   Tensor dt_projs_weight;  // (4, d, R)
   Tensor dt_projs_bias;    // (4, d)

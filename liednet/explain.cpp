@@ -205,6 +205,62 @@ std::vector<StageERF> erf_over_batches(LIEDNet& model, const Tensor& x, int64_t 
   return out;
 }
 
+// Thrown by an observer to end a forward once the stage it waits for has run.
+struct StopForward {};
+
+// For its lifetime, one block's SS2D keeps only direction j (SS2D::only_direction); -1 again after.
+class OnlyDirection {
+ public:
+  OnlyDirection(const LocalMambaBlock& b, int j) : s_(*b.op) { s_.only_direction = j; }
+  ~OnlyDirection() { s_.only_direction = -1; }
+  OnlyDirection(const OnlyDirection&) = delete;
+  OnlyDirection& operator=(const OnlyDirection&) = delete;
+
+ private:
+  SS2D& s_;
+};
+
+// For the batch xb (n, 3, H, W) and each direction j: the forward up to the block's output F with only
+// direction j in the block's SS2D, then d(sum_c F[n, c, h/2, w/2]) / dx; adds each image's sum_c |g| into
+// sums[j] (H*W each). The forward stops at the block: later stages cannot reach its gradient.
+void direction_erf_batch(LIEDNet& model, const std::string& block, const LocalMambaBlock& b, const Tensor& xb,
+                         std::array<std::vector<double>, 4>& sums) {
+  const int64_t n = xb.size(0), H = xb.size(2), W = xb.size(3);
+  for (int j = 0; j < kDirections; ++j) {
+    OnlyDirection only(b, j);
+    Tensor x = model.device() == Device::CPU ? xb.detach() : xb.to(model.device());
+    x.set_requires_grad();
+    Tensor F;
+    {
+      Observers hooks(
+          model,
+          [&](const std::string& name, const Tensor& y) {
+            if (name != block) return;
+            F = y;
+            throw StopForward{};
+          },
+          Observers::Fn());
+      try {
+        model.forward(x, false);
+      } catch (const StopForward&) {
+      }
+    }
+    LIEDNET_CHECK(F.defined(), "explain: the forward never reached block '", block, "'");
+    const int64_t C = F.size(1), h = F.size(2), w = F.size(3);
+    Tensor seed = Tensor::zeros(F.shape(), F.dtype());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < C; ++c) seed.set({i, c, h / 2, w / 2}, 1.0);
+    F.backward(model.device() == Device::CPU ? seed : seed.to(model.device()));
+    const Tensor g = host64(x.grad());  // (n, 3, H, W)
+    const double* gp = g.data<double>();
+    std::vector<double>& sum = sums[j];
+    sum.resize(H * W, 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t p = 0; p < H * W; ++p) sum[p] += std::abs(gp[(i * 3 + c) * H * W + p]);
+  }
+}
+
 // The level of a block path: "encoder_level2.1" -> "encoder_level2".
 std::string level_of(const std::string& block) { return block.substr(0, block.rfind('.')); }
 
@@ -392,6 +448,26 @@ Explanation explain(LIEDNet& model, const Tensor& x, const ExplainOptions& opt) 
   if (opt.without_ss2d) {
     SS2DSwitch off(model, true);
     e.erf_without_ss2d = erf_over_batches(model, x, opt.batch, nullptr, opt.progress, "without SS2D");
+  }
+  if (opt.direction_erfs) {
+    InputGradientOnly frozen(model);
+    std::map<std::string, LocalMambaBlock*> mutable_blocks;
+    for (const auto& [name, b] : model.named_blocks()) mutable_blocks[name] = b;
+    for (const std::string& name : scan_blocks) {
+      std::array<std::vector<double>, 4> sums;
+      for (int64_t b0 = 0; b0 < N; b0 += opt.batch) {
+        const Tensor xb = images_slice(x, b0, std::min(N, b0 + opt.batch));
+        direction_erf_batch(model, name, *mutable_blocks.at(name), model.device() == Device::CPU ? xb : xb.to(DType::F32),
+                            sums);
+      }
+      std::array<Tensor, 4> maps;
+      for (int k = 0; k < kDirections; ++k) {
+        for (double& v : sums[k]) v /= static_cast<double>(N);
+        maps[k] = Tensor::from_vector({e.height, e.width}, sums[k], DType::F64);
+      }
+      e.erf_dir.push_back({name, maps});
+      if (opt.progress) opt.progress("directions of " + name, N, N);
+    }
   }
 
   for (const std::string& name : scan_blocks) {

@@ -59,6 +59,7 @@ Tensor lfm_channel_weights(const LocalMambaBlock& block, const Tensor& x);
 struct ExplainOptions {
   bool without_ss2d = false;             // also the ERFs with every SS2D output replaced by zeros
   std::vector<std::string> scan_blocks;  // blocks for the scan maps; per level, the default is its first block
+  bool direction_erfs = true;            // the per-direction ERFs of the scan blocks (Explanation::erf_dir)
   int64_t batch = 1;                     // images per forward: memory grows with it
   int64_t mosaic_channels = 16;          // feature channels shown per stage
   // Called after each batch: the pass ("network" or "without SS2D"), images done, images in all.
@@ -71,6 +72,12 @@ struct Explanation {
   std::vector<StageERF> erf_without_ss2d;  // when asked for
   // Per chosen block: mean over channels of |y_k| per direction, (h, w) f64, averaged over the images.
   std::vector<std::pair<std::string, std::array<Tensor, 4>>> scan;
+  // Per chosen block (the same blocks as `scan`) and direction j = 0..3: the ERF of the block's output, as for a
+  // stage (the input gradient of the sum over channels of its centre pixel, |g| summed over the 3 input
+  // channels, (H, W) f64, averaged over the images), computed with that block's SS2D keeping only direction j
+  // (SS2D::only_direction: the other three directions' scan outputs are zero before the merge; every other
+  // block unchanged). Shows what each direction lets the block see.
+  std::vector<std::pair<std::string, std::array<Tensor, 4>>> erf_dir;
   // Per block: the LFM's channel weights (C) f64, averaged over the images.
   std::vector<std::pair<std::string, Tensor>> lfm;
   // Per stage except "output": the first image's mosaic_channels channels with the

@@ -1,7 +1,7 @@
 // liednet explain's analysis against PyTorch (tests/oracle/explain_cases.py):
 // the same reference network's weights and images, every stage's ERF from
 // torch.autograd.grad, the network with every SS2D returning zeros, the
-// per-direction scan maps and the LFM's channel weights.
+// per-direction scan maps, the per-direction ERFs and the LFM's channel weights.
 #include <doctest/doctest.h>
 
 #include "parity.h"
@@ -61,6 +61,14 @@ TEST_SUITE("parity") {
       REQUIRE(e.scan.size() == 6);
       for (const auto& [block, maps] : e.scan)
         for (int k = 0; k < 4; ++k) check("scan." + block + ".k" + std::to_string(k), maps[k]);
+      // Per-direction ERFs: the first block of each level with its SS2D keeping one direction.
+      REQUIRE(e.erf_dir.size() == 6);
+      if (!f.contains("erf_dir.encoder_level1.0.k0")) {
+        MESSAGE("skipped: ", f.path, " has no erf_dir.* (made before them; regenerate with tests/oracle/explain_cases.py)");
+      } else {
+        for (const auto& [block, maps] : e.erf_dir)
+          for (int k = 0; k < 4; ++k) check("erf_dir." + block + ".k" + std::to_string(k), maps[k]);
+      }
       for (const auto& [block, w] : e.lfm) check("lfm." + block, w);
       size_t lfm_keys = 0;
       for (const auto& [k, t] : f.tensors) lfm_keys += k.rfind("lfm.", 0) == 0;

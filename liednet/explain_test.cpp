@@ -52,6 +52,26 @@ TEST_SUITE("nn") {
     CHECK(max_abs_diff(ys[1], ys[3]) > 1e-3);
   }
 
+  TEST_CASE("explain: SS2D keeping one direction is out_proj(out_norm(y_j) * z) with that direction's scan alone") {
+    Generator g(41);
+    net::LocalMambaBlock block(8, g);
+    block.to(DType::F64);
+    const Tensor x = Tensor::randn({1, 8, 5, 6}, g, DType::F64);
+    const std::array<Tensor, 4> ys = net::scan_directions(block, x);
+    net::SS2D& s = *block.op;
+    autograd::NoGradGuard no_grad;
+    const Tensor n = block.norm->forward(x);
+    const Tensor z = ops::silu(ops::slice_channels(s.in_proj->forward(n), s.d_inner, 2 * s.d_inner));
+    for (int j = 0; j < 4; ++j) {
+      s.only_direction = j;
+      const Tensor rebuilt = s.out_proj->forward(ops::mul(s.out_norm->forward(ys[j]), z));
+      CHECK_MESSAGE(max_abs_diff(rebuilt, s.forward(n)) < 1e-12, "direction ", j);
+    }
+    s.only_direction = 4;
+    CHECK_THROWS_WITH(s.forward(n), testing::has("only_direction must be -1 or 0..3"));
+    s.only_direction = -1;
+  }
+
   TEST_CASE("explain: the LFM's channel weights reproduce the LFM's output") {
     Generator g(32);
     net::LocalMambaBlock block(8, g);
@@ -120,7 +140,18 @@ TEST_SUITE("nn") {
     };
     const net::Explanation e = net::explain(*m, x, opt);
     CHECK(e.images == 2);
-    CHECK(progress == std::vector<std::string>{"network 1/2", "network 2/2", "without SS2D 1/2", "without SS2D 2/2"});
+    CHECK(progress == std::vector<std::string>{"network 1/2", "network 2/2", "without SS2D 1/2", "without SS2D 2/2",
+                                               "directions of encoder_level1.0 2/2", "directions of encoder_level2.1 2/2",
+                                               "directions of encoder_level3.0 2/2", "directions of decoder_level2.0 2/2",
+                                               "directions of decoder_level1.0 2/2", "directions of refinement.0 2/2"});
+    // Per-direction ERFs of the same blocks, input-sized; the four directions see differently.
+    REQUIRE(e.erf_dir.size() == 6);
+    CHECK(e.erf_dir[1].first == "encoder_level2.1");
+    for (const auto& [block, maps] : e.erf_dir)
+      for (int k = 0; k < 4; ++k) CHECK_MESSAGE((maps[k].shape() == Shape{16, 16}), block);
+    CHECK(max_abs_diff(e.erf_dir[0].second[0], e.erf_dir[0].second[2]) > 1e-9);
+    CHECK(max_abs_diff(e.erf_dir[0].second[1], e.erf_dir[0].second[3]) > 1e-9);
+    for (const auto& [name, b] : m->named_blocks()) CHECK_MESSAGE(b->op->only_direction == -1, name);
     REQUIRE(e.erf_without_ss2d.size() == e.erf.size());
     // Nothing before the first block has an SS2D; every later stage depends on it.
     CHECK(max_abs_diff(e.erf[0].map, e.erf_without_ss2d[0].map) == 0);

@@ -1,4 +1,4 @@
-// LIEDNet: the U-Net of Local Mamba Blocks (../shared/LIEDNET_SPEC.md, "Shapes").
+// LIEDNet: the U-Net of Local Mamba Blocks (docs/architecture.md, "Shapes").
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
 // LIEDNet's dual gated depthwise feed-forward network (DGDFFN) as one op, on
-// the CPU (../shared/LIEDNET_SPEC.md, hidden width h):
+// the CPU (docs/architecture.md, hidden width h):
 //   a, b = split(project_in1(x));  a = ReLU(dwconv1(a));  b = ReLU(dwconv2(b))
 //   f = fusion(cat(a, b));  g = dwconv3(project_in2(x))
 //   out = project_out(GELU(g) * f)

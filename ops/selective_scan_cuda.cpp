@@ -1,6 +1,6 @@
 // ops::selective_scan on the GPU: the kernels of ops/cuda/selective_scan.h
 // over segments of cuda::kScanSegment steps (opt.chunk is the CPU's chunk and
-// does not apply); docs/selective_scan.md ("On CUDA") describes the phases.
+// does not apply); docs/cuda.md ("The scans on CUDA") describes the phases.
 //
 // With |u| = Bt Dc L values, the forward keeps for the backward the segment
 // start states (|u| N / 32) and the segment step sums (|u| / 32), besides the

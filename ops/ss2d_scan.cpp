@@ -471,7 +471,7 @@ void ref_backward(const Dims& d, const RefSaved& s, const Tensor& gy_t, std::vec
 // f32 only. The projections are one cuBLAS GEMM per sample into a pixel-major
 // (Bt, L, 4(R+2N)) buffer; the scan runs the phases of ops/cuda/ss2d_scan_device.h
 // over segments of cuda::kScanSegment steps (opt.chunk is the CPU's chunk and
-// does not apply); docs/selective_scan.md ("On CUDA") describes them. With
+// does not apply); docs/cuda.md ("The scans on CUDA") describes them. With
 // |y| = Bt d L values, the forward keeps for the backward the projections
 // (Bt L 4(R+2N)), the segment start states (4 |y| N / 32: 2 |y| at N = 16) and
 // the segment step sums (|y| / 8); its scratch is ys (4 |y|) and the local end

@@ -14,12 +14,12 @@
 // are index maps over the pixels; the feature map is never copied four times.
 // The projections are per pixel, so they are computed once in pixel order; the
 // step size delta = dt_projs_weight[k] @ dt is formed on the fly inside the scan.
-// docs/selective_scan.md explains the algorithm, chunking and determinism.
+// docs/selective_scan.md derives the algorithm and explains chunking and determinism.
 // With SS2DScanOptions::silu_input the op scans SiLU(x) (SS2D's activation
 // after its depthwise convolution, fused in).
 // CUDA tensors (f32) take the GPU path: the same results, computed in segments
 // of 32 steps by the kernels of ops/cuda/ss2d_scan.h (opt.chunk is the
-// CPU's and does not apply there; docs/selective_scan.md, "On CUDA").
+// CPU's and does not apply there; docs/cuda.md, "The scans on CUDA").
 #pragma once
 
 #include "tensor/tensor.h"

@@ -1,7 +1,11 @@
 // The one-process communicator and the pieces every backend shares.
 #include "train/comm.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+
+#include "tensor/error.h"
 
 #include "tensor/parallel.h"
 
@@ -23,6 +27,41 @@ class SingleProcess final : public Communicator {
 }  // namespace
 
 std::unique_ptr<Communicator> make_single_process() { return std::make_unique<SingleProcess>(); }
+
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine) {
+  const int k = comm.world_size(), r = comm.rank();
+  if (k == 1) return {mine};
+  // The lengths, then the bytes: each rank fills its own row, zeros elsewhere;
+  // the mean times K is the row's owner's value (small integers: exact).
+  Tensor lengths = Tensor::zeros({k}, DType::F64);
+  lengths.data<double>()[r] = static_cast<double>(mine.size());
+  comm.all_reduce_mean(lengths);
+  std::vector<int64_t> len(k);
+  int64_t longest = 0;
+  for (int j = 0; j < k; ++j) longest = std::max(longest, len[j] = std::llround(lengths.data<double>()[j] * k));
+  std::vector<std::string> out(k);
+  if (longest == 0) return out;
+  Tensor bytes = Tensor::zeros({k * longest}, DType::F64);
+  double* b = bytes.data<double>() + r * longest;
+  for (size_t i = 0; i < mine.size(); ++i) b[i] = static_cast<unsigned char>(mine[i]);
+  comm.all_reduce_mean(bytes);
+  for (int j = 0; j < k; ++j) {
+    const double* row = bytes.data<double>() + j * longest;
+    out[j].resize(static_cast<size_t>(len[j]));
+    for (int64_t i = 0; i < len[j]; ++i) out[j][i] = static_cast<char>(std::lround(row[i] * k));
+  }
+  return out;
+}
+
+double comm_timeout() {
+  const char* v = std::getenv("LIEDNET_COMM_TIMEOUT");
+  if (!v || !*v) return 300;
+  char* end = nullptr;
+  const double t = std::strtod(v, &end);
+  LIEDNET_CHECK(end && *end == 0 && std::isfinite(t) && t >= 0,
+                "LIEDNET_COMM_TIMEOUT must be a number of seconds >= 0 (0: no limit), got '", v, "'");
+  return t;
+}
 
 Chunk chunk_of(int64_t n, int k, int r) {
   const int64_t per = (n + k - 1) / k;

@@ -20,6 +20,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -42,7 +43,28 @@ class Communicator {
   virtual void barrier() = 0;
   // Ends every rank of the run with `exit_code` (MPI_Abort); never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;
+  // Tells the other ranks, waiting in a collective, that this rank is alive
+  // and busy (rank 0's validation, checkpoint writing): see comm_timeout().
+  // At most four messages a second; a no-op in one process.
+  virtual void keep_alive() {}
 };
+
+// Every rank's `mine`, on every rank, in rank order (a collective: every rank
+// calls it). Built on all_reduce_mean (byte values in f64, exact), so it works
+// on every backend; meant for rare, short messages (skip_bad's reports).
+std::vector<std::string> all_gather_strings(Communicator& comm, const std::string& mine);
+
+// How long (seconds) a rank waits in a collective for another rank that sends
+// nothing (no data, no keep-alive) before it stops the run with an error naming
+// that rank and its host: LIEDNET_COMM_TIMEOUT, 300 by default, 0 waits forever.
+// An error naming the variable when it is not a number >= 0.
+double comm_timeout();
+
+// When this process started MPI (make_mpi was called, even if it then failed):
+// true, with its rank and the world size. For errors during set-up.
+bool mpi_started(int* rank, int* world_size);
+// MPI_Abort on every rank of the run; never returns (_Exit without MPI).
+[[noreturn]] void mpi_abort_all(int exit_code);
 
 // One process: rank 0 of 1.
 std::unique_ptr<Communicator> make_single_process();

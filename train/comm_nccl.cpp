@@ -91,6 +91,8 @@ class Nccl final : public Communicator {
     host_->barrier();
   }
 
+  void keep_alive() override { host_->keep_alive(); }
+
   [[noreturn]] void abort(int exit_code) override {
     ncclCommAbort(comm_);
     comm_ = nullptr;

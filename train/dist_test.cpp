@@ -95,6 +95,20 @@ TEST_SUITE("dist") {
     CHECK(t.to_vector() == std::vector<double>(5, 2.0));
   }
 
+  TEST_CASE("all_gather_strings: every rank's bytes on every rank (empty, zero bytes, bytes >= 128); barrier" *
+            doctest::skip(kNotTwoRanks)) {
+    auto comm = train::make_mpi(Device::CPU);
+    const std::string zero_and_high("a\0b\xff\x80 z", 7);
+    const std::vector<std::vector<std::string>> cases = {
+        {"", ""}, {"pair 3: corrupt PNG", ""}, {"", zero_and_high}, {std::string(1000, 'x'), "short"}};
+    for (const std::vector<std::string>& c : cases) {
+      const std::vector<std::string> all = train::all_gather_strings(*comm, c[comm->rank()]);
+      CHECK(all == c);
+    }
+    comm->barrier();
+    comm->barrier();
+  }
+
   TEST_CASE("2 ranks x batch 1 train as 1 process x batch 2: losses within 1e-5, weights within 1e-4 (f32)" *
             doctest::skip(kNotTwoRanks)) {
     compare_with_one_process(DType::F32, 1e-5, 1e-4);

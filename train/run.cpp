@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -161,13 +163,16 @@ struct ValidationInput {
   int64_t multiple = 1;
 };
 
+// `alive` is called before each image (rank 0 validates alone while the
+// other ranks wait: Communicator::keep_alive).
 Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border,
-                    const ValidationInput& in = {}) {
+                    const std::function<void()>& alive, const ValidationInput& in = {}) {
   Validation v;
   model.eval();
   autograd::NoGradGuard no_grad;
   for (const data::Pair& p : pairs) {
     if (max_images > 0 && v.images >= max_images) break;
+    alive();
     Tensor lq = data::read_image(p.lq_path), gt = data::read_image(p.gt_path);
     LIEDNET_CHECK(lq.shape() == gt.shape(), p.lq_path, " and ", p.gt_path, " differ in size: ", lq.shape(), " vs ",
                   gt.shape());
@@ -320,12 +325,18 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
     std::snprintf(name, sizeof name, "ckpt_%08lld.safetensors", static_cast<long long>(trainer.iter()));
     const std::string ckpt = (root / "checkpoints" / name).string();
     RunPosition here{s.epoch, s.cursor, world, fit};
+    comm.keep_alive();  // the other ranks wait meanwhile
     trainer.save_checkpoint(ckpt, here);
     std::snprintf(name, sizeof name, "net_g_%08lld.safetensors", static_cast<long long>(trainer.iter()));
     const std::map<std::string, std::string> meta = weights_metadata(cfg);
+    comm.keep_alive();
     nn::save_weights(trainer.model(), (root / "models" / name).string(), meta);
+    comm.keep_alive();
     nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(), meta);
-    if (cfg.llie.on) nn::save_weights(trainer.model(), (root / "models" / "net_latest.safetensors").string(), meta);
+    if (cfg.llie.on) {
+      comm.keep_alive();
+      nn::save_weights(trainer.model(), (root / "models" / "net_latest.safetensors").string(), meta);
+    }
     saved_at = trainer.iter();
     return ckpt;
   };
@@ -337,21 +348,41 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
   int64_t window_iters = 0;
   // Per step: the loss terms' global means and who saw SIGINT / SIGTERM, in
   // one small all-reduce, so every rank logs the same and stops together.
-  Tensor stats = Tensor::zeros({7}, DType::F64);
+  // With several ranks it also says whether any rank skipped a bad pair
+  // (skip_bad): then every rank's reports go to rank 0, which prints each
+  // pair once (a pair can come to several ranks' shards over the epochs).
+  Tensor stats = Tensor::zeros({8}, DType::F64);
+  std::set<std::string> skipped_on_any_rank;
   int stop = 0;
   while (trainer.iter() < cfg.total_iter && (options.max_iters < 0 || trainer.iter() < options.max_iters)) {
     data::TrainLoader::Batch batch = loader.next();
-    if (lead)
+    if (world == 1)
       for (const std::string& w : batch.skipped)
         std::printf("warning: skip_bad: skipping %s (bad pairs so far: %lld)\n", w.c_str(),
                     static_cast<long long>(loader.skipped_count()));
     StepReport r = trainer.step(batch.lq, batch.gt);
     double* s = stats.data<double>();
     const int sig = InterruptHandler::requested();
-    const double local[7] = {r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
-                             sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0};
-    std::copy(local, local + 7, s);
+    const double local[8] = {r.total, r.l_pix, r.l_side_pix, r.l_percep, r.l_side_percep,
+                             sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0,
+                             static_cast<double>(batch.skipped.size())};
+    std::copy(local, local + 8, s);
     comm.all_reduce_mean(stats);
+    if (world > 1 && s[7] > 0) {
+      std::string mine;
+      for (const std::string& w : batch.skipped) mine.append(w).push_back('\0');
+      const std::vector<std::string> all = all_gather_strings(comm, mine);
+      for (const std::string& from : all) {
+        size_t at = 0;
+        for (size_t end; (end = from.find('\0', at)) != std::string::npos; at = end + 1) {
+          const std::string w = from.substr(at, end - at);
+          if (skipped_on_any_rank.insert(w).second && lead)
+            std::printf("warning: skip_bad: skipping %s (bad pairs so far: %zu)\n", w.c_str(),
+                        skipped_on_any_rank.size());
+        }
+      }
+      if (lead) std::fflush(stdout);
+    }
     r.total = s[0];
     r.l_pix = s[1];
     r.l_side_pix = s[2];
@@ -387,11 +418,14 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
     }
     if (lead && cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
       const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border,
-                                    {cfg.llie.on, cfg.llie.on ? 16 : 1});
+                                    [&] { comm.keep_alive(); }, {cfg.llie.on, cfg.llie.on ? 16 : 1});
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
       FileWriteScope writing;
-      if (cfg.llie.on) keep_best(trainer.model(), cfg, val_log, r.iter, v.psnr, v.ssim);
+      if (cfg.llie.on) {
+        comm.keep_alive();
+        keep_best(trainer.model(), cfg, val_log, r.iter, v.psnr, v.ssim);
+      }
       val_lines->append_line(
           nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump());
     }
@@ -450,22 +484,31 @@ Launcher parse_launcher(const std::string& name) {
 }
 
 int run_training(const TrainConfig& cfg, const RunOptions& options) {
-  std::unique_ptr<Communicator> comm =
-      options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
+  std::unique_ptr<Communicator> comm;
   try {
+    // Set-up is inside the try: once MPI has started, an error on any rank
+    // (here a GPU check or NCCL's set-up) must end all ranks.
+    comm = options.launcher == Launcher::Mpi ? make_mpi(cfg.device) : make_single_process();
     // Gone in the catch: SIGTERM from the launcher ends us there.
     InterruptHandler interrupts(comm->rank() == 0, options.launcher == Launcher::Mpi);
     return train(cfg, options, *comm);
   } catch (const std::exception& e) {
-    if (comm->world_size() == 1) throw;
+    int rank = 0, world = 1;
+    if (comm) {
+      rank = comm->rank();
+      world = comm->world_size();
+    } else if (!mpi_started(&rank, &world)) {
+      throw;
+    }
+    if (world == 1) throw;
     // The other ranks wait in a collective for this one: end them all. An
     // error every rank meets (a bad config, a missing folder) is printed by
     // rank 0 alone: the others give its abort a moment to end them first.
-    if (comm->rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
-    std::fprintf(stderr, "liednet train: error: rank %d of %d: %s\n", comm->rank(), comm->world_size(), e.what());
-    comm->abort(1);
+    if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::fprintf(stderr, "liednet train: error: rank %d of %d: %s\n", rank, world, e.what());
+    if (comm) comm->abort(1);
+    mpi_abort_all(1);
   }
-  return 1;  // not reached: abort does not return
 }
 
 }  // namespace liednet::train

@@ -7,7 +7,7 @@
 // over segments of kScanSegment steps; ops/cuda/ss2d_scan_device.h holds every
 // thread's work as __host__ __device__ functions (the kernels only index and
 // call them, and the host-emulation test runs the same functions on the CPU).
-// docs/selective_scan.md ("On CUDA") describes the phases.
+// docs/cuda.md ("The scans on CUDA") describes the phases.
 //
 // Everything takes raw device pointers and explicit sizes (SS2DScanParams), runs
 // on the one stream (liednet::cuda_stream()) and returns without

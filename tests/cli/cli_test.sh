@@ -138,6 +138,9 @@ for s in stages:
 for k in range(4):
     assert header["scan.encoder_level2.0.k%d" % k]["shape"] == [8, 12]  # level 2 is at 1/4
     assert "scan.encoder_level1.0.k%d" % k in header
+    assert header["erf_dir.encoder_level2.0.k%d" % k]["shape"] == [32, 48]  # per-direction ERFs: input-sized
+    assert "erf_dir.refinement.0.k%d" % k in header
+assert "erf_dir_encoder_level2.0.png" in pngs
 print(len(srcs), "pictures,", len(header) - 1, "tensors")
 PY
 expect_error "explain: missing weights" "nope.safetensors" "$BIN" explain --weights "$WORK/nope.safetensors" \

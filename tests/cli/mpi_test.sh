@@ -3,7 +3,8 @@
 # synthetic data (one thread per rank): 2 ranks x batch 1 against 1 process x
 # batch 2, two 2-rank runs bit for bit, interrupt and exact resume with 2
 # ranks (the printed command), resuming with another world size, Ctrl-C on
-# mpirun itself, and one rank failing on a corrupt image.
+# mpirun itself, one rank failing on a corrupt image, a set-up error on one rank, and skip_bad's
+# reports gathered from every rank.
 # usage: mpi_test.sh LIEDNET_BINARY MPIEXEC [MPIEXEC FLAGS...]
 set -uo pipefail
 BIN=$(realpath "$1")
@@ -158,6 +159,42 @@ rc=$?
 [ $rc -ne 0 ] && [ "$(grep -c "liednet train: error" "$WORK/g.err")" -eq 1 ] \
   && grep -q "liednet train: error: rank 0 of 2: .*$WORK/nowhere" "$WORK/g.err" \
   && pass "an error on every rank: one line, from rank 0" || fail "common error (exit $rc): $(grep error "$WORK/g.err")"
+
+# ---- skip_bad: each rank skips its own shard's bad pairs; rank 0 reports them all, each once ------
+cp -r "$WORK/data" "$WORK/skip"
+config k "$WORK/k" 1 false 8  # in name order: positions 2 (rank 0) and 3 (rank 1) bad; 2 epochs
+sed -i "s#$WORK/data#$WORK/skip#; s#num_worker_per_gpu: 1#num_worker_per_gpu: 1\n    skip_bad: true#" "$WORK/k.yml"
+bad0=$(ls "$WORK/skip/low_blur_noise" | LC_ALL=C sort | sed -n 3p)
+bad1=$(ls "$WORK/skip/low_blur_noise" | LC_ALL=C sort | sed -n 4p)
+echo "not an image" > "$WORK/skip/low_blur_noise/$bad0"
+echo "not an image" > "$WORK/skip/low_blur_noise/$bad1"
+"${MPIRUN[@]}" -np 2 "$BIN" train --config "$WORK/k.yml" --launcher mpi > "$WORK/k.out" 2> "$WORK/k.err" \
+  || fail "skip_bad on 2 ranks: $(cat "$WORK/k.err")"
+[ "$(grep -c "^warning: skip_bad: skipping" "$WORK/k.out")" -eq 2 ] \
+  && grep -q "^warning: skip_bad: skipping .*$bad0.*(bad pairs so far: 1)$" "$WORK/k.out" \
+  && grep -q "^warning: skip_bad: skipping .*$bad1.*(bad pairs so far: 2)$" "$WORK/k.out" \
+  && pass "skip_bad on 2 ranks: rank 0's and rank 1's bad pairs each reported once, counted over the ranks" \
+  || fail "skip_bad on 2 ranks: $(grep skip_bad "$WORK/k.out")"
+
+# ---- a set-up error on one rank only (after MPI started, before training): both end, its line ----
+config s "$WORK/s" 1
+start=$(date +%s)
+LIEDNET_FAULT_SETUP_RANK=1 timeout 120 "${MPIRUN[@]}" -x LIEDNET_FAULT_SETUP_RANK -np 2 "$BIN" train \
+  --config "$WORK/s.yml" --launcher mpi > "$WORK/s.out" 2> "$WORK/s.err"
+rc=$?
+took=$(( $(date +%s) - start ))
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 30 ] && [ "$(grep -c "liednet train: error" "$WORK/s.err")" -eq 1 ] \
+  && grep -q "^liednet train: error: rank 1 of 2: set-up failure injected by LIEDNET_FAULT_SETUP_RANK=1" "$WORK/s.err" \
+  && pass "a set-up error on rank 1 alone ends both ranks in ${took} s (exit $rc), one line naming rank 1" \
+  || fail "set-up error on rank 1: exit $rc after ${took} s: $(head -3 "$WORK/s.err")"
+
+# ---- LIEDNET_COMM_TIMEOUT that is not a number: one line naming it, both ranks end --------------
+LIEDNET_COMM_TIMEOUT=soon timeout 120 "${MPIRUN[@]}" -x LIEDNET_COMM_TIMEOUT -np 2 "$BIN" train \
+  --config "$WORK/s.yml" --launcher mpi > "$WORK/t.out" 2> "$WORK/t.err"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c "liednet train: error" "$WORK/t.err")" -eq 1 ] \
+  && grep -q "^liednet train: error: rank 0 of 2: LIEDNET_COMM_TIMEOUT must be a number of seconds >= 0 (0: no limit), got 'soon'" "$WORK/t.err" \
+  && pass "LIEDNET_COMM_TIMEOUT=soon: one line naming it (exit $rc)" || fail "bad LIEDNET_COMM_TIMEOUT: exit $rc: $(head -3 "$WORK/t.err")"
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

@@ -18,6 +18,9 @@ init and perturbation) and two seeded images (2, 3, 24, 40) in [-1, 1]:
   scan.<block>.k<0-3>              (h, w) for the first block of each level: the mean over channels of |y_k|,
                                    direction k's scan output put back at its pixels (before CrossMerge sums them),
                                    averaged over the images
+  erf_dir.<block>.k<0-3>           (24, 40) for the first block of each level: the ERF of the block's output (as
+                                   erf.<stage>) with that block's SS2D keeping only direction k (the other three
+                                   directions' scan outputs set to zero before CrossMerge; other blocks unchanged)
   lfm.<block>                      (C,) for every block: the LFM's sigmoid output, averaged over the images
 and __metadata__["config"], the network's configuration as JSON.
 Stages: patch_embed, encoder_level1, encoder_level2, encoder_level3, decoder_level2,
@@ -37,7 +40,7 @@ import torch  # noqa: E402
 
 import liednet_ref as ref  # noqa: E402
 from oracle import out_dir, rand, save_safetensors  # noqa: E402
-from ops_scan import cross_scan  # noqa: E402
+from ops_scan import cross_merge, cross_scan  # noqa: E402
 
 DIM, BLOCKS, REFINEMENT = 8, (1, 2, 2), 2
 SHAPE = (2, 3, 16, 32)
@@ -125,6 +128,42 @@ def scan_maps(block, x):
     return [y.abs().mean(1).mean(0) for y in per_pixel]
 
 
+def single_direction_core(op, j):
+    """op.core (liednet_ref.SS2D) with the scan outputs of every direction but j set to zero before the merge."""
+    def core(x):
+        b, d, h, w = x.shape
+        K, R, N, L = 4, op.dt_rank, op.d_state, h * w
+        xs = cross_scan(x)
+        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, op.x_proj_weight)
+        dts, Bs, Cs = torch.split(x_dbl, [R, N, N], dim=2)
+        dts = torch.einsum("bkrl,kdr->bkdl", dts, op.dt_projs_weight)
+        ys = ref.selective_scan(xs.reshape(b, K * d, L), dts.reshape(b, K * d, L), -torch.exp(op.A_logs), Bs, Cs,
+                                op.Ds, op.dt_projs_bias.reshape(-1)).view(b, K, d, L)
+        keep = torch.zeros(1, K, 1, 1, dtype=ys.dtype)
+        keep[0, j] = 1
+        y = cross_merge(ys * keep, h, w).flatten(2).transpose(1, 2)
+        return op.out_norm(y).view(b, h, w, d)
+    return core
+
+
+def direction_erfs(model, x0, out):
+    """erf_dir.<level>.0.k<j>: the first block of each level, its SS2D keeping only direction j."""
+    for level in LEVELS:
+        block = getattr(model, level)[0]
+        for j in range(4):
+            got = {}
+            hook = block.register_forward_hook(lambda mod, inp, o: got.__setitem__("F", o))
+            block.op.core = single_direction_core(block.op, j)
+            x = x0.clone().requires_grad_()
+            model(x)
+            F = got["F"]
+            h, w = F.shape[2:]
+            (g,) = torch.autograd.grad(F[:, :, h // 2, w // 2].sum(), x)
+            out[f"erf_dir.{level}.0.k{j}"] = g.abs().sum(1).mean(0)
+            del block.op.core  # back to the class's method
+            hook.remove()
+
+
 def lfm_weights(block, x):
     n = block.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
     return block.local.weight(block.local.avg_pool(n)).flatten(1).mean(0)
@@ -140,6 +179,7 @@ def main():
     out["images"] = x
     out["output"] = erfs(model, x, "erf", out)
 
+    direction_erfs(model, x, out)
     inputs = block_inputs(model, x)
     with torch.no_grad():
         for level in LEVELS:
