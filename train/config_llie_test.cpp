@@ -162,8 +162,8 @@ TEST_SUITE("train") {
         for (const std::string& w : c.warnings) CHECK_MESSAGE(w.find("unknown key") == std::string::npos, w);
         CHECK(c.llie.on);
         CHECK(c.network.name == (std::string(variant).empty() ? "liednet" : "liednet-l"));
-        CHECK(c.llie.train_dir == std::string("data/") + set + "/Train");
-        CHECK(c.llie.val_dir == std::string("data/") + set + "/Test");
+        CHECK(c.llie.train_dir == std::string("datasets/") + set + "/Train");
+        CHECK(c.llie.val_dir == std::string("datasets/") + set + "/Test");
         CHECK(c.llie.epochs == 4000);
         CHECK(c.train.batch_size == 8);
         CHECK(c.train.crop_size == 128);

@@ -2,7 +2,7 @@
 # Runs every command of docs/reproduce.md (the `liednet` and `mpirun` lines of
 # its bash blocks, in order) on tiny stand-in data laid out as the guide says,
 # from a scratch folder holding a copy of configs/ (LOL-Blur's /data/LOLBlur
-# paths pointed at data/LOLBlur). Each line is changed as the guide states:
+# paths pointed at datasets/LOLBlur). Each line is changed as the guide states:
 # `liednet train` gets --max-iters 1 (--max-iters 0 for LOL-Blur and for
 # mpirun lines), --device cuda becomes --device cpu, mpirun -np 4 becomes
 # mpirun -np 2 (skipped without MPI). Stand-ins for files the guide downloads:
@@ -28,7 +28,7 @@ fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 
 cd "$WORK" || exit 1
 mkdir -p configs pretrained
-for f in "$SRC"/configs/*; do sed 's#/data/LOLBlur#data/LOLBlur#g' "$f" > "configs/$(basename "$f")"; done
+for f in "$SRC"/configs/*; do sed 's#/data/LOLBlur#datasets/LOLBlur#g' "$f" > "configs/$(basename "$f")"; done
 
 # The data, the downloads' stand-ins.
 "$PYTHON" - "$WORK" "$ORACLE" "$SRC/tests/oracle" <<'PY' || { echo "FAIL stand-in data"; exit 1; }
@@ -44,7 +44,7 @@ def png(path, w, h, dark=False):
     chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
     open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
                            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-d = os.path.join(work, "data")
+d = os.path.join(work, "datasets")
 for i in range(16):  # LOL-Blur: a batch of 8 crops of 256 on each of 2 ranks
     png(f"{d}/LOLBlur/train/low_blur_noise/0001/{i}.png", 256, 256, True)
     png(f"{d}/LOLBlur/train/high_sharp_scaled/0001/{i}.png", 256, 256)
