@@ -87,6 +87,11 @@ expect_ok "train: resume from the epoch-2 checkpoint" "$BIN" train --config "$WO
 grep -q "resumed from .* at iteration 2" "$WORK/out" && grep -q "iter 4/4" "$WORK/out" && ! grep -q "iter 1/4" "$WORK/out" \
   && pass "train: resumed at iteration 2 and finished" || fail "train: resume: $(cat "$WORK/out")"
 
+sed 's/RESUME: False/RESUME: True/' "$WORK/lol.yaml" > "$WORK/lol_resume.yaml"
+expect_ok "train: TRAINING.RESUME continues from the newest checkpoint" "$BIN" train --config "$WORK/lol_resume.yaml"
+grep -q "resumed from $WORK/ck/tiny/checkpoints/ckpt_00000004.safetensors at iteration 4" "$WORK/out" \
+  && pass "train: RESUME took ckpt_00000004" || fail "train: RESUME: $(head -5 "$WORK/out")"
+
 expect_ok "enhance with the trained weights" "$BIN" enhance --weights "$M/net_best_psnr.safetensors" \
   --input "$WORK/Test/low" --output "$WORK/enh"
 grep -q "input range \[0, 1\] (recorded in the weights)" "$WORK/out" && pass "enhance: reads the recorded range" \
