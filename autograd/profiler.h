@@ -31,8 +31,19 @@ enum class Phase : uint8_t { Forward, Backward };
 
 namespace detail {
 inline std::atomic<bool> g_enabled{false};
+inline std::atomic<void (*)()> g_op_boundary_hook{nullptr};
 struct Frame;
 }  // namespace detail
+
+// A function called at every op's entry (forward, and each node's backward),
+// before the op does anything; it may throw to stop the computation there. The
+// Python module sets one that turns Ctrl-C into KeyboardInterrupt at the next
+// op boundary. Null (the default): one load and one branch per op.
+inline void set_op_boundary_hook(void (*hook)()) { detail::g_op_boundary_hook.store(hook); }
+inline void at_op_boundary() {
+  if (auto hook = detail::g_op_boundary_hook.load(std::memory_order_relaxed)) [[unlikely]]
+    hook();
+}
 
 inline bool enabled() { return detail::g_enabled.load(std::memory_order_relaxed); }
 
@@ -48,6 +59,7 @@ void add_flops(int64_t flops);
 class Scope {
  public:
   explicit Scope(const char* op, Phase phase = Phase::Forward) {
+    at_op_boundary();
     if (enabled()) [[unlikely]]
       begin(op, phase);
   }
@@ -97,7 +109,7 @@ void write_csv(const Report& r, const std::string& path);
 // An op's entry: LIEDNET_PROFILE_OP("conv2d"); the engine's backward nodes use
 // LIEDNET_PROFILE_SCOPE(op, Backward).
 #ifdef LIEDNET_NO_PROFILER
-#define LIEDNET_PROFILE_SCOPE(name, phase) ((void)0)
+#define LIEDNET_PROFILE_SCOPE(name, phase) ::liednet::profiler::at_op_boundary()
 #else
 #define LIEDNET_PROFILE_SCOPE(name, phase) \
   ::liednet::profiler::Scope liednet_profile_scope_(name, ::liednet::profiler::Phase::phase)

@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "autograd/profiler.h"
@@ -10,11 +11,27 @@
 namespace liednet::cli {
 
 namespace {
+// An integer, all of `s`, that fits in 64 bits.
 bool is_number(const std::string& s) {
   if (s.empty()) return false;
   char* end = nullptr;
+  errno = 0;
   std::strtoll(s.c_str(), &end, 10);
-  return *end == '\0';
+  return *end == '\0' && errno == 0;
+}
+
+// Digits (with a sign) too many for 64 bits: said as such, not as "not an integer".
+bool overflows(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  std::strtoll(s.c_str(), &end, 10);
+  return *end == '\0' && errno == ERANGE;
+}
+
+std::string integer_error(const std::string& command, const std::string& name, const std::string& v, bool plural) {
+  return "liednet " + command + ": " + name + (plural ? " expects integers" : " expects an integer") + ", got '" + v +
+         "'" + (overflows(v) ? " (out of range)" : "");
 }
 }  // namespace
 
@@ -24,13 +41,15 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv, con
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a.rfind("--", 0) == 0) {
+      // Given twice, the second would be silently lost (or the first): an error.
+      LIEDNET_CHECK(!flags_.count(a) && !values_.count(a), "liednet ", command, ": option ", a, " is given twice");
       if (flags.count(a)) {
         flags_.insert(a);
       } else if (valued.count(a)) {
         LIEDNET_CHECK(i + 1 < argv.size(), "liednet ", command, ": option ", a, " needs a value");
         std::vector<std::string>& v = values_[a];
         v.push_back(argv[++i]);
-        while (i + 1 < argv.size() && is_number(argv[i + 1]) && a == "--size") v.push_back(argv[++i]);
+        while (i + 1 < argv.size() && (is_number(argv[i + 1]) || overflows(argv[i + 1])) && a == "--size") v.push_back(argv[++i]);
       } else {
         fail("liednet ", command, ": unknown option ", a);
       }
@@ -54,7 +73,7 @@ std::string Args::get_or(const std::string& name, const std::string& fallback) c
 int64_t Args::get_int(const std::string& name, int64_t fallback) const {
   if (!has(name)) return fallback;
   const std::string& v = get(name);
-  LIEDNET_CHECK(is_number(v), "liednet ", command_, ": ", name, " expects an integer, got '", v, "'");
+  if (!is_number(v)) fail(integer_error(command_, name, v, false));
   return std::strtoll(v.c_str(), nullptr, 10);
 }
 
@@ -63,7 +82,7 @@ std::vector<int64_t> Args::get_ints(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return out;
   for (const std::string& v : it->second) {
-    LIEDNET_CHECK(is_number(v), "liednet ", command_, ": ", name, " expects integers, got '", v, "'");
+    if (!is_number(v)) fail(integer_error(command_, name, v, true));
     out.push_back(std::strtoll(v.c_str(), nullptr, 10));
   }
   return out;

@@ -11,6 +11,7 @@
 #include "tensor/safetensors.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/overlap.h"
 
 namespace liednet::cli {
 
@@ -42,6 +43,7 @@ int cmd_convert(const std::vector<std::string>& argv) {
   Args args("convert", argv, {"--key", "--input-range"}, {}, 2);
   LIEDNET_CHECK(args.positional().size() == 2, "liednet convert: usage: liednet convert IN.pth OUT.safetensors");
   const std::string in = args.positional()[0], out = args.positional()[1];
+  check_outputs_apart({{"IN.pth", in}}, {"OUT.safetensors", out});
   std::vector<std::string> skipped;
   nn::TorchCheckpoint ck;
   if (in.ends_with(".safetensors"))  // weights without a recorded input range get one (--input-range)

@@ -1,6 +1,9 @@
 // liednet enhance --weights W --input IN --output OUT [--tile T --overlap O] [--compare] [--gt DIR] [--preset P]
 // --compare writes input | output (| ground truth from --gt, paired by relative path) side by side.
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -19,6 +22,7 @@
 #include "cli/args.h"
 #include "cli/bad_inputs.h"
 #include "cli/commands.h"
+#include "cli/overlap.h"
 
 namespace liednet::cli {
 
@@ -60,6 +64,11 @@ int cmd_enhance(const std::vector<std::string>& argv) {
   const bool compare = args.flag("--compare");
   const Device device = device_option(args, "enhance");
   const std::string gt_dir = args.get_or("--gt", "");
+  LIEDNET_CHECK(gt_dir.empty() || compare, "liednet enhance: --gt is used only with --compare (the ground truth is "
+                "shown beside the result)");
+  LIEDNET_CHECK(gt_dir.empty() || fs::is_directory(gt_dir), "liednet enhance: --gt ", gt_dir, ": no such folder");
+  const std::vector<NamedPath> inputs{{"--input", input}, {"--weights", weights}, {"--gt", gt_dir}};
+  check_outputs_apart(inputs, {"--output", output});
 
   const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
   const net::LIEDNet& model = *loaded;
@@ -73,10 +82,13 @@ int cmd_enhance(const std::vector<std::string>& argv) {
     std::string in, out, name, compare;
   };
   std::vector<Job> jobs;
+  // Problems met walking the input folder (an unreadable sub-folder, a link
+  // loop, a dangling link): reported with the bad inputs at the end.
+  std::vector<std::string> walk_problems;
   LIEDNET_CHECK(fs::exists(input), input, ": no such file or folder");
   if (fs::is_directory(input)) {
     std::map<std::string, std::string> taken;  // output name -> input name
-    for (const std::string& rel : data::list_image_names(input)) {
+    for (const std::string& rel : data::list_image_names(input, &walk_problems)) {
       fs::path name(rel);
       name.replace_extension(".png");
       const auto [it, fresh] = taken.emplace(name.generic_string(), rel);
@@ -84,10 +96,16 @@ int cmd_enhance(const std::vector<std::string>& argv) {
       jobs.push_back({(fs::path(input) / rel).string(), (fs::path(output) / name).string(), rel,
                       (fs::path(output + "_compare") / name).string()});
     }
-    LIEDNET_CHECK(!jobs.empty(), input, ": no images (png, jpg, jpeg, bmp) in this folder");
+    LIEDNET_CHECK(!jobs.empty(), input, ": no images (png, jpg, jpeg, bmp) in this folder",
+                  walk_problems.empty() ? std::string() : " that could be read: " + walk_problems[0]);
   } else {
+    // OUT names the PNG to write (any case of .png) unless it is a folder or has no image extension.
     fs::path out(output);
-    if (fs::is_directory(out) || out.extension() != ".png") out = out / fs::path(input).filename().replace_extension(".png");
+    std::string ext = out.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    LIEDNET_CHECK(fs::is_directory(out) || !data::is_image_file(output) || ext == ".png", "liednet enhance: --output ",
+                  output, ": results are written as PNG; name the file .png, or give a folder");
+    if (fs::is_directory(out) || ext != ".png") out = out / fs::path(input).filename().replace_extension(".png");
     fs::path cmp = out;
     cmp.replace_filename(out.stem().string() + "_compare.png");
     jobs.push_back({input, out.string(), fs::path(input).filename().string(), cmp.string()});
@@ -99,13 +117,14 @@ int cmd_enhance(const std::vector<std::string>& argv) {
     outputs.push_back(j.out);
     if (compare) outputs.push_back(j.compare);
   }
+  for (const std::string& o : outputs) check_outputs_apart(inputs, {"the output", o});
   remove_stale_temporaries_of(outputs);
 
   autograd::NoGradGuard no_grad;
   // A bad input (unreadable, corrupt, truncated, a missing ground truth) is
   // reported at the end and the others are still enhanced; a failed write
   // (a full disk) stops at once.
-  std::vector<std::string> bad;
+  std::vector<std::string> bad = walk_problems;
   for (const Job& j : jobs) {
     const auto t0 = std::chrono::steady_clock::now();
     Tensor img, restored, gt;
@@ -122,6 +141,10 @@ int cmd_enhance(const std::vector<std::string>& argv) {
       Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) {
         return device == Device::CPU ? model.forward(t).out : model.forward(t.to(device)).out.to(Device::CPU);
       });
+      // Finite weights can still overflow on some input: no black image in silence.
+      const float* v = y.data<float>();
+      LIEDNET_CHECK(std::all_of(v, v + y.numel(), [](float f) { return std::isfinite(f); }), j.in,
+                    ": the network's output holds a NaN or an infinity; nothing written");
       restored = data::from_network_range(y, range.range).reshape({3, H, W});
     } catch (const Error& e) {
       bad.push_back(e.what());
@@ -139,7 +162,7 @@ int cmd_enhance(const std::vector<std::string>& argv) {
     std::printf("%s -> %s (%lldx%lld, %.2f s)\n", j.in.c_str(), j.out.c_str(), static_cast<long long>(img.size(2)),
                 static_cast<long long>(img.size(1)), s);
   }
-  report_bad_inputs("enhance", bad, jobs.size(), "enhanced");
+  report_bad_inputs("enhance", bad, jobs.size() + walk_problems.size(), "enhanced");
   return 0;
 }
 

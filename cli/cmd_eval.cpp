@@ -20,6 +20,7 @@
 #include "cli/args.h"
 #include "cli/bad_inputs.h"
 #include "cli/commands.h"
+#include "cli/overlap.h"
 
 namespace liednet::cli {
 
@@ -81,8 +82,10 @@ int cmd_eval(const std::vector<std::string>& argv) {
                 convention, "'");
   const data::PaperLuma luma = convention == "paper-bgr" ? data::PaperLuma::upstream_bgr : data::PaperLuma::rgb;
   const int64_t crop = args.get_int("--crop-border", 0);
-  LIEDNET_CHECK(crop >= 0, "liednet eval: --crop-border must be 0 or more, got ", crop);
+  LIEDNET_CHECK(crop >= 0 && crop <= 65536, "liednet eval: --crop-border must be in [0, 65536], got ", crop);
 
+  check_outputs_apart({{"--pred", args.get("--pred")}, {"--gt", args.get("--gt")}, {"--baseline", baseline}},
+                      {"--output", args.get_or("--output", "")});
   data::PairedFolders folders{args.get("--pred"), args.get("--gt"), args.flag("--skip-unpaired"), "pred", "gt"};
   std::string warning;
   const std::vector<data::Pair> pairs = data::pair_folders(folders, &warning);

@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/overlap.h"
 #include "cli/explain_report.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -52,6 +53,7 @@ int cmd_explain(const std::vector<std::string>& argv) {
              "--device"},
             {"--without-ss2d", "--tf32"});
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
+  check_outputs_apart({{"--input", input}, {"--weights", weights}}, {"--output", output});
   std::vector<int64_t> size = args.get_ints("--size");
   if (size.empty()) size = {256, 256};
   if (size.size() == 1) size.push_back(size[0]);

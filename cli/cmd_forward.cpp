@@ -5,6 +5,7 @@
 #include "autograd/autograd.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/overlap.h"
 #include "data/input_range.h"
 #include "liednet/config_infer.h"
 #include "liednet/liednet.h"
@@ -17,6 +18,9 @@ int cmd_forward(const std::vector<std::string>& argv) {
   profile_option(args);
   const Device device = device_option(args, "forward");
   const std::string weights = args.get("--weights"), input = args.get("--input"), output = args.get("--output");
+  const std::vector<NamedPath> inputs{{"--input", input}, {"--weights", weights}};
+  check_outputs_apart(inputs, {"--output", output});
+  if (args.has("--dump")) check_outputs_apart(inputs, {"--dump", args.get("--dump")});
   const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
   net::LIEDNet& model = *loaded;
   // The input tensor is used as it is: say which range the weights expect (data/input_range.h).

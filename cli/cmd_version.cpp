@@ -3,6 +3,7 @@
 
 #include <Eigen/Core>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "tensor/cuda.h"
 #include "tensor/parallel.h"
@@ -10,7 +11,8 @@
 
 namespace liednet::cli {
 
-int cmd_version(const std::vector<std::string>&) {
+int cmd_version(const std::vector<std::string>& argv) {
+  Args args("version", argv, {}, {});  // no options: any is an error
   std::printf("liednet %s\n", LIEDNET_VERSION);
   std::printf("cpu threads: %d\n", liednet::num_threads());
   std::printf("eigen: %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,

@@ -1,4 +1,5 @@
 // The liednet command line. Every error is printed on one line and exits non-zero.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -36,6 +37,23 @@ const char* kUsage =
     "train, enhance and forward take --profile (or set LIEDNET_PROFILE=1): a table of every op's time at exit,\n"
     "also written as CSV to $LIEDNET_PROFILE_CSV (default ./liednet_profile.csv).\n";
 
+// The usage's lines for one command: its line and the indented ones after it.
+std::string command_usage(const std::string& command) {
+  std::string out = "usage: liednet ", line;
+  bool in = false;
+  for (const char* p = kUsage; *p; ++p) {
+    if (*p != '\n') {
+      line += *p;
+      continue;
+    }
+    if (line.rfind("  " + command + " ", 0) == 0) in = true;
+    else if (line.rfind("   ", 0) != 0) in = false;
+    if (in) out += (out.size() == 15 ? line.substr(2) : line) + "\n";
+    line.clear();
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,6 +73,12 @@ int main(int argc, char** argv) {
   if (it == commands.end()) {
     std::fprintf(stderr, "liednet: unknown command '%s' (try liednet --help)\n", args[0].c_str());
     return 2;
+  }
+  // liednet <command> --help (or -h): that command's lines of the usage.
+  if (std::find(args.begin() + 1, args.end(), "--help") != args.end() ||
+      std::find(args.begin() + 1, args.end(), "-h") != args.end()) {
+    std::fputs(command_usage(args[0]).c_str(), stdout);
+    return 0;
   }
   try {
     liednet::init_threads_from_env();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <system_error>
 
@@ -35,25 +36,21 @@ std::string describe_unpaired(const PairedFolders& f, const std::vector<std::str
   return s.str();
 }
 
-std::vector<std::string> image_names(const std::string& folder, const std::string& role) {
+std::vector<std::string> image_names(const std::string& folder, const std::string& role,
+                                     std::vector<std::string>* problems = nullptr) {
   const std::string what = role.empty() ? "image folder " : role + " folder ";
   std::error_code ec;
   LIEDNET_CHECK(!folder.empty(), what, "not given (empty path)");
   LIEDNET_CHECK(fs::exists(folder, ec), what, folder, " does not exist");
   LIEDNET_CHECK(fs::is_directory(folder, ec), what, folder, " is not a folder");
-  std::vector<std::string> names;
-  try {
-    const fs::path root(folder);
-    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink);
-         it != fs::recursive_directory_iterator(); ++it) {
-      if (!it->is_regular_file() || !is_image_file(it->path().filename().string())) continue;
-      names.push_back(it->path().lexically_relative(root).generic_string());
-    }
-  } catch (const fs::filesystem_error& e) {
-    fail(what, folder, ": cannot list its files (", e.what(), ")");
-  }
-  LIEDNET_CHECK(!names.empty(), what, folder, " holds no images (png, jpg, jpeg, bmp; searched recursively)");
-  std::sort(names.begin(), names.end());
+  std::vector<std::string> found_problems;
+  std::vector<std::string> names = walk_images(folder, &found_problems);
+  if (!found_problems.empty() && !problems)  // here every file counts: the first problem is the error
+    fail(what, folder, ": ", found_problems[0],
+         found_problems.size() > 1 ? " (and " + std::to_string(found_problems.size() - 1) + " more problems)" : "");
+  if (problems) problems->insert(problems->end(), found_problems.begin(), found_problems.end());
+  LIEDNET_CHECK(!names.empty() || !found_problems.empty(), what, folder,
+                " holds no images (png, jpg, jpeg, bmp; searched recursively)");
   return names;
 }
 
@@ -67,7 +64,69 @@ bool is_image_file(const std::string& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
 }
 
-std::vector<std::string> list_image_names(const std::string& folder) { return image_names(folder, ""); }
+std::vector<std::string> walk_images(const std::string& folder, std::vector<std::string>* problems,
+                                     const std::string& skip) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  const fs::path root(folder);
+  const fs::path skip_path = skip.empty() ? fs::path() : fs::weakly_canonical(skip, ec);
+  // Folders on the path from the root to where we are, by their real path:
+  // a link to one of them is a loop.
+  std::vector<fs::path> open_folders;
+  auto problem = [&](const std::string& p) {
+    if (problems) problems->push_back(p);
+  };
+  std::function<void(const fs::path&)> walk = [&](const fs::path& dir) {
+    std::error_code e;
+    const fs::path real = fs::canonical(dir, e);
+    if (e) {
+      problem(dir.string() + ": cannot read this folder (" + e.message() + ")");
+      return;
+    }
+    if (!skip.empty() && real == skip_path) return;
+    for (const fs::path& f : open_folders)
+      if (f == real) {
+        problem(dir.string() + ": a link back to " + f.string() + " (a loop), not followed");
+        return;
+      }
+    fs::directory_iterator it(dir, e);
+    if (e) {
+      problem(dir.string() + ": cannot read this folder (" + e.message() + ")");
+      return;
+    }
+    open_folders.push_back(real);
+    std::vector<fs::path> subfolders;
+    for (fs::directory_iterator end; it != end; it.increment(e)) {
+      const fs::path p = it->path();
+      std::error_code s;
+      const bool is_dir = it->is_directory(s);  // follows links
+      if (!s && is_dir) {
+        subfolders.push_back(p);
+        continue;
+      }
+      if (!is_image_file(p.filename().string())) continue;
+      const bool regular = it->is_regular_file(s);
+      if (regular) {
+        names.push_back(p.lexically_relative(root).generic_string());
+      } else if (it->is_symlink(s)) {
+        std::error_code r;
+        problem(p.string() + ": a link to " + fs::read_symlink(p, r).string() + ", which does not exist");
+      } else {
+        problem(p.string() + ": not a regular file");
+      }
+    }
+    if (e) problem(dir.string() + ": cannot read all of this folder (" + e.message() + ")");
+    for (const fs::path& sub : subfolders) walk(sub);
+    open_folders.pop_back();
+  };
+  walk(root);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> list_image_names(const std::string& folder, std::vector<std::string>* problems) {
+  return image_names(folder, "", problems);
+}
 
 std::vector<std::string> list_images(const std::string& folder) {
   std::vector<std::string> paths;

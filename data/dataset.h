@@ -27,10 +27,19 @@ struct PairedFolders {
 // '.' (macOS's "._x.png" resource forks, editor files) are not images.
 bool is_image_file(const std::string& path);
 
-// Every image under `folder`, recursively, as relative '/'-separated paths,
-// sorted. An error naming the folder when it is missing, not a folder, or holds
-// no images.
-std::vector<std::string> list_image_names(const std::string& folder);
+// Every image file under `folder`, recursively (following links to folders),
+// as relative '/'-separated paths, sorted. Each problem met on the way is one
+// line in `problems` naming the path, and the walk goes on past it: a folder
+// that cannot be read, a link back to a folder above it (a loop, not
+// followed), an image name that is a dangling link or not a regular file.
+// A folder equal to `skip` is not entered.
+std::vector<std::string> walk_images(const std::string& folder, std::vector<std::string>* problems,
+                                     const std::string& skip = "");
+
+// walk_images with errors naming the folder when it is missing, not a folder,
+// or holds no images (and no problems). Without `problems`, the first problem
+// is the error; with it, they are added there for the caller to report.
+std::vector<std::string> list_image_names(const std::string& folder, std::vector<std::string>* problems = nullptr);
 
 // The same images as full paths (folder joined with the relative path), in the
 // same order: single-folder mode (inference).

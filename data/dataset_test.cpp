@@ -2,6 +2,7 @@
 
 #include "test_util.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -145,5 +146,34 @@ TEST_SUITE("data") {
     CHECK_FALSE(data::is_image_file("/x/y/IMG.tiff"));
     CHECK_FALSE(data::is_image_file("/x/y/.hidden.png"));
     CHECK_THROWS_WITH(data::list_images("/nonexistent/images"), "image folder /nonexistent/images does not exist");
+  }
+
+  TEST_CASE("walk_images: each problem named, the walk goes on past it") {
+    TempDir d("walk");
+    for (const char* rel : {"a.png", "sub/b.png", "sub/deeper/c.jpg", "locked/d.png"}) touch(d.path, rel);
+    fs::create_directory_symlink(d.path, d.path / "sub" / "up");          // a loop back to the root
+    fs::create_symlink(d.path / "gone.png", d.path / "sub" / "dangling.png");  // an image name pointing nowhere
+    fs::create_directory_symlink(d.path / "sub" / "deeper", d.path / "alias");  // a link to a folder: followed
+    fs::permissions(d.path / "locked", fs::perms::none);
+    const bool root = ::geteuid() == 0;  // root reads any folder
+    std::vector<std::string> problems;
+    const std::vector<std::string> found = data::walk_images(d.str(), &problems);
+    fs::permissions(d.path / "locked", fs::perms::owner_all);
+    std::vector<std::string> expected{"a.png", "alias/c.jpg", "sub/b.png", "sub/deeper/c.jpg"};
+    if (root) expected.insert(expected.begin() + 2, "locked/d.png");
+    CHECK(found == expected);
+    std::sort(problems.begin(), problems.end());
+    std::vector<std::string> said{(d.path / "sub" / "dangling.png").string() + ": a link to " +
+                                      (d.path / "gone.png").string() + ", which does not exist",
+                                  (d.path / "sub" / "up").string() + ": a link back to " +
+                                      fs::canonical(d.path).string() + " (a loop), not followed"};
+    if (!root) said.insert(said.begin(), (d.path / "locked").string() + ": cannot read this folder (Permission denied)");
+    CHECK(problems == said);
+    // Without a list for them, the first problem is the error, naming the folder and the count.
+    CHECK_THROWS_WITH(data::list_image_names(d.str()), has("image folder " + d.str() + ": "));
+    // A folder to skip is not entered (synth's output inside its input).
+    problems.clear();
+    CHECK(data::walk_images(d.str(), &problems, (d.path / "sub").string()) ==
+          std::vector<std::string>{"a.png", "alias/c.jpg", "locked/d.png"});
   }
 }

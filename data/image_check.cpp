@@ -10,6 +10,7 @@ namespace {
 
 uint32_t be16(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 8 | p[1]; }
 uint32_t le16(const uint8_t* p) { return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8; }
+uint32_t be32(const uint8_t* p) { return be16(p) << 16 | be16(p + 2); }
 uint32_t le32(const uint8_t* p) { return le16(p) | le16(p + 2) << 16; }
 
 // Start-of-frame markers of the JPEG processes stb decodes or names as
@@ -17,6 +18,26 @@ uint32_t le32(const uint8_t* p) { return le16(p) | le16(p + 2) << 16; }
 bool is_frame_marker(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
 
 }  // namespace
+
+void check_png_chunks(const uint8_t* data, size_t size, const std::string& name) {
+  size_t pos = 8;  // after the signature
+  while (size - pos >= 8) {
+    const uint32_t length = be32(data + pos);
+    char type[5] = {};
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t c = data[pos + 4 + i];
+      type[i] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? static_cast<char>(c) : '?';
+    }
+    // PNG caps a chunk at 2^31 - 1 bytes; beyond it, or beyond the file, the length is false.
+    LIEDNET_CHECK(length <= 0x7fffffffu, name, ": corrupt PNG (the ", type, " chunk at byte ", pos, " declares ", length,
+                  " bytes, more than PNG allows)");
+    if (static_cast<uint64_t>(length) + 12 > size - pos)
+      fail(name, ": truncated PNG (the ", type, " chunk at byte ", pos, " declares ", length, " bytes; the file ends at byte ",
+           size, ")");
+    pos += static_cast<size_t>(length) + 12;
+    if (std::string(type) == "IEND") return;
+  }
+}
 
 Dimensions check_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   auto truncated = [&](const char* where) {

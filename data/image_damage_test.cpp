@@ -220,4 +220,35 @@ TEST_SUITE("data") {
     CHECK_THROWS_WITH(data::read_image(dir.string()), has(dir.string() + ": cannot open image (it is a folder)"));
     fs::remove_all(dir);
   }
+
+  TEST_CASE("a chunk length the file cannot hold is refused before anything is allocated for it") {
+    const std::string good = png(rgb_spec());
+    // Any chunk, before or after the image data: its length made 1 GB (CRC left as it was).
+    for (const char* type : {"tEXt", "IDAT", "IEND"}) {
+      CAPTURE(type);
+      std::string bad = good;
+      const size_t at = bad.find(type) - 4;
+      bad.replace(at, 4, be32(0x40000000u));
+      CHECK(error_of(bad, "c.png") == "c.png: truncated PNG (the " + std::string(type) + " chunk at byte " +
+                                          std::to_string(at) + " declares 1073741824 bytes; the file ends at byte " +
+                                          std::to_string(bad.size()) + ")");
+    }
+    // Past PNG's 2^31 - 1 cap, in an unknown ancillary chunk added before IDAT.
+    PngSpec odd = rgb_spec();
+    odd.extra.push_back({"zzXx", "abc"});
+    std::string bad = png(odd);
+    const size_t at = bad.find("zzXx") - 4;
+    bad.replace(at, 4, be32(0xfffffff0u));
+    CHECK(error_of(bad, "u.png") == "u.png: corrupt PNG (the zzXx chunk at byte " + std::to_string(at) +
+                                        " declares 4294967280 bytes, more than PNG allows)");
+    // A lie in a JPEG segment's length or a BMP's header is caught the same way.
+    std::string jpeg = stb_file(true);
+    const size_t dqt = jpeg.find("\xff\xdb");
+    REQUIRE(dqt != std::string::npos);
+    jpeg = jpeg.substr(0, dqt + 2) + std::string("\xff\xf0", 2) + jpeg.substr(dqt + 4, 40);
+    CHECK(error_of(jpeg, "j.jpg").rfind("j.jpg: truncated JPEG (the file ends inside a header segment", 0) == 0);
+    std::string bmp = stb_file(false);
+    bmp.replace(22, 4, std::string("\x00\x00\x00\x01", 4));  // height 16777216
+    CHECK(error_of(bmp, "b.bmp").rfind("b.bmp: truncated BMP (24x16777216 at 24 bits needs ", 0) == 0);
+  }
 }

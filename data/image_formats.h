@@ -27,6 +27,12 @@ struct Dimensions {
   int64_t width = 0, height = 0;
 };
 
+// Every chunk's declared length checked against the bytes the file holds,
+// before the decoder allocates for any chunk (a length is a claim: an 80-byte
+// file may declare a 2 GB text chunk). Chunks up to IEND, or the end of the
+// file when it ends between chunks (the decoder then names the truncation).
+void check_png_chunks(const uint8_t* data, size_t size, const std::string& name);
+
 // JPEG has no checksums; what can be checked is its structure: the segments'
 // lengths, a frame header, at least one scan, and the end-of-image marker after
 // the last scan (a truncated file lacks it). Returns the frame's size.

@@ -57,6 +57,8 @@ bool read_header(PngReader& r) {
   if (setjmp(png_jmpbuf(r.png))) return false;
   // A bad CRC in any chunk, critical or ancillary, is an error.
   png_set_crc_action(r.png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+  // And a bound on what any one ancillary chunk may make libpng allocate.
+  png_set_chunk_malloc_max(r.png, 64u << 20);
   png_set_read_fn(r.png, &r, read_bytes);
   png_read_info(r.png, r.info);
   const int color = png_get_color_type(r.png, r.info), depth = png_get_bit_depth(r.png, r.info);
@@ -91,6 +93,7 @@ bool read_rows(PngReader& r, png_bytep* rows) {
 }  // namespace
 
 Pixels decode_png(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+  check_png_chunks(data, size, name);  // before libpng allocates for any chunk's declared length
   PngReader r;
   r.data = data;
   r.size = size;

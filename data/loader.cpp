@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <system_error>
 
 #include "tensor/error.h"
 
@@ -69,7 +70,22 @@ TrainLoader::TrainLoader(std::vector<Pair> pairs, LoaderOptions opt)
                 opt_.augment.crop);
   LIEDNET_CHECK(per_epoch_ > 0, "TrainLoader: ", size(), " pairs do not make one batch of ", opt_.batch,
                 opt_.shards > 1 ? " per rank on " + std::to_string(opt_.shards) + " ranks" : std::string());
-  for (int i = 0; i < opt_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < opt_.workers; ++i) {
+    try {
+      threads_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {  // the system refused a thread: stop the ones started, then say so
+      const size_t started = threads_.size();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+      }
+      work_cv_.notify_all();
+      for (std::thread& t : threads_) t.join();
+      threads_.clear();
+      fail("TrainLoader: cannot start loader thread ", started + 1, " of ", opt_.workers, " (", e.what(),
+           "); ask for fewer workers (num_worker_per_gpu)");
+    }
+  }
 }
 
 TrainLoader::~TrainLoader() {

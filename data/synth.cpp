@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "data/dataset.h"
 #include "data/image.h"
 #include "ops/pad.h"
 #include "tensor/error.h"
@@ -483,23 +484,14 @@ uint64_t synth_seed(uint64_t seed, uint64_t index) {
   return mix(mix(seed) ^ index);
 }
 
-std::vector<std::string> list_images(const std::string& folder, const std::string& skip) {
+std::vector<std::string> list_images(const std::string& folder, const std::string& skip,
+                                     std::vector<std::string>* problems) {
   std::error_code ec;
   LIEDNET_CHECK(fs::exists(folder, ec), folder, ": no such folder");
   LIEDNET_CHECK(fs::is_directory(folder, ec), folder, ": not a folder");
-  const fs::path skip_path = skip.empty() ? fs::path() : fs::weakly_canonical(skip);
-  std::vector<std::string> found;
-  for (auto it = fs::recursive_directory_iterator(folder); it != fs::recursive_directory_iterator(); ++it) {
-    if (it->is_directory()) {
-      if (!skip.empty() && fs::weakly_canonical(it->path()) == skip_path) it.disable_recursion_pending();
-      continue;
-    }
-    std::string ext = it->path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp")
-      found.push_back(fs::relative(it->path(), folder).generic_string());
-  }
-  std::sort(found.begin(), found.end());
+  std::vector<std::string> found_problems;
+  std::vector<std::string> found = walk_images(folder, &found_problems, skip);
+  if (problems) problems->insert(problems->end(), found_problems.begin(), found_problems.end());
   return found;
 }
 
@@ -536,12 +528,13 @@ SynthTreeResult write_synth_tree(const SynthTreeOptions& o) {
   LIEDNET_CHECK(o.count >= 0, "synth: --count must not be negative, got ", o.count);
   LIEDNET_CHECK((o.size_h == 0) == (o.size_w == 0) && o.size_h >= 0 && o.size_w >= 0,
                 "synth: --size must be positive, got ", o.size_h, "x", o.size_w);
-  const std::vector<std::string> photos = list_images(o.input, o.output);
-  LIEDNET_CHECK(!photos.empty(), o.input, ": no images (.png, .jpg, .jpeg, .bmp) found");
+  SynthTreeResult result;
+  const std::vector<std::string> photos = list_images(o.input, o.output, &result.bad);
+  LIEDNET_CHECK(!photos.empty(), o.input, ": no images (.png, .jpg, .jpeg, .bmp) found",
+                result.bad.empty() ? std::string() : " that could be read: " + result.bad[0]);
   const int64_t P = static_cast<int64_t>(photos.size());
   const int64_t N = o.count > 0 ? o.count : P;
 
-  SynthTreeResult result;
   result.photos = P;
   std::map<std::string, std::string> taken;  // output name -> photo
   for (int64_t i = 0; i < N; ++i) {
@@ -563,11 +556,18 @@ SynthTreeResult write_synth_tree(const SynthTreeOptions& o) {
   // Each output has its own Generator, so the files do not depend on the thread count.
   std::vector<Made> made(N);
   std::vector<std::exception_ptr> errors(N);
+  std::vector<std::string> unreadable(N);  // a photo that cannot be read: reported, the others go on
   parallel_for(0, N, 0, [&](int64_t i) {
     try {
       const std::string photo_path = (fs::path(o.input) / photos[i % P]).string();
       Generator rng(synth_seed(o.seed, static_cast<uint64_t>(i)));
-      Tensor clean = read_image(photo_path);
+      Tensor clean;
+      try {
+        clean = read_image(photo_path);
+      } catch (const Error& e) {
+        unreadable[i] = e.what();
+        return;
+      }
       made[i].name = result.names[i];
       if (o.size_h > 0) {
         clean = crop_to_size(clean, o.size_h, o.size_w, rng, &made[i]);
@@ -582,15 +582,23 @@ SynthTreeResult write_synth_tree(const SynthTreeOptions& o) {
       errors[i] = std::current_exception();
     }
   });
-  for (const std::exception_ptr& e : errors)
+  for (const std::exception_ptr& e : errors)  // a failed write (a full disk) stops here
     if (e) std::rethrow_exception(e);
+  std::vector<std::string> written;
+  std::set<std::string> reported;
+  for (int64_t i = 0; i < N; ++i) {
+    if (unreadable[i].empty()) written.push_back(result.names[i]);
+    else if (reported.insert(unreadable[i]).second) result.bad.push_back(unreadable[i]);  // once per photo
+  }
 
   std::ostringstream log;
-  log << "# liednet synth: seed " << o.seed << ", " << N << " pairs from " << P << " photos in " << o.input << "\n";
+  log << "# liednet synth: seed " << o.seed << ", " << written.size() << " pairs from " << P << " photos in "
+      << o.input << "\n";
   log << "name\tphoto\tcrop_y\tcrop_x\tcrop_h\tcrop_w\tblur_length\tkernel_size\thighlight_gain\texposure\tgamma\t"
          "cast_r\tcast_g\tcast_b\tphotons\tread_noise\n";
   log.precision(6);
   for (int64_t i = 0; i < N; ++i) {
+    if (!unreadable[i].empty()) continue;
     const Made& m = made[i];
     const SynthDraw& d = m.draw;
     log << m.name << '\t' << photos[i % P] << '\t' << m.y0 << '\t' << m.x0 << '\t' << m.h << '\t' << m.w << '\t'
@@ -599,6 +607,7 @@ SynthTreeResult write_synth_tree(const SynthTreeOptions& o) {
         << '\n';
   }
   write_file_atomically((out / "synth_log.tsv").string(), log.str());
+  result.names = written;
   return result;
 }
 

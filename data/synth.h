@@ -100,12 +100,17 @@ struct SynthTreeOptions {
 
 struct SynthTreeResult {
   int64_t photos = 0;
-  std::vector<std::string> names;  // relative output paths, in index order
+  std::vector<std::string> names;  // relative output paths written, in index order
+  // Photos that could not be read (one line each, naming the file) and problems
+  // met walking the input folder: the other pairs, and the log of those, are written.
+  std::vector<std::string> bad;
 };
 
 // Image files (.png, .jpg, .jpeg, .bmp, any case) under `folder`, as sorted
-// paths relative to it; `skip` (when inside) is not searched.
-std::vector<std::string> list_images(const std::string& folder, const std::string& skip = "");
+// paths relative to it; `skip` (when inside) is not searched. Problems met on
+// the way (walk_images in data/dataset.h) go to `problems`.
+std::vector<std::string> list_images(const std::string& folder, const std::string& skip = "",
+                                     std::vector<std::string>* problems = nullptr);
 
 // Writes OUT/low_blur_noise/<name> and OUT/high_sharp_scaled/<name> for each
 // output, plus OUT/synth_log.tsv (the draws behind each pair). With count no

@@ -390,8 +390,19 @@ TEST_SUITE("data") {
     CHECK_THROWS_WITH(data::write_synth_tree(tree_options(empty, out)), doctest::Contains("no images"));
     const fs::path broken = make_photos("bad_broken");
     std::ofstream(broken / "sub" / "broken.png") << "not a PNG at all";
-    CHECK_THROWS_WITH(data::write_synth_tree(tree_options(broken, out)),
-                      doctest::Contains("sub/broken.png: cannot decode image"));
+    {  // a photo that cannot be read is named; the others and their log are written
+      const fs::path broken_out = scratch("bad_broken_out");
+      const data::SynthTreeResult r = data::write_synth_tree(tree_options(broken, broken_out));
+      REQUIRE(r.bad.size() == 1);
+      CHECK(r.bad[0].find("sub/broken.png: cannot decode image") != std::string::npos);
+      CHECK(r.names.size() == static_cast<size_t>(r.photos) - 1);
+      CHECK(std::find(r.names.begin(), r.names.end(), "sub/broken.png") == r.names.end());
+      CHECK(!fs::exists(broken_out / "low_blur_noise" / "sub" / "broken.png"));
+      const std::string log = bytes_of(broken_out / "synth_log.tsv");
+      CHECK(static_cast<size_t>(std::count(log.begin(), log.end(), '\n')) == 2 + r.names.size());
+      CHECK(log.find("sub/broken.png") == std::string::npos);
+      fs::remove_all(broken_out);
+    }
     const fs::path twins = make_photos("bad_twins");
     data::write_png((twins / "a.bmp").string(), texture(8, 8, 1));  // PNG bytes; decoders look at the content
     CHECK_THROWS_WITH(data::write_synth_tree(tree_options(twins, out)), doctest::Contains("would both be written as a.png"));

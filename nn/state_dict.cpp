@@ -1,5 +1,7 @@
 #include "nn/state_dict.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <sstream>
 
@@ -22,7 +24,10 @@ std::string LoadReport::describe() const {
     if (keys.empty()) return;
     if (s.tellp() > 0) s << "; ";
     s << keys.size() << " " << what << ": ";
-    for (size_t i = 0; i < keys.size(); ++i) s << (i ? ", " : "") << keys[i];
+    // The first few keys: a file of another network would otherwise list hundreds.
+    const size_t shown = std::min<size_t>(keys.size(), kDescribedKeys);
+    for (size_t i = 0; i < shown; ++i) s << (i ? ", " : "") << keys[i];
+    if (shown < keys.size()) s << ", and " << keys.size() - shown << " more";
   };
   list("missing", missing);
   list("unexpected", unexpected);
@@ -53,6 +58,20 @@ LoadReport load_state_dict(Module& m, const StateDict& sd, bool strict, const st
     if (!used.count(k)) r.unexpected.push_back(k);
   LIEDNET_CHECK(!strict || r.clean(), source.empty() ? "state dict" : source, ": does not match ", m.type(), ": ",
                 r.describe());
+  // A NaN or an infinity in the weights would give garbage (an all-black image) in silence.
+  for (const auto& [name, t] : sd) {
+    if (!used.count(name)) continue;
+    const Tensor host = t.device() == Device::CPU ? t : t.to(Device::CPU);
+    int64_t at = -1;
+    double value = 0;
+    LIEDNET_DISPATCH(host.dtype(), T, {
+      const T* p = host.data<T>();
+      for (int64_t i = 0; i < host.numel() && at < 0; ++i)
+        if (!std::isfinite(p[i])) at = i, value = static_cast<double>(p[i]);
+    });
+    LIEDNET_CHECK(at < 0, source.empty() ? "state dict" : source, ": tensor ", name, " holds a non-finite value (",
+                  value, " at flat index ", at, " of ", host.numel(), ")");
+  }
   autograd::NoGradGuard no_grad;
   for (auto& [param, src] : copies) {
     Tensor dst = param;

@@ -22,11 +22,13 @@ struct LoadReport {
   std::vector<std::string> mismatched;  // "key: file (3, 4) vs model (4, 4)"
   int64_t loaded = 0;
   bool clean() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
-  std::string describe() const;  // one line naming every problem key
+  std::string describe() const;  // one short line: counts, and the first kDescribedKeys keys of each kind
+  static constexpr size_t kDescribedKeys = 3;
 };
 
 // Copies every matching tensor into the module's parameters (converting the
-// dtype). strict: any missing, unexpected or mis-shaped key is one error that
+// dtype). A loaded tensor holding a NaN or an infinity is an error naming it
+// (and nothing is loaded). strict: any missing, unexpected or mis-shaped key is one error that
 // lists them all, naming `source`, and nothing is loaded. Not strict: the
 // matching keys load and the report lists the rest.
 LoadReport load_state_dict(Module& m, const StateDict& sd, bool strict = true, const std::string& source = "");

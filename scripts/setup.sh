@@ -4,6 +4,8 @@
 #   build:  cmake, g++ (OpenMP), Eigen, stb, libpng, nlohmann-json, yaml-cpp, doctest, Open MPI (data-parallel training)
 #   tests:  python3-torch and python3-numpy, used only as a test oracle; chromium,
 #           which opens liednet explain's page in the browser test
+#   python: the module `import liednet` (docs/python.md): pybind11-dev, python3-dev, libdlpack-dev; its tests
+#           and notebook: python3-pytest, jupyter-nbconvert, python3-ipykernel, python3-matplotlib
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,7 @@ PACKAGES=(
   libeigen3-dev libstb-dev libpng-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev
   openmpi-bin libopenmpi-dev
   python3 python3-numpy python3-torch chromium
+  pybind11-dev python3-dev libdlpack-dev python3-pytest jupyter-nbconvert python3-ipykernel python3-matplotlib
 )
 
 missing=()

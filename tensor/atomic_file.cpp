@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -52,7 +54,23 @@ void sync_folder(const fs::path& folder) {
 }
 }  // namespace
 
-std::string temporary_path(const std::string& path) { return path + kTemporaryInfix + std::to_string(::getpid()); }
+std::string temporary_stem(const std::string& filename) {
+  // ".tmp." and up to 9 digits of pid: 14 bytes. A name too long for them (file
+  // names hold at most 255 bytes) keeps its start and ends in a hash of the whole.
+  constexpr size_t kMaxStem = 255 - 14, kHash = 17;  // "~" and 16 hex digits
+  if (filename.size() <= kMaxStem) return filename;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : filename) h = (h ^ c) * 1099511628211ull;
+  char hex[kHash + 1];
+  std::snprintf(hex, sizeof hex, "~%016llx", static_cast<unsigned long long>(h));
+  return filename.substr(0, kMaxStem - kHash) + hex;
+}
+
+std::string temporary_path(const std::string& path) {
+  const fs::path p(path);
+  const std::string stem = temporary_stem(p.filename().string());
+  return (p.has_parent_path() ? (p.parent_path() / stem).string() : stem) + kTemporaryInfix + std::to_string(::getpid());
+}
 
 bool is_temporary_name(const std::string& filename, long* pid) {
   const size_t at = filename.rfind(kTemporaryInfix);
@@ -124,7 +142,8 @@ std::vector<std::string> remove_stale_temporaries(const std::string& folder) { r
 
 std::vector<std::string> remove_stale_temporaries_of(const std::vector<std::string>& paths) {
   std::map<fs::path, std::set<std::string>> by_folder;
-  for (const std::string& p : paths) by_folder[fs::path(p).parent_path()].insert(fs::path(p).filename().string());
+  for (const std::string& p : paths)
+    by_folder[fs::path(p).parent_path()].insert(temporary_stem(fs::path(p).filename().string()));
   std::vector<std::string> removed;
   for (const auto& [folder, names] : by_folder) {
     const std::vector<std::string> r = remove_stale(folder, names);

@@ -13,8 +13,12 @@
 
 namespace liednet {
 
-// The temporary name write_file_atomically uses for `path` in this process: "<path>.tmp.<pid>".
+// The temporary name write_file_atomically uses for `path` in this process:
+// "<path>.tmp.<pid>", or where the file name is too long to take the suffix
+// within 255 bytes, "<its first bytes>~<hash of the name>.tmp.<pid>".
 std::string temporary_path(const std::string& path);
+// The part of a temporary's file name before ".tmp.<pid>", for the file name `filename`.
+std::string temporary_stem(const std::string& filename);
 
 // Whether a file name has the form temporary_path gives ("<name>.tmp.<digits>"); `pid` receives the digits.
 bool is_temporary_name(const std::string& filename, long* pid = nullptr);

@@ -83,4 +83,21 @@ TEST_SUITE("tensor") {
     CHECK(fs::exists(d.path / "models" / dead));
     CHECK(remove_stale_temporaries((d.path / "absent").string()).empty());
   }
+
+  TEST_CASE("a file name of 250 bytes gets a temporary name within 255 bytes, and its leftovers are found") {
+    TempDir d;
+    const std::string name = std::string(246, 'n') + ".png";  // 250 bytes: legal, but not with ".tmp.<pid>"
+    const std::string path = (d.path / name).string();
+    const std::string tmp = fs::path(temporary_path(path)).filename().string();
+    CHECK(tmp.size() <= 255);
+    CHECK(is_temporary_name(tmp));
+    CHECK(temporary_stem(name) != temporary_stem(std::string(245, 'n') + "x.png"));  // the hash tells them apart
+    CHECK(temporary_stem("short.png") == "short.png");
+    write_file_atomically(path, "bytes");
+    CHECK(names_in(d.path) == std::vector<std::string>{name});
+    // A killed writer's leftover under the shortened name is removed for this target.
+    const std::string dead = temporary_stem(name) + ".tmp.999999997";
+    std::ofstream(d.path / dead) << "partial";
+    CHECK(remove_stale_temporaries_of({path}) == std::vector<std::string>{(d.path / dead).string()});
+  }
 }

@@ -31,7 +31,17 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   return std::shared_ptr<Storage>(new Storage(p, rounded, device));
 }
 
+std::shared_ptr<Storage> Storage::wrap(void* data, size_t bytes, Device device, std::function<void()> release) {
+  std::shared_ptr<Storage> s(new Storage(data, bytes, device));
+  s->release_ = std::move(release);
+  return s;
+}
+
 Storage::~Storage() {
+  if (release_) {
+    release_();
+    return;
+  }
   if (device_ == Device::CUDA) {
     cuda_release(data_, bytes_);
     return;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "tensor/dtype.h"
@@ -13,6 +14,10 @@ namespace liednet {
 class Storage {
  public:
   static std::shared_ptr<Storage> allocate(size_t bytes, Device device);
+  // Memory owned by someone else (a NumPy array, a DLPack producer: the Python
+  // module's zero-copy views); `release` runs when the last tensor viewing it
+  // is gone. Not counted by host_bytes_in_use.
+  static std::shared_ptr<Storage> wrap(void* data, size_t bytes, Device device, std::function<void()> release);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -26,6 +31,7 @@ class Storage {
   void* data_;
   size_t bytes_;
   Device device_;
+  std::function<void()> release_;  // set for wrapped memory only
 };
 
 // Bytes currently held by host storages, and the most ever held (for memory benchmarks).

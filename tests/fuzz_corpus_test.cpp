@@ -14,6 +14,7 @@
 #include "tensor/error.h"
 #include "tensor/safetensors.h"
 #include "train/config.h"
+#include "fuzz/yaml_value.h"
 
 using namespace liednet;
 namespace fs = std::filesystem;
@@ -52,5 +53,13 @@ TEST_SUITE("data") {
     replay("safetensors", [](const fs::path& p) { load_safetensors(p.string()); });
     replay("torch_checkpoint", [](const fs::path& p) { nn::load_torch_checkpoint(p.string()); });
     replay("yaml_config", [](const fs::path& p) { train::parse_train_config(testing::read_file(p.string()), p.string()); });
+    // Config values: each must read as an error naming the file, or as a sane config (tests/fuzz/yaml_value.h).
+    replay("yaml_value", [](const fs::path& p) {
+      const std::string bytes = testing::read_file(p.string());
+      const std::string yaml =
+          fuzz::config_with_value(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      CHECK_MESSAGE(fuzz::value_reads_sanely(yaml, p.string()), yaml);
+      train::check_losses(train::parse_train_config(yaml, p.string()));  // its error names the file for replay()
+    });
   }
 }

@@ -19,6 +19,17 @@
 
 namespace liednet::train {
 
+// The most loader threads a config may ask for (datasets.*.num_worker_per_gpu).
+constexpr int kMaxWorkers = 64;
+
+// A range of allowed values, closed unless said open: "(0, 10]".
+struct Interval {
+  double lo, hi;
+  bool lo_open = false, hi_open = false;
+  std::string str() const;
+  bool contains(double v) const;  // false for NaN and infinities
+};
+
 struct DataConfig {
   std::string name, dataroot_gt, dataroot_lq;
   int64_t crop_size = 0;  // 0: whole images
@@ -76,6 +87,10 @@ struct TrainConfig {
 TrainConfig load_train_config(const std::string& path);
 // The same from the YAML text; `path` names the file in messages.
 TrainConfig parse_train_config(const std::string& text, const std::string& path);
+
+// An error naming the file when no loss term is on (pixel and perceptual
+// weights both 0): such a run would train and learn nothing.
+void check_losses(const TrainConfig& cfg);
 
 // The learning-rate schedule the config describes (upstream's scheduler types).
 std::unique_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg);

@@ -59,7 +59,7 @@ logger: {print_freq: 1}
     CHECK(found);
     CHECK(c.loss.perceptual_weight == 0);  // no perceptual_opt: off
     CHECK_THROWS_WITH(train::load_train_config(write_yaml("liednet_cfg2.yml", "datasets:\n  train: {dataroot_gt: a, dataroot_lq: b, batch_size_per_gpu: lots}\n")),
-                      doctest::Contains("'datasets.train.batch_size_per_gpu' has the wrong type"));
+                      doctest::Contains("liednet_cfg2.yml: datasets.train.batch_size_per_gpu must be an integer in [1, 4096], got 'lots'"));
     CHECK_THROWS_WITH(train::load_train_config(write_yaml("liednet_cfg3.yml", "datasets:\n  train: {dataroot_gt: a}\n")),
                       doctest::Contains("datasets.train.dataroot_lq are required"));
     CHECK_THROWS_WITH(train::load_train_config(write_yaml("liednet_cfg4.yml", "datasets:\n  train: {dataroot_gt: a, dataroot_lq: b}\ntrain:\n  optim_g: {type: SGD}\n")),

@@ -1,7 +1,12 @@
 #include "train/interrupt.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,10 +17,20 @@
 namespace liednet::train {
 
 namespace {
-// Set from the handler: only lock-free atomics of sig_atomic_t size are safe there.
-volatile std::sig_atomic_t g_first = 0;         // the first signal
-volatile std::sig_atomic_t g_writing = 0;       // open FileWriteScopes (main thread)
-volatile std::sig_atomic_t g_pending_exit = 0;  // exit code a second signal left for the end of a write
+// Shared with the handler, which may run on any thread (an OpenMP or loader
+// worker too): lock-free atomics only.
+std::atomic<int> g_first{0};          // the first signal
+std::atomic<int64_t> g_first_ns{0};   // when it came (CLOCK_MONOTONIC)
+std::atomic<int> g_writing{0};        // open FileWriteScopes (main thread)
+std::atomic<int> g_pending_exit{0};   // exit code a second signal left for the end of a write
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free,
+              "the signal handler needs lock-free atomics");
+// Signals this close together (half a second) are one: coreutils' timeout sends SIGTERM to the
+// process and then to its group, a terminal's Ctrl-C reaches every process of
+// the foreground group, and a launcher may forward the same signal again.
+// Half a second, or $LIEDNET_SIGNAL_MERGE_MS (read when the handler is
+// installed; tests that need two signals to count as two set it to 0).
+int64_t g_same_signal_ns = 500'000'000;
 bool g_installed = false;
 bool g_announce = false;
 bool g_launched = false;
@@ -26,40 +41,57 @@ void say(const char* text) {  // async-signal-safe
   (void)ignored;
 }
 
+int64_t now_ns() {  // async-signal-safe
+  struct timespec t;
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
 // After the first signal, output that nobody reads any more must not hold up
 // the checkpoint: mpirun stops reading its ranks' output as soon as it is
 // interrupted, and a rank that prints then blocks in write() for good (Open MPI
-// gives its ranks a pseudo-terminal). Output into a pipe or socket, or under a
-// launcher any terminal, becomes non-blocking (a line that does not fit is
-// dropped; train_log.jsonl has them all). The user's own terminal is left
-// alone: its open file is shared with the shell. (fstat and fcntl are
-// async-signal-safe.)
+// gives its ranks a pseudo-terminal). Output into a pipe, or under a launcher
+// any terminal, goes on through a private, non-blocking description of the
+// same file: the pipe or terminal is opened again through /proc/self/fd and
+// the new description replaces ours (dup2). The shared one, which other
+// processes on the same pipe write through (`liednet train | tee log` in a
+// script), keeps its flags: setting O_NONBLOCK on it would make their writes
+// fail. A line that does not fit is dropped; train_log.jsonl has them all.
+// Sockets cannot be reopened and are left as they are. (fstat, open, dup2 and
+// close are async-signal-safe.)
 void stop_blocking_on_output() {
   for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
     struct stat st;
     if (::fstat(fd, &st) != 0) continue;
-    if (!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || (g_launched && S_ISCHR(st.st_mode)))) continue;
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (!(S_ISFIFO(st.st_mode) || (g_launched && S_ISCHR(st.st_mode)))) continue;
+    char path[32] = "/proc/self/fd/";
+    path[14] = static_cast<char>('0' + fd);
+    const int mine = ::open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (mine < 0) continue;
+    ::dup2(mine, fd);
+    ::close(mine);
   }
 }
 
 void on_signal(int sig) {
-  if (g_first == 0) {
-    g_first = sig;
+  const int saved_errno = errno;  // the interrupted code may be about to read it
+  int expected = 0;
+  if (g_first.compare_exchange_strong(expected, sig)) {
+    g_first_ns.store(now_ns());
     stop_blocking_on_output();
     if (g_announce)
       say("liednet train: interrupted: finishing this step, then writing a checkpoint (interrupt again to stop at "
           "once)\n");
-    return;
-  }
-  if (g_writing > 0) {
-    g_pending_exit = 128 + sig;
+  } else if (now_ns() - g_first_ns.load() < g_same_signal_ns) {
+    // The same interruption, delivered twice.
+  } else if (g_writing.load() > 0) {
+    g_pending_exit.store(128 + sig);
     say("liednet train: interrupted again: stopping once the file being written is complete\n");
-    return;
+  } else {
+    say("liednet train: interrupted again: stopping now, without a checkpoint of the current iteration\n");
+    ::_exit(128 + sig);
   }
-  say("liednet train: interrupted again: stopping now, without a checkpoint of the current iteration\n");
-  ::_exit(128 + sig);
+  errno = saved_errno;
 }
 }  // namespace
 
@@ -67,8 +99,11 @@ InterruptHandler::InterruptHandler(bool announce, bool launched) {
   LIEDNET_CHECK(!g_installed, "InterruptHandler: already installed");
   g_announce = announce;
   g_launched = launched;
-  g_first = 0;
-  g_pending_exit = 0;
+  const char* merge_ms = std::getenv("LIEDNET_SIGNAL_MERGE_MS");
+  g_same_signal_ns = merge_ms && *merge_ms ? std::max(0LL, std::atoll(merge_ms)) * 1'000'000 : 500'000'000;
+  g_first.store(0);
+  g_first_ns.store(0);
+  g_pending_exit.store(0);
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -94,13 +129,12 @@ InterruptHandler::~InterruptHandler() {
   g_installed = false;
 }
 
-int InterruptHandler::requested() { return g_first; }
+int InterruptHandler::requested() { return g_first.load(); }
 
-FileWriteScope::FileWriteScope() { g_writing = g_writing + 1; }
+FileWriteScope::FileWriteScope() { g_writing.fetch_add(1); }
 
 FileWriteScope::~FileWriteScope() {
-  g_writing = g_writing - 1;
-  if (g_writing == 0 && g_pending_exit != 0) ::_exit(g_pending_exit);
+  if (g_writing.fetch_sub(1) == 1 && g_pending_exit.load() != 0) ::_exit(g_pending_exit.load());
 }
 
 }  // namespace liednet::train

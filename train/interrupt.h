@@ -4,7 +4,10 @@
 // once with the same code, except while a FileWriteScope is open: then it ends
 // as soon as the file being written is complete, so only whole files remain
 // (each is written to a temporary name and renamed; a temporary left by a
-// killed run is removed when the run starts again).
+// killed run is removed when the run starts again). Signals within half a
+// second of the first count as the first (`timeout` sends SIGTERM to the
+// process and to its group); $LIEDNET_SIGNAL_MERGE_MS sets that window in
+// milliseconds (0: none). The handler keeps errno as it was.
 #pragma once
 
 namespace liednet::train {
@@ -14,8 +17,9 @@ class InterruptHandler {
   // Installs the handlers (one InterruptHandler at a time). `announce`: say
   // on stderr, when the first signal comes, that the run is stopping.
   // `launched`: stdout and stderr belong to a launcher (mpirun), which stops
-  // reading them when it is interrupted; they become non-blocking at the first
-  // signal, terminals included (otherwise only pipes and sockets do).
+  // reading them when it is interrupted. At the first signal, output into a
+  // pipe (and under a launcher, a terminal) goes on through a private
+  // non-blocking description of it; the shared one is never changed.
   explicit InterruptHandler(bool announce, bool launched = false);
   ~InterruptHandler();  // restores the previous ones
   InterruptHandler(const InterruptHandler&) = delete;

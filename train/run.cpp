@@ -104,6 +104,11 @@ std::string resume_command(const RunOptions& o, const std::string& checkpoint, i
       ++i;
       continue;
     }
+    if (o.arguments[i] == "--config" && i + 1 < o.arguments.size()) {  // absolute: the command works from anywhere
+      const fs::path config = fs::absolute(o.arguments[++i], ec);
+      cmd.append(" --config ").append(shell_word(ec ? o.arguments[i] : config.lexically_normal().string()));
+      continue;
+    }
     cmd.append(" ").append(shell_word(o.arguments[i]));
   }
   return cmd.append(" --resume ").append(shell_word(checkpoint));
@@ -198,6 +203,32 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
   return v;
 }
 
+// Every validation pair that validate() will read, read now: a bad one is an
+// error before training starts rather than after the first interval. Returns
+// the first error, naming the files ("" when all are good).
+// `alive` is called before each pair, as in validate().
+std::string check_validation_pairs(const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border,
+                                   const std::function<void()>& alive) {
+  int64_t n = 0;
+  for (const data::Pair& p : pairs) {
+    if (max_images > 0 && n >= max_images) break;
+    ++n;
+    alive();
+    try {
+      const Tensor lq = data::read_image(p.lq_path), gt = data::read_image(p.gt_path);
+      LIEDNET_CHECK(lq.shape() == gt.shape(), p.lq_path, " and ", p.gt_path, " differ in size: ", lq.shape(), " vs ",
+                    gt.shape());
+      // What the metrics need: SSIM's 11x11 window inside the cropped image.
+      const int64_t h = lq.size(1) - 2 * crop_border, w = lq.size(2) - 2 * crop_border;
+      LIEDNET_CHECK(h >= 11 && w >= 11, p.gt_path, ": ", lq.size(1), "x", lq.size(2), " less crop_border ", crop_border,
+                    " on each side is smaller than SSIM's 11x11 window");
+    } catch (const Error& e) {
+      return e.what();
+    }
+  }
+  return "";
+}
+
 // Where a resumed run's loader starts. The checkpoint's cursor counts global
 // batches of its own run; with another world size or batch the position is
 // carried over as the number of samples of the epoch already used (rounded
@@ -222,6 +253,9 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
   if (lead && !cfg.llie.read_as.empty()) std::printf("config: %s read as %s\n", cfg.path.c_str(), cfg.llie.read_as.c_str());
   if (lead)
     for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
+  check_losses(cfg);
+  LIEDNET_CHECK(!options.resume_anyway || !options.resume.empty() || !cfg.resume_state.empty(),
+                "--resume-anyway needs --resume CHECKPOINT (or the config's path.resume_state)");
   if (cfg.threads > 0) set_num_threads(cfg.threads);
   else if (world > 1 && !std::getenv("LIEDNET_THREADS") && !std::getenv("OMP_NUM_THREADS"))
     set_num_threads(threads_per_rank(comm.local_size()));
@@ -248,9 +282,15 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
     val_pairs = cfg.llie.on ? data::pair_sorted_order(cfg.llie.val_dir)
                             : data::pair_folders({cfg.val->dataroot_lq, cfg.val->dataroot_gt, cfg.val->skip_unpaired}, &warning);
     if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
+    const std::string bad =
+        check_validation_pairs(val_pairs, cfg.val->max_images, cfg.crop_border, [&] { comm.keep_alive(); });
+    LIEDNET_CHECK(bad.empty(), "validation data: ", bad);
   }
   const nlohmann::json fit = fit_record(cfg, static_cast<int64_t>(pairs.size()));
 
+  LIEDNET_CHECK(static_cast<int64_t>(pairs.size()) >= cfg.train.batch_size * world, cfg.path,
+                ": datasets.train.batch_size_per_gpu is ", cfg.train.batch_size, world > 1 ? " per rank on " + std::to_string(world) + " ranks" : std::string(),
+                " but the training folders hold ", pairs.size(), " pairs: not one batch");
   // One process trains without a communicator: no flat-buffer copies at all.
   Trainer trainer(cfg, options.launcher == Launcher::Mpi ? &comm : nullptr);
   data::TrainLoader loader(pairs, loader_options(cfg, comm.rank(), world));
@@ -266,6 +306,9 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
       fail(resume, ": the config does not fit the checkpoint: ", describe(changes),
            " (--resume-anyway continues with the config's values)");
     if (!changes.empty()) std::printf("--resume-anyway: continuing with the config's values: %s\n", describe(changes).c_str());
+    LIEDNET_CHECK(trainer.iter() < cfg.total_iter, resume, ": the checkpoint is at iteration ", trainer.iter(),
+                  " and train.total_iter is ", cfg.total_iter, " in ", cfg.path,
+                  ": nothing left to train (raise total_iter to continue)");
     trim_log(train_log, trainer.iter());
     trim_log(val_log, trainer.iter());
   } else if (lead) {
@@ -406,28 +449,43 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
       // The JSON log keeps iteration 1, the print_freq grid and the last, so
       // a resumed run's log is line for line an unbroken run's.
       if (logged) {
-        FileWriteScope writing;
-        train_lines->append_line(nlohmann::json{{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total},
+        const std::string line = nlohmann::json{{"iter", r.iter}, {"lr", r.lr}, {"l_total", r.total},
                                                 {"l_pix", r.l_pix}, {"l_side_pix", r.l_side_pix},
                                                 {"l_percep", r.l_percep}, {"l_side_percep", r.l_side_percep},
                                                 {"seconds", elapsed}, {"it_per_s", its}}
-                                     .dump());
+                                     .dump();
+        {
+          FileWriteScope writing;
+          train_lines->append_line(line);
+        }
+        if (options.on_log) options.on_log("train", line);
       }
       window_start = now;
       window_iters = 0;
     }
     if (lead && cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
-      const Validation v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border,
-                                    [&] { comm.keep_alive(); }, {cfg.llie.on, cfg.llie.on ? 16 : 1});
+      Validation v;
+      try {
+        v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border, [&] { comm.keep_alive(); },
+                     {cfg.llie.on, cfg.llie.on ? 16 : 1});
+      } catch (const Error& e) {  // the weights are good: keep them before stopping
+        const std::string ckpt = saved_at == r.iter ? std::string("(saved)") : save();
+        fail("validation at iteration ", r.iter, " failed: ", e.what(), "; checkpoint ", ckpt, " written first");
+      }
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
-      FileWriteScope writing;
-      if (cfg.llie.on) {
+      if (cfg.llie.on) {  // before this validation's line is in the log: keep_best compares with the earlier ones
         comm.keep_alive();
+        FileWriteScope writing;
         keep_best(trainer.model(), cfg, val_log, r.iter, v.psnr, v.ssim);
       }
-      val_lines->append_line(
-          nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump());
+      const std::string line =
+          nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump();
+      {
+        FileWriteScope writing;
+        val_lines->append_line(line);
+      }
+      if (options.on_log) options.on_log("val", line);
     }
     if (lead && cfg.save_checkpoint_freq > 0 && r.iter % cfg.save_checkpoint_freq == 0 && r.iter != cfg.total_iter)
       std::printf("saved checkpoint %s\n", save().c_str());

@@ -13,6 +13,7 @@
 // path and the command that resumes it, and returns 130 or 143 (train/interrupt.h).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct RunOptions {
   // 0 builds everything (data, loader, trainer) and stops before the first
   // step. -1: the config's whole run. For trying a config on small data.
   int64_t max_iters = -1;
+  // Called with each line written to train_log.jsonl ("train") or val_log.jsonl
+  // ("val"), after it is written; rank 0 only. The Python module's on_log.
+  std::function<void(const std::string& log, const std::string& json_line)> on_log;
 };
 
 // Returns the exit status: 0, or 130 / 143 after SIGINT / SIGTERM; errors are exceptions.

@@ -118,9 +118,10 @@ rc=$?
 
 # ---- a second SIGINT: stops at once; only whole files remain --------------------------------
 # Larger steps (about a second here) so that the second signal lands inside the step the first
-# one lets finish (two signals sent back to back would merge into one).
+# one lets finish. Signals within half a second count as one (hostile_test.sh tests that):
+# LIEDNET_SIGNAL_MERGE_MS=0 turns that off here.
 config twice "$WORK/twice" ckpt=1 total=400 dim=16 crop=32 batch=4
-start_run twice --config "$WORK/twice.yml"
+LIEDNET_SIGNAL_MERGE_MS=0 start_run twice --config "$WORK/twice.yml"
 $CHECK wait-iter "$WORK/twice/train_log.jsonl" 2
 kill -INT $RUN_PID
 for _ in $(seq 1 500); do grep -q "interrupted: finishing this step" "$WORK/twice.err" && break; sleep 0.01; done

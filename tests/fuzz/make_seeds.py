@@ -88,9 +88,37 @@ def yaml_snippets():
     write("yaml_config", "complex_key.yml", b"? [a, b]\n: 1\ndatasets: {train: {dataroot_gt: a, dataroot_lq: b}}\n")
 
 
+def yaml_values():
+    # A byte choosing the key (tests/fuzz/yaml_value.h's slots, in order), then the value.
+    values = [(0, b"-1"), (0, b"99999999999999999999"), (2, b"7"), (3, b"[1, 0, 2]"), (3, b"[1, 2]"),
+              (5, b"-1.0"), (5, b".nan"), (6, b"[0.9, 1.0]"), (7, b"[]"), (7, b"[5, 0]"), (8, b"[3, 1]"),
+              (9, b"0"), (10, b"0"), (11, b".inf"), (12, b"-5"), (13, b"2.5"), (1, b"100000")]
+    for i, (slot, value) in enumerate(values):
+        write("yaml_value", "v%02d.bin" % i, bytes([slot]) + value)
+
+
+def chunk_lies():
+    # Declared lengths the file cannot hold: a tEXt of 2^31 - 1 bytes, an IDAT of 1 GB.
+    sig = b"\x89PNG\r\n\x1a\n"
+    def chunk(kind, data, length=None):
+        n = len(data) if length is None else length
+        return struct.pack(">I", n) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+    idat = chunk(b"IDAT", zlib.compress(b"\0" + bytes(6) + b"\0" + bytes(6)))
+    write("image", "lie_text.png", sig + ihdr + chunk(b"tEXt", b"a\0b", 0x7fffffff) + idat + chunk(b"IEND", b""))
+    write("image", "lie_idat.png", sig + ihdr + chunk(b"IDAT", b"x", 0x40000000))
+    # A JPEG segment longer than the file; a BMP whose header promises more rows than it holds.
+    write("image", "lie_segment.jpg", b"\xff\xd8\xff\xe0\xff\xf0JFIF\0")
+    bmp = bytearray(b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 2, 100000, 1, 24, 0,
+                                                                                     0, 0, 0, 0, 0) + bytes(16))
+    write("image", "lie_rows.bmp", bytes(bmp))
+
+
 if __name__ == "__main__":
-    for kind in ("image", "safetensors", "yaml_config"):
+    for kind in ("image", "safetensors", "yaml_config", "yaml_value"):
         os.makedirs(os.path.join(HERE, kind), exist_ok=True)
     images()
     tensor_files()
     yaml_snippets()
+    yaml_values()
+    chunk_lies()
