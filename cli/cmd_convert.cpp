@@ -46,9 +46,12 @@ int cmd_convert(const std::vector<std::string>& argv) {
   check_outputs_apart({{"IN.pth", in}}, {"OUT.safetensors", out});
   std::vector<std::string> skipped;
   nn::TorchCheckpoint ck;
-  if (in.ends_with(".safetensors"))  // weights without a recorded input range get one (--input-range)
-    ck.tensors = load_safetensors(in).tensors;
-  else
+  std::string recorded;  // a safetensors input's own input_range, kept unless --input-range is given
+  if (in.ends_with(".safetensors")) {  // weights without a recorded input range get one (--input-range)
+    SafetensorsContents c = load_safetensors(in);
+    ck.tensors = std::move(c.tensors);
+    if (c.metadata.count("input_range")) recorded = c.metadata.at("input_range");
+  } else
     ck = nn::load_torch_checkpoint(in, args.get_or("--key", ""), &skipped);
   LIEDNET_CHECK(!ck.tensors.empty(), in, ": the checkpoint holds no float tensors");
   const int stripped = strip_module_prefix(ck.tensors);
@@ -56,7 +59,7 @@ int cmd_convert(const std::vector<std::string>& argv) {
   bool liednet = false;
   for (const auto& [k, t] : ck.tensors) liednet |= k == "patch_embed.proj.weight";
   const std::string range = liednet || args.has("--input-range")
-                                ? convert_input_range(in, ck.source, args.get_or("--input-range", ""))
+                                ? convert_input_range(in, ck.source, args.get_or("--input-range", recorded))
                                 : "";
   std::map<std::string, std::string> meta{{"source", in}, {"format", "pt"}};
   if (!range.empty()) meta["input_range"] = range;
