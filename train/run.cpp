@@ -288,7 +288,8 @@ int train(const TrainConfig& given, const RunOptions& options, Communicator& com
   }
   const nlohmann::json fit = fit_record(cfg, static_cast<int64_t>(pairs.size()));
 
-  LIEDNET_CHECK(static_cast<int64_t>(pairs.size()) >= cfg.train.batch_size * world, cfg.path,
+  // The low-light recipe keeps the last incomplete batch (resolve_epochs has checked there is one).
+  LIEDNET_CHECK(cfg.llie.on || static_cast<int64_t>(pairs.size()) >= cfg.train.batch_size * world, cfg.path,
                 ": datasets.train.batch_size_per_gpu is ", cfg.train.batch_size, world > 1 ? " per rank on " + std::to_string(world) + " ranks" : std::string(),
                 " but the training folders hold ", pairs.size(), " pairs: not one batch");
   // One process trains without a communicator: no flat-buffer copies at all.
