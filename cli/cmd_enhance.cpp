@@ -11,6 +11,7 @@
 #include "autograd/autograd.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/input_range.h"
 #include "data/tiling.h"
 #include "liednet/config_infer.h"
 #include "liednet/liednet.h"
@@ -71,6 +72,8 @@ int cmd_enhance(const std::vector<std::string>& argv) {
 
   const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
   const net::LIEDNet& model = *loaded;
+  const data::WeightsRange range = data::weights_input_range(weights);  // data/input_range.h
+  std::printf("%s\n", range.note.c_str());
 
   // (input file, output file, relative name) for a file or a folder.
   // Side-by-side images go beside the output file, or for a folder into a
@@ -133,7 +136,7 @@ int cmd_enhance(const std::vector<std::string>& argv) {
         gt = data::read_image(gt_path.string());
       }
       const int64_t H = img.size(1), W = img.size(2);
-      Tensor x = data::to_model_range(img).reshape({1, 3, H, W});
+      Tensor x = data::to_network_range(img, range.range).reshape({1, 3, H, W});
       // Tiles go to the device one at a time; the blend stays on the host.
       Tensor y = data::run_tiled(x, tile, overlap, [&](const Tensor& t) {
         return device == Device::CPU ? model.forward(t).out : model.forward(t.to(device)).out.to(Device::CPU);
@@ -142,7 +145,7 @@ int cmd_enhance(const std::vector<std::string>& argv) {
       const float* v = y.data<float>();
       LIEDNET_CHECK(std::all_of(v, v + y.numel(), [](float f) { return std::isfinite(f); }), j.in,
                     ": the network's output holds a NaN or an infinity; nothing written");
-      restored = data::to_unit_range(y).reshape({3, H, W});
+      restored = data::from_network_range(y, range.range).reshape({3, H, W});
     } catch (const Error& e) {
       bad.push_back(e.what());
       continue;

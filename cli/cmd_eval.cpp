@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/metrics.h"
+#include "liednet/lpips.h"
 #include "tensor/atomic_file.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
@@ -37,10 +39,39 @@ std::string number(double v, bool ssim, bool csv = false) {
   return buf;
 }
 
+// --lpips-weights FILE[,FILE...]: safetensors holding VGG16's features.N and the heads lin0..4 (null when empty).
+std::unique_ptr<net::LPIPS> load_lpips_option(const std::string& option) {
+  if (option.empty()) return nullptr;
+  std::vector<std::string> files;
+  std::stringstream in(option);
+  for (std::string f; std::getline(in, f, ',');)
+    if (!f.empty()) files.push_back(f);
+  Generator g(0);
+  auto m = std::make_unique<net::LPIPS>(g);
+  net::load_lpips_weights(*m, files);
+  return m;
+}
+
+// Appends each good pair's LPIPS to its row (one pair at a time: the
+// network's convolutions use the threads themselves).
+void add_lpips_column(const net::LPIPS& lpips, const std::vector<data::Pair>& pairs,
+                      std::vector<std::vector<double>>& values, std::vector<std::string>& errors) {
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (!errors[i].empty()) continue;
+    try {
+      const Tensor pred = data::read_image(pairs[i].lq_path), gt = data::read_image(pairs[i].gt_path);
+      const Shape s{1, 3, pred.size(1), pred.size(2)};
+      values[i].push_back(lpips.distance(pred.reshape(s), gt.reshape(s))[0]);
+    } catch (const std::exception& e) {
+      errors[i] = pairs[i].lq_path + " vs " + pairs[i].gt_path + ": lpips: " + e.what();
+    }
+  }
+}
+
 }  // namespace
 
 int cmd_eval(const std::vector<std::string>& argv) {
-  Args args("eval", argv, {"--pred", "--gt", "--convention", "--output", "--crop-border", "--baseline"},
+  Args args("eval", argv, {"--pred", "--gt", "--convention", "--output", "--crop-border", "--baseline", "--lpips-weights"},
             {"--skip-unpaired"});
   // --baseline DIR: the same metrics for DIR's images (e.g. the network's inputs) beside the predictions'.
   const std::string baseline = args.get_or("--baseline", "");
@@ -69,6 +100,10 @@ int cmd_eval(const std::vector<std::string>& argv) {
     for (size_t c = 0; c < per_image; ++c) columns.push_back({"input_" + columns[c].name, columns[c].ssim});
     columns.push_back({"psnr_gain", false});
   }
+
+  // LPIPS (VGG) when its weights are given (liednet/lpips.h): one more column, last.
+  std::unique_ptr<net::LPIPS> lpips = load_lpips_option(args.get_or("--lpips-weights", ""));
+  if (lpips) columns.push_back({"lpips", true});
 
   // (pairs, columns); images in parallel, each error kept to be thrown in order.
   const int64_t n = static_cast<int64_t>(pairs.size());
@@ -106,6 +141,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
       errors[i] = what.find(p.lq_path) == std::string::npos ? p.lq_path + " vs " + p.gt_path + ": " + what : what;
     }
   });
+  if (lpips) add_lpips_column(*lpips, pairs, values, errors);
   // Bad pairs are reported at the end; the table, the means and the CSV cover the good ones.
   std::vector<int64_t> good;
   std::vector<std::string> bad;
@@ -138,6 +174,8 @@ int cmd_eval(const std::vector<std::string>& argv) {
                                                     : "paper-bgr (pyiqa as upstream's calculate_pair.py ran it: RGB "
                                                       "PSNR, SSIM on Y from BGR-ordered channels)")
                     : "");
+  std::printf("%s\n", lpips ? "lpips: VGG, images in [0, 1] mapped to [-1, 1] (as the LPIPS package with normalize=True)"
+                            : "LPIPS not computed (no --lpips-weights; docs/reproduce.md says where the weights come from)");
 
   if (args.has("--output")) {
     const std::string out = args.get("--output");

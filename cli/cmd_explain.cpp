@@ -14,6 +14,7 @@
 #include "cli/explain_report.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/input_range.h"
 #include "liednet/config_infer.h"
 #include "liednet/explain.h"
 #include "tensor/error.h"
@@ -99,7 +100,13 @@ int cmd_explain(const std::vector<std::string>& argv) {
                 static_cast<long long>(total), elapsed());
     std::fflush(stdout);
   };
-  const net::Explanation e = net::explain(*model, data::to_model_range(images01), opt);
+  const data::WeightsRange range = data::weights_input_range(weights);  // data/input_range.h
+  std::printf("%s\n", range.note.c_str());
+  net::Explanation e = net::explain(*model, data::to_network_range(images01, range.range), opt);
+  if (range.range == data::InputRange::Unit) {  // the report shows outputs as [-1, 1] ones
+    e.output = data::to_model_range(e.output);
+    if (e.side.defined()) e.side = data::to_model_range(e.side);
+  }
   const double seconds = elapsed();
 
   std::printf("%-16s %8s %8s %8s   (ERF mass radii in input pixels)\n", "stage", "r20", "r50", "r90");

@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/overlap.h"
+#include "data/input_range.h"
 #include "liednet/config_infer.h"
 #include "liednet/liednet.h"
 #include "tensor/safetensors.h"
@@ -22,6 +23,8 @@ int cmd_forward(const std::vector<std::string>& argv) {
   if (args.has("--dump")) check_outputs_apart(inputs, {"--dump", args.get("--dump")});
   const std::unique_ptr<net::LIEDNet> loaded = net::load_for_inference(weights, args.get_or("--preset", ""), device);
   net::LIEDNet& model = *loaded;
+  // The input tensor is used as it is: say which range the weights expect (data/input_range.h).
+  std::printf("%s\n", data::weights_input_range(weights).note.c_str());
 
   SafetensorsContents in = load_safetensors(input);
   Tensor x = in.at("input");

@@ -1,6 +1,7 @@
 #include "data/augment.h"
 
 #include "data/image.h"
+#include "data/llie_dataset.h"
 #include "tensor/error.h"
 
 namespace liednet::data {
@@ -61,6 +62,7 @@ Tensor apply_transform(const Tensor& image, const Transform& t, float scale, flo
 }
 
 Sample load_pair(const Pair& p, const AugmentOptions& a, Generator& rng) {
+  if (a.llie) return load_llie_pair(p, a, rng);
   Tensor lq = read_image(p.lq_path), gt = read_image(p.gt_path);
   LIEDNET_CHECK(lq.shape() == gt.shape(), "pair ", p.name, ": ", p.lq_path, " is ", lq.size(1), "x", lq.size(2),
                 " but ", p.gt_path, " is ", gt.size(1), "x", gt.size(2), " (H x W); the images of a pair must match");

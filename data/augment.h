@@ -15,6 +15,10 @@ struct AugmentOptions {
   int64_t crop = 0;   // side of the square window; 0: whole images
   bool flip = false;  // horizontal flip with probability 1/2 (upstream's use_flip)
   bool rot = false;   // vertical flip, then transpose, each with probability 1/2 (upstream's use_rot)
+  // Upstream's low-light recipe instead (data/llie_dataset.h): images kept in
+  // [0, 1], reflect-padded to the crop, one draw of 0..8 for the orientation
+  // (when flip or rot is on; neither: no orientation draw).
+  bool llie = false;
 };
 
 struct Sample {

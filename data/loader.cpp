@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <exception>
@@ -61,7 +62,7 @@ struct TrainLoader::Slot {
 TrainLoader::TrainLoader(std::vector<Pair> pairs, LoaderOptions opt)
     : pairs_(std::move(pairs)),
       opt_(std::move(opt)),
-      per_epoch_(opt_.batch > 0 && opt_.shards > 0 ? size() / (opt_.batch * opt_.shards) : 0) {
+      per_epoch_(data::batches_per_epoch(size(), opt_)) {
   LIEDNET_CHECK(opt_.batch > 0, "TrainLoader: the batch size must be positive, got ", opt_.batch);
   LIEDNET_CHECK(opt_.shards >= 1 && opt_.shard >= 0 && opt_.shard < opt_.shards, "TrainLoader: shard ", opt_.shard,
                 " of ", opt_.shards, " does not exist");
@@ -102,6 +103,18 @@ int64_t TrainLoader::batches_per_epoch() const { return per_epoch_; }
 
 int64_t TrainLoader::position(int64_t b, int64_t k) const {
   return (b % per_epoch_) * opt_.batch * opt_.shards + opt_.shard + k * opt_.shards;
+}
+
+int64_t batches_per_epoch(int64_t pairs, const LoaderOptions& opt) {
+  if (opt.batch <= 0 || opt.shards <= 0) return 0;
+  const int64_t global = opt.batch * opt.shards;
+  return pairs / global + (opt.keep_last && pairs % global >= opt.shards ? 1 : 0);
+}
+
+int64_t TrainLoader::batch_size(int64_t b) const {
+  const int64_t first = (b % per_epoch_) * opt_.batch * opt_.shards + opt_.shard;  // position of sample 0
+  const int64_t left = size() - first;
+  return left <= 0 ? 0 : std::min(opt_.batch, (left + opt_.shards - 1) / opt_.shards);
 }
 
 TrainLoader::State TrainLoader::state() const {
@@ -240,8 +253,9 @@ void TrainLoader::worker_steps() {
     Sample sample;
     std::string error;
     std::vector<Skip> skips;
+    const int64_t count = batch_size(b);  // the epoch's last batch may be smaller (keep_last)
     try {
-      sample = load_position(pairs_, *order, opt_, epoch, pos, skips);
+      if (k < count) sample = load_position(pairs_, *order, opt_, epoch, pos, skips);
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {
@@ -258,6 +272,7 @@ void TrainLoader::worker_steps() {
     lock.unlock();
     Batch batch;
     std::string batch_error;
+    slot->samples.resize(count);  // the absent samples are the batch's last
     for (const std::string& e : slot->errors)
       if (!e.empty()) {
         batch_error = e;  // the first failing sample's, whatever the timing
@@ -287,7 +302,7 @@ TrainLoader::Batch TrainLoader::build_inline(int64_t b, std::vector<Skip>& skips
   const int64_t B = opt_.batch, epoch = b / per_epoch_;
   std::shared_ptr<const std::vector<int64_t>> order = order_for(epoch);
   std::vector<Sample> samples;
-  for (int64_t k = 0; k < B; ++k)
+  for (int64_t k = 0; k < std::min(B, batch_size(b)); ++k)
     samples.push_back(load_position(pairs_, *order, opt_, epoch, position(b, k), skips));
   return stack(samples, pairs_, *order, [&](int64_t j) { return position(b, j); }, opt_.augment);
 }

@@ -42,6 +42,11 @@ struct LoaderOptions {
   // are bad). Off: the first bad pair is an error.
   bool skip_bad = false;
   int shard = 0, shards = 1;  // this loader's share of each global batch (see above)
+  // The epoch's last incomplete global batch is delivered too (upstream's
+  // drop_last=False in the low-light recipe), smaller: each shard gets the
+  // positions of it that fall to it. With several shards it is kept only when
+  // every shard gets at least one sample (a remainder of at least `shards`).
+  bool keep_last = false;
 };
 
 // The seeds, exposed for tests and for anyone who wants to reproduce a sample.
@@ -50,6 +55,9 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position);
 // Epoch `epoch`'s order of n pairs: identity without shuffle, else a
 // Fisher-Yates permutation drawn from Generator(epoch_seed(seed, epoch)).
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
+
+// Batches per epoch of `pairs` pairs under `opt` (batch, shards, keep_last), as TrainLoader counts them.
+int64_t batches_per_epoch(int64_t pairs, const LoaderOptions& opt);
 
 struct Skip;  // a bad pair passed over under skip_bad (loader.cpp)
 
@@ -90,7 +98,9 @@ class TrainLoader {
   State state() const;
   void restore(const State& s);  // continue exactly from there (drops batches decoded ahead)
 
-  int64_t batches_per_epoch() const;  // pairs / (batch * shards); the last incomplete batch is dropped
+  // pairs / (batch * shards); the last incomplete batch is dropped unless keep_last.
+  int64_t batches_per_epoch() const;
+  int64_t batch_size(int64_t b) const;  // samples of (global) batch b this loader delivers
   int64_t size() const { return static_cast<int64_t>(pairs_.size()); }
   const LoaderOptions& options() const { return opt_; }
 

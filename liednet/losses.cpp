@@ -41,9 +41,12 @@ LossTerms compute_loss(const LIEDNetOutput& out, const Tensor& gt, const VGG19Fe
     value = term.item();
     t.total = t.total.defined() ? ops::add(t.total, term) : term;
   };
-  add(ops::scale(ops::l1_loss(out.out, gt), cfg.pixel_weight), t.l_pix);
+  auto pixel = [&](const Tensor& x, const Tensor& y) {
+    return cfg.smooth_l1_beta > 0 ? ops::smooth_l1_loss(x, y, cfg.smooth_l1_beta) : ops::l1_loss(x, y);
+  };
+  add(ops::scale(pixel(out.out, gt), cfg.pixel_weight), t.l_pix);
   Tensor side_gt = cfg.use_side ? side_target(gt) : Tensor();
-  if (cfg.use_side) add(ops::scale(ops::l1_loss(out.side, side_gt), cfg.pixel_weight * cfg.side_weight), t.l_side_pix);
+  if (cfg.use_side) add(ops::scale(pixel(out.side, side_gt), cfg.pixel_weight * cfg.side_weight), t.l_side_pix);
   if (percep) {
     add(perceptual_loss(*vgg, out.out, gt, cfg), t.l_percep);
     if (cfg.use_side) add(ops::scale(perceptual_loss(*vgg, out.side, side_gt, cfg), cfg.side_weight), t.l_side_percep);

@@ -19,6 +19,9 @@ struct LossConfig {
   std::array<double, 4> layer_weights{1, 1, 1, 1};
   bool use_side = true;
   double side_weight = 0.8;
+  // Above 0: the pixel terms are SmoothL1 with this beta (upstream's low-light
+  // recipe: beta 1, no side or perceptual term) instead of L1.
+  double smooth_l1_beta = 0;
 };
 
 struct LossTerms {

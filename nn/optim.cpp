@@ -146,4 +146,20 @@ double MultiStepRestart::lr(int64_t e) const {
   return base_ * weight * std::pow(gamma_, static_cast<double>(count));
 }
 
+WarmupCosineEpochs::WarmupCosineEpochs(double base_lr, int64_t warmup_epochs, int64_t epochs, double eta_min,
+                                       int64_t iters_per_epoch)
+    : base_(base_lr), eta_min_(eta_min), warmup_(warmup_epochs), epochs_(epochs), per_epoch_(iters_per_epoch) {
+  LIEDNET_CHECK(warmup_ >= 1 && epochs_ > warmup_, "WarmupCosineEpochs: needs more epochs (", epochs_,
+                ") than warm-up epochs (", warmup_, "), at least 1 of those");
+  LIEDNET_CHECK(per_epoch_ >= 1, "WarmupCosineEpochs: iterations per epoch must be at least 1, got ", per_epoch_);
+}
+
+double WarmupCosineEpochs::epoch_lr(int64_t epoch) const {
+  if (epoch <= warmup_) return base_ * static_cast<double>(epoch) / static_cast<double>(warmup_);
+  const double k = static_cast<double>(epoch - warmup_ - 1), T = static_cast<double>(epochs_ - warmup_);
+  return eta_min_ + (base_ - eta_min_) * (1 + std::cos(M_PI * k / T)) / 2;
+}
+
+double WarmupCosineEpochs::lr(int64_t e) const { return epoch_lr(e / per_epoch_ + 1); }
+
 }  // namespace liednet::nn

@@ -75,4 +75,23 @@ class MultiStepRestart : public LRSchedule {
   std::vector<double> weights_;
 };
 
+// Upstream's low-light recipe (train_llie.py): the rate changes once per
+// epoch, as GradualWarmupScheduler(multiplier 1, warmup epochs) followed by
+// CosineAnnealingLR(T_max = epochs - warmup, eta_min), stepped once before
+// training and after every epoch. Epoch E (1-based) trains with
+//   base * E / warmup                                                  E <= warmup
+//   eta_min + (base - eta_min) * (1 + cos(pi * (E - warmup - 1) / (epochs - warmup))) / 2   otherwise
+// (epoch warmup + 1 repeats the base rate, as PyTorch's pair does). Iteration
+// e (0-based) lies in epoch e / iters_per_epoch + 1.
+class WarmupCosineEpochs : public LRSchedule {
+ public:
+  WarmupCosineEpochs(double base_lr, int64_t warmup_epochs, int64_t epochs, double eta_min, int64_t iters_per_epoch);
+  double lr(int64_t e) const override;
+  double epoch_lr(int64_t epoch) const;  // 1-based
+
+ private:
+  double base_, eta_min_;
+  int64_t warmup_, epochs_, per_epoch_;
+};
+
 }  // namespace liednet::nn

@@ -4,6 +4,7 @@
 #include "autograd/autograd.h"
 #include "common.h"
 #include "data/image.h"
+#include "data/input_range.h"
 #include "data/metrics.h"
 #include "liednet/config_infer.h"
 #include "liednet/explain.h"
@@ -41,6 +42,10 @@ std::shared_ptr<py::object> hold(const py::object& f) {
 // The Python object: the C++ network plus the Python callables of its observers.
 struct PyNet {
   std::shared_ptr<net::LIEDNet> net;
+  // The range of values the network is fed (data/input_range.h): recorded in
+  // the weights' metadata, or [-1, 1] assumed (init, or weights without it).
+  data::InputRange range = data::InputRange::Signed;
+  std::string range_note = "input range [-1, 1] (a freshly initialised network: LOL-Blur's recipe)";
   py::object observer = py::none(), block_input_observer = py::none();
 };
 
@@ -90,7 +95,10 @@ void bind_network(py::module_& m) {
   py::class_<PyNet> cls(m, "LIEDNet", R"(The LIEDNet network of the C++ library (the same modules and kernels the CLI runs).
 
 LIEDNet.load(path) reads a safetensors weights file (configuration inferred from its keys, as the CLI does);
-LIEDNet.init(preset, seed) makes a freshly initialised one. net(x) with x (N, 3, H, W) in [-1, 1].)");
+LIEDNet.init(preset, seed) makes a freshly initialised one. net(x) with x (N, 3, H, W) in the network's
+input range (net.input_range: '-1,1' for LOL-Blur's recipe, '0,1' for the low-light one; read from the
+weights' metadata, as the CLI does): net.to_network(image01) and net.from_network(out) map an image in
+[0, 1] there and back.)");
   cls.def_static(
          "load",
          [](const std::string& path, const std::string& preset, const py::object& dtype) {
@@ -98,6 +106,9 @@ LIEDNet.init(preset, seed) makes a freshly initialised one. net(x) with x (N, 3,
            try {
              Released r;
              p.net = net::load_for_inference(path, preset, Device::CPU);
+             const data::WeightsRange wr = data::weights_input_range(path);
+             p.range = wr.range;
+             p.range_note = wr.note;
            } catch (const liednet::Error& e) {
              rethrow_for_path(e, path);
            }
@@ -168,6 +179,25 @@ Sides that are not multiples of 8 are padded by reflection and cropped back.)")
             return names;
           },
           "The Local Mamba Blocks' dotted names, in the order the forward runs them.")
+      .def_property_readonly(
+          "input_range", [](const PyNet& p) { return data::input_range_text(p.range); },
+          "The input range the network is fed: '-1,1' or '0,1' (from the weights' metadata; '-1,1' when absent).")
+      .def_property_readonly("input_range_note", [](const PyNet& p) { return p.range_note; },
+                             "One line: the input range, and whether the weights recorded it or it is assumed.")
+      .def(
+          "to_network",
+          [](const PyNet& p, const Tensor& image01) {
+            Released r;
+            return data::to_network_range(image01, p.range);
+          },
+          arg("image01"), "An image in [0, 1] mapped to the network's input range (net.input_range).")
+      .def(
+          "from_network",
+          [](const PyNet& p, const Tensor& out) {
+            Released r;
+            return data::from_network_range(out, p.range);
+          },
+          arg("out"), "The network's output mapped back to [0, 1] (clamped), for net.input_range.")
       .def_property_readonly("parameter_count", [](const PyNet& p) { return p.net->parameter_count(); })
       .def_property_readonly("config", [](const PyNet& p) { return config_dict(p.net->config); },
                              "{'name', 'dim', 'blocks', 'refinement'}")

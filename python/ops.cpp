@@ -106,6 +106,9 @@ torch's nn.LayerNorm(C) on the channels-last permutation. Same shape as x.)";
       "norm_silu_gate(y, weight, bias, z, eps=1e-5): layer_norm_channels(y, weight, bias, eps) * silu(z); y, z (N, C, H, W). CPU only.");
   m.def("l1_loss", released(ops::l1_loss), arg("pred"), arg("target"),
         "l1_loss(pred, target): mean |pred - target| -> shape () (torch's F.l1_loss); shapes equal.");
+  m.def("smooth_l1_loss", released(ops::smooth_l1_loss), arg("pred"), arg("target"), arg("beta") = 1.0,
+        "smooth_l1_loss(pred, target, beta=1.0): mean of 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, "
+        "d = pred - target -> shape () (torch's F.smooth_l1_loss); shapes equal, beta > 0.");
   m.def("pad_reflect", released(ops::pad_reflect), arg("x"), arg("top"), arg("bottom"), arg("left"), arg("right"),
         "pad_reflect(x, top, bottom, left, right): x (N, C, H, W) mirrored without repeating the edge (torch's 'reflect').");
   m.def("crop", released(ops::crop), arg("x"), arg("top"), arg("left"), arg("h"), arg("w"),

@@ -11,6 +11,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "train/config_llie.h"
+
 namespace liednet::train {
 
 std::string Interval::str() const {
@@ -174,17 +176,32 @@ class Section {
   std::set<std::string> seen_;
 };
 
-DataConfig read_data(Section s, bool training) {
+// datasets.*.type LowLightPairedDataset (train/config_llie.h): `dataroot`
+// holds low/ and high/, paired by sorted position, images in [0, 1].
+bool read_llie_data(Section& s, DataConfig& d, bool training, TrainConfig& cfg) {
+  if (s.get<std::string>("type", "PairedImageDataset") != "LowLightPairedDataset") return false;
+  LIEDNET_CHECK(s.has("dataroot"), s.file(), ": ", s.dotted("dataroot"), " (a folder with low/ and high/) is required");
+  const std::string root = s.get<std::string>("dataroot", "");
+  d.dataroot_lq = root + "/low";
+  d.dataroot_gt = root + "/high";
+  (training ? cfg.llie.train_dir : cfg.llie.val_dir) = root;
+  if (training) cfg.llie.on = true;
+  return true;
+}
+
+DataConfig read_data(Section s, bool training, TrainConfig& cfg) {
   DataConfig d;
   d.name = s.get<std::string>("name", training ? "train" : "val");
-  LIEDNET_CHECK(s.has("dataroot_gt") && s.has("dataroot_lq"), s.file(), ": ", s.dotted("dataroot_gt"), " and ",
+  const bool llie = read_llie_data(s, d, training, cfg);
+  LIEDNET_CHECK(llie || (s.has("dataroot_gt") && s.has("dataroot_lq")), s.file(), ": ", s.dotted("dataroot_gt"), " and ",
                 s.dotted("dataroot_lq"), " are required");
-  d.dataroot_gt = s.get<std::string>("dataroot_gt", "");
-  d.dataroot_lq = s.get<std::string>("dataroot_lq", "");
+  if (!llie) d.dataroot_gt = s.get<std::string>("dataroot_gt", "");
+  if (!llie) d.dataroot_lq = s.get<std::string>("dataroot_lq", "");
   const std::string type = s.get<std::string>("type", "PairedImageDataset");
-  LIEDNET_CHECK(type == "PairedImageDataset", s.file(), ": ", s.dotted("type"),
-                ": only PairedImageDataset is supported, got ", type);
+  LIEDNET_CHECK(type == "PairedImageDataset" || llie, s.file(), ": ", s.dotted("type"),
+                ": PairedImageDataset or LowLightPairedDataset, got ", type);
   for (const char* k : {"mean", "std"}) {
+    if (llie) break;  // [0, 1]
     const auto v = s.get<std::vector<double>>(k, {0.5, 0.5, 0.5});
     LIEDNET_CHECK(v == std::vector<double>({0.5, 0.5, 0.5}), s.file(), ": ", s.dotted(k),
                   ": only 0.5 (images normalised to [-1, 1], as upstream) is supported");
@@ -222,8 +239,8 @@ TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
   {
     Section ds = top.sub("datasets");
     LIEDNET_CHECK(ds.has("train"), path, ": 'datasets.train' is required");
-    cfg.train = read_data(ds.sub("train"), true);
-    if (ds.has("val")) cfg.val = read_data(ds.sub("val"), false);
+    cfg.train = read_data(ds.sub("train"), true, cfg);
+    if (ds.has("val")) cfg.val = read_data(ds.sub("val"), false, cfg);
     ds.finish();
   }
   {
@@ -274,7 +291,10 @@ TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
     cfg.milestones = sch.integers("milestones", {}, 1, kMaxIter, 0);
     cfg.gamma = sch.number("gamma", 0.1, {0, 10, true, false});
     cfg.restarts = sch.integers("restarts", {0}, 0, kMaxIter);
+    if (cfg.scheduler == "GradualWarmupCosineAnnealingLR")  // train/config_llie.h
+      cfg.llie.warmup_epochs = sch.integer("warmup_epochs", cfg.llie.warmup_epochs, 1, kMaxIter);
     sch.finish();
+    cfg.llie.epochs = t.integer("total_epochs", 0, 0, kMaxIter);  // train/config_llie.h
 
     cfg.total_iter = t.integer("total_iter", cfg.total_iter, 1, kMaxIter);
     if (cfg.periods.empty()) cfg.periods = {cfg.total_iter};
@@ -283,7 +303,10 @@ TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
     if (t.has("pixel_opt")) {
       Section px = t.sub("pixel_opt");
       const std::string ptype = px.get<std::string>("type", "L1Loss");
-      LIEDNET_CHECK(ptype == "L1Loss", path, ": train.pixel_opt.type: only L1Loss is supported, got ", ptype);
+      LIEDNET_CHECK(ptype == "L1Loss" || ptype == "SmoothL1Loss", path,
+                    ": train.pixel_opt.type: L1Loss or SmoothL1Loss, got ", ptype);
+      if (ptype == "SmoothL1Loss") cfg.loss.smooth_l1_beta = px.get<double>("beta", 1.0);
+      LIEDNET_CHECK(ptype == "L1Loss" || cfg.loss.smooth_l1_beta > 0, path, ": train.pixel_opt.beta must be positive");
       LIEDNET_CHECK(px.get<std::string>("reduction", "mean") == "mean", path, ": train.pixel_opt.reduction must be mean");
       cfg.loss.pixel_weight = px.number("loss_weight", 1.0, kWeight);
       px.finish();
@@ -321,6 +344,7 @@ TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
   if (top.has("val")) {
     Section v = top.sub("val");
     cfg.val_freq = v.integer("val_freq", 0, 0, kMaxIter);
+    cfg.llie.val_every_epochs = v.integer("val_freq_epochs", cfg.llie.val_every_epochs, 1, kMaxIter);  // train/config_llie.h
     if (v.has("metrics")) {
       Section m = v.sub("metrics");
       if (m.has("psnr")) {
@@ -348,6 +372,7 @@ TrainConfig read_train_config(const YAML::Node& root, const std::string& path) {
     l.finish();
   }
   top.finish();
+  finish_basicsr_llie(cfg);
   LIEDNET_CHECK(cfg.total_iter >= 1, path, ": train.total_iter must be at least 1");
   LIEDNET_CHECK(cfg.print_freq >= 1, path, ": logger.print_freq must be at least 1");
   return cfg;
@@ -362,6 +387,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& path)
     fail(path, ": not valid YAML (", e.msg, " at line ", e.mark.line + 1, ")");
   }
   try {
+    if (is_upstream_llie_config(root)) return read_upstream_llie_config(root, path);
     return read_train_config(root, path);
   } catch (const YAML::Exception& e) {  // the Section reads name the key; this names at least the file
     fail(path, ": ", e.msg, " (at line ", e.mark.line + 1, ")");
@@ -385,6 +411,7 @@ void check_losses(const TrainConfig& cfg) {
 }
 
 std::unique_ptr<nn::LRSchedule> make_schedule(const TrainConfig& cfg) {
+  if (cfg.scheduler == "GradualWarmupCosineAnnealingLR") return make_llie_schedule(cfg);
   try {
     if (cfg.scheduler == "CosineAnnealingRestartLR")
       return std::make_unique<nn::CosineAnnealingRestart>(cfg.adam.lr, cfg.periods, cfg.restart_weights, cfg.eta_min);

@@ -41,6 +41,20 @@ struct DataConfig {
   int64_t max_images = 0;  // validation: 0 = all
 };
 
+// Upstream's low-light recipe (train_llie.py; train/config_llie.h) where on:
+// data from DIR/low + DIR/high paired by sorted position, in [0, 1], epochs
+// with the last incomplete batch kept, SmoothL1, a per-epoch warm-up + cosine
+// schedule, validation on whole images padded to a multiple of 16, and the
+// best-PSNR / best-SSIM weights kept.
+struct LowLightRecipe {
+  bool on = false;
+  std::string read_as;           // how the file was read, the first log line
+  std::string train_dir, val_dir;  // each with low/ and high/
+  int64_t epochs = 0, warmup_epochs = 3, val_every_epochs = 1;
+  int64_t iters_per_epoch = 0;   // set by resolve_epochs once the data are counted
+  bool global_batch = false;     // OPTIM.BATCH is the whole step's (nn.DataParallel splits it): per rank = BATCH / ranks
+};
+
 struct TrainConfig {
   std::string path;  // the YAML file
   std::string name = "liednet";
@@ -67,6 +81,7 @@ struct TrainConfig {
   DType dtype = DType::F32;  // f64 for parity tests (not a YAML key)
   Device device = Device::CPU;  // --device cuda
   std::vector<std::string> warnings;  // unknown keys, accepted-but-unused keys
+  LowLightRecipe llie;  // upstream's low-light recipe (train/config_llie.h); off for LOL-Blur's
 };
 
 TrainConfig load_train_config(const std::string& path);

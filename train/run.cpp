@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -19,6 +20,7 @@
 
 #include "autograd/autograd.h"
 #include "data/dataset.h"
+#include "data/llie_dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/metrics.h"
@@ -29,6 +31,7 @@
 #include "tensor/safetensors.h"
 #include "train/checkpoint_fit.h"
 #include "train/comm.h"
+#include "train/config_llie.h"
 #include "train/interrupt.h"
 #include "train/log_file.h"
 #include "train/plot.h"
@@ -111,15 +114,64 @@ std::string resume_command(const RunOptions& o, const std::string& checkpoint, i
   return cmd.append(" --resume ").append(shell_word(checkpoint));
 }
 
+// What the saved weights carry beside the tensors: the preset, and the input
+// range the network was trained on (data/input_range.h reads it back).
+std::map<std::string, std::string> weights_metadata(const TrainConfig& cfg) {
+  return {{"preset", cfg.network.name}, {"input_range", input_range_of(cfg)}};
+}
+
+// The low-light recipe keeps the weights of the best validation PSNR and SSIM
+// so far (the validation log, up to this iteration, holds the earlier ones:
+// a resumed run continues the comparison) in models/net_best_{psnr,ssim}.
+void keep_best(net::LIEDNet& model, const TrainConfig& cfg, const std::string& val_log, int64_t iter, double psnr,
+               double ssim) {
+  double best_psnr = -1e300, best_ssim = -1e300;
+  std::ifstream in(val_log);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.value("iter", int64_t{0}) >= iter) continue;
+      best_psnr = std::max(best_psnr, j.value("psnr", -1e300));
+      best_ssim = std::max(best_ssim, j.value("ssim", -1e300));
+    } catch (const std::exception&) {
+      // a torn last line
+    }
+  }
+  const fs::path models = fs::path(cfg.experiments_root) / "models";
+  if (psnr > best_psnr) {
+    nn::save_weights(model, (models / "net_best_psnr.safetensors").string(), weights_metadata(cfg));
+    std::printf("best PSNR so far (%.3f dB): saved %s\n", psnr, (models / "net_best_psnr.safetensors").c_str());
+  }
+  if (ssim > best_ssim) {
+    nn::save_weights(model, (models / "net_best_ssim.safetensors").string(), weights_metadata(cfg));
+    std::printf("best SSIM so far (%.4f): saved %s\n", ssim, (models / "net_best_ssim.safetensors").c_str());
+  }
+}
+
+// An f32 image clamped to [0, 1] (a copy).
+Tensor clamp01(const Tensor& t) {
+  Tensor c = t.clone();
+  float* p = c.data<float>();
+  for (int64_t i = 0; i < c.numel(); ++i) p[i] = std::min(1.0f, std::max(0.0f, p[i]));
+  return c;
+}
+
 struct Validation {
   double psnr = 0, ssim = 0;
   int64_t images = 0;
 };
 
+// The low-light recipe (train/config_llie.h) feeds [0, 1] and pads the input to a multiple of 16.
+struct ValidationInput {
+  bool unit_range = false;
+  int64_t multiple = 1;
+};
+
 // `alive` is called before each image (rank 0 validates alone while the
 // other ranks wait: Communicator::keep_alive).
 Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, int64_t max_images, int crop_border,
-                    const std::function<void()>& alive) {
+                    const std::function<void()>& alive, const ValidationInput& in = {}) {
   Validation v;
   model.eval();
   autograd::NoGradGuard no_grad;
@@ -130,12 +182,15 @@ Validation validate(net::LIEDNet& model, const std::vector<data::Pair>& pairs, i
     LIEDNET_CHECK(lq.shape() == gt.shape(), p.lq_path, " and ", p.gt_path, " differ in size: ", lq.shape(), " vs ",
                   gt.shape());
     const Shape s = lq.shape();
-    Tensor x = data::to_model_range(lq).reshape({1, 3, s[1], s[2]});
+    const int64_t H = data::round_up(s[1], in.multiple), W = data::round_up(s[2], in.multiple);
+    Tensor x = in.unit_range ? data::reflect_pad(lq, H, W).reshape({1, 3, H, W})
+                             : data::to_model_range(lq).reshape({1, 3, s[1], s[2]});
     if (model.device() != Device::CPU) x = x.to(model.device());
     Tensor out = model.forward(x).out;
     if (out.device() != Device::CPU) out = out.to(Device::CPU);
     // Upstream maps the [-1, 1] output as if it were [0, 1]; we map it correctly.
-    Tensor pred = data::to_unit_range(out).reshape(s);
+    Tensor pred = in.unit_range ? data::apply_transform(clamp01(out.reshape({3, H, W})), {0, 0, s[1], s[2]})
+                                : data::to_unit_range(out).reshape(s);
     v.psnr += data::psnr_basicsr(pred, gt, crop_border);
     v.ssim += data::ssim_basicsr(pred, gt, crop_border);
     ++v.images;
@@ -191,9 +246,11 @@ data::TrainLoader::State continue_at(const RunPosition& saved, int64_t saved_bat
   return {epoch, cursor};
 }
 
-int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm) {
+int train(const TrainConfig& given, const RunOptions& options, Communicator& comm) {
+  TrainConfig cfg = given;  // the low-light recipe's epochs become iterations once the data are counted
   const bool lead = comm.rank() == 0;  // prints and writes files
   const int world = comm.world_size();
+  if (lead && !cfg.llie.read_as.empty()) std::printf("config: %s read as %s\n", cfg.path.c_str(), cfg.llie.read_as.c_str());
   if (lead)
     for (const std::string& w : cfg.warnings) std::printf("config: %s\n", w.c_str());
   check_losses(cfg);
@@ -216,11 +273,14 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
 
   std::string warning;
   std::vector<data::Pair> pairs =
-      data::pair_folders({cfg.train.dataroot_lq, cfg.train.dataroot_gt, cfg.train.skip_unpaired}, &warning);
+      cfg.llie.on ? data::pair_sorted_order(cfg.llie.train_dir)
+                  : data::pair_folders({cfg.train.dataroot_lq, cfg.train.dataroot_gt, cfg.train.skip_unpaired}, &warning);
+  cfg = resolve_epochs(cfg, static_cast<int64_t>(pairs.size()), world);
   if (!warning.empty() && lead) std::printf("warning: %s\n", warning.c_str());
   std::vector<data::Pair> val_pairs;
   if (cfg.val && lead) {
-    val_pairs = data::pair_folders({cfg.val->dataroot_lq, cfg.val->dataroot_gt, cfg.val->skip_unpaired}, &warning);
+    val_pairs = cfg.llie.on ? data::pair_sorted_order(cfg.llie.val_dir)
+                            : data::pair_folders({cfg.val->dataroot_lq, cfg.val->dataroot_gt, cfg.val->skip_unpaired}, &warning);
     if (!warning.empty()) std::printf("warning: %s\n", warning.c_str());
     const std::string bad =
         check_validation_pairs(val_pairs, cfg.val->max_images, cfg.crop_border, [&] { comm.keep_alive(); });
@@ -228,7 +288,8 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
   }
   const nlohmann::json fit = fit_record(cfg, static_cast<int64_t>(pairs.size()));
 
-  LIEDNET_CHECK(static_cast<int64_t>(pairs.size()) >= cfg.train.batch_size * world, cfg.path,
+  // The low-light recipe keeps the last incomplete batch (resolve_epochs has checked there is one).
+  LIEDNET_CHECK(cfg.llie.on || static_cast<int64_t>(pairs.size()) >= cfg.train.batch_size * world, cfg.path,
                 ": datasets.train.batch_size_per_gpu is ", cfg.train.batch_size, world > 1 ? " per rank on " + std::to_string(world) + " ranks" : std::string(),
                 " but the training folders hold ", pairs.size(), " pairs: not one batch");
   // One process trains without a communicator: no flat-buffer copies at all.
@@ -296,6 +357,10 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
     std::fflush(stdout);
   }
 
+  if (options.max_iters == 0) {  // --max-iters 0: everything built, nothing trained
+    if (lead) std::printf("stopped before the first iteration (--max-iters 0)\n");
+    return 0;
+  }
   int64_t saved_at = -1;
   auto save = [&]() -> std::string {
     FileWriteScope writing;  // a second interrupt waits for these files
@@ -307,11 +372,15 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
     comm.keep_alive();  // the other ranks wait meanwhile
     trainer.save_checkpoint(ckpt, here);
     std::snprintf(name, sizeof name, "net_g_%08lld.safetensors", static_cast<long long>(trainer.iter()));
+    const std::map<std::string, std::string> meta = weights_metadata(cfg);
     comm.keep_alive();
-    nn::save_weights(trainer.model(), (root / "models" / name).string(), {{"preset", cfg.network.name}});
+    nn::save_weights(trainer.model(), (root / "models" / name).string(), meta);
     comm.keep_alive();
-    nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(),
-                     {{"preset", cfg.network.name}});
+    nn::save_weights(trainer.model(), (root / "models" / "net_g_latest.safetensors").string(), meta);
+    if (cfg.llie.on) {
+      comm.keep_alive();
+      nn::save_weights(trainer.model(), (root / "models" / "net_latest.safetensors").string(), meta);
+    }
     saved_at = trainer.iter();
     return ckpt;
   };
@@ -329,7 +398,7 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
   Tensor stats = Tensor::zeros({8}, DType::F64);
   std::set<std::string> skipped_on_any_rank;
   int stop = 0;
-  while (trainer.iter() < cfg.total_iter) {
+  while (trainer.iter() < cfg.total_iter && (options.max_iters < 0 || trainer.iter() < options.max_iters)) {
     data::TrainLoader::Batch batch = loader.next();
     if (world == 1)
       for (const std::string& w : batch.skipped)
@@ -398,13 +467,19 @@ int train(const TrainConfig& cfg, const RunOptions& options, Communicator& comm)
     if (lead && cfg.val && cfg.val_freq > 0 && r.iter % cfg.val_freq == 0) {
       Validation v;
       try {
-        v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border, [&] { comm.keep_alive(); });
+        v = validate(trainer.model(), val_pairs, cfg.val->max_images, cfg.crop_border, [&] { comm.keep_alive(); },
+                     {cfg.llie.on, cfg.llie.on ? 16 : 1});
       } catch (const Error& e) {  // the weights are good: keep them before stopping
         const std::string ckpt = saved_at == r.iter ? std::string("(saved)") : save();
         fail("validation at iteration ", r.iter, " failed: ", e.what(), "; checkpoint ", ckpt, " written first");
       }
       std::printf("validation at iter %lld: PSNR %.3f dB, SSIM %.4f over %lld images\n", static_cast<long long>(r.iter),
                   v.psnr, v.ssim, static_cast<long long>(v.images));
+      if (cfg.llie.on) {  // before this validation's line is in the log: keep_best compares with the earlier ones
+        comm.keep_alive();
+        FileWriteScope writing;
+        keep_best(trainer.model(), cfg, val_log, r.iter, v.psnr, v.ssim);
+      }
       const std::string line =
           nlohmann::json{{"iter", r.iter}, {"psnr", v.psnr}, {"ssim", v.ssim}, {"images", v.images}}.dump();
       {
@@ -454,6 +529,7 @@ data::LoaderOptions loader_options(const TrainConfig& cfg, int shard, int shards
   lo.skip_bad = cfg.train.skip_bad;
   lo.shard = shard;
   lo.shards = shards;
+  lo.keep_last = lo.augment.llie = cfg.llie.on;  // train/config_llie.h
   return lo;
 }
 

@@ -36,6 +36,10 @@ struct RunOptions {
   bool resume_anyway = false;  // continue even when the config no longer fits the checkpoint
   Launcher launcher = Launcher::None;
   std::vector<std::string> arguments;  // the command's own arguments, for the printed resume command
+  // --max-iters N: stop after iteration N (the schedule stays the config's);
+  // 0 builds everything (data, loader, trainer) and stops before the first
+  // step. -1: the config's whole run. For trying a config on small data.
+  int64_t max_iters = -1;
   // Called with each line written to train_log.jsonl ("train") or val_log.jsonl
   // ("val"), after it is written; rank 0 only. The Python module's on_log.
   std::function<void(const std::string& log, const std::string& json_line)> on_log;

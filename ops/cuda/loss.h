@@ -22,6 +22,13 @@ struct LossKernels {
   // d = float(double(g[0]) / n) * sign[i]; gpred[i] += d, gtarget[i] -= d (either may be null).
   void (*l1_loss_backward)(float* gpred, float* gtarget, const int8_t* sign, const float* g, int64_t n,
                            void* stream) = nullptr;
+  // out[0] = mean of the smooth L1 term (beta > 0); deriv[i] = clamp(d / beta, -1, 1)
+  // with d = pred[i] - target[i] unless deriv is null.
+  void (*smooth_l1_loss)(float* out, float* deriv, const float* pred, const float* target, int64_t n, float beta,
+                         double* partials, void* stream) = nullptr;
+  // d = float(double(g[0]) / n) * deriv[i]; gpred[i] += d, gtarget[i] -= d (either may be null).
+  void (*smooth_l1_loss_backward)(float* gpred, float* gtarget, const float* deriv, const float* g, int64_t n,
+                                  void* stream) = nullptr;
 };
 
 void register_loss_kernels(LossKernels& k);

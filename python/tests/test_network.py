@@ -81,6 +81,24 @@ def test_state_dict_round_trip_and_files(tmp_path):
     assert t["a"].tolist() == [0.0, 1.0, 2.0] and m == {"k": "v"}
 
 
+def test_input_range_travels_with_the_weights(tmp_path):
+    net = small_net(seed=1, dtype="float32")
+    assert net.input_range == "-1,1"
+    plain, unit = str(tmp_path / "plain.safetensors"), str(tmp_path / "unit.safetensors")
+    net.save(plain, {})
+    net.save(unit, {"input_range": "0,1"})
+    a, b = liednet.LIEDNet.load(plain), liednet.LIEDNet.load(unit)
+    assert a.input_range == "-1,1" and "assum" in a.input_range_note
+    assert b.input_range == "0,1"
+    img = liednet.tensor((image() + 1) / 2, dtype="float32")  # values in [0, 1]
+    np.testing.assert_allclose(np.asarray(a.to_network(img)), np.asarray(img) * 2 - 1, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(b.to_network(img)), np.asarray(img))
+    np.testing.assert_allclose(np.asarray(a.from_network(a.to_network(img))), np.asarray(img), atol=1e-6)
+    net.save(str(tmp_path / "bad.safetensors"), {"input_range": "0,255"})
+    with pytest.raises(ValueError, match="bad.safetensors"):
+        liednet.LIEDNet.load(str(tmp_path / "bad.safetensors"))
+
+
 def test_bad_state_dict_names_the_keys():
     net = small_net(dtype="float32")
     sd = net.state_dict()

@@ -55,6 +55,9 @@ def test_elementwise_and_reductions(torch):
     compare(torch, ops.mean, torch.mean, [a])
     compare(torch, ops.mean_hw, lambda x: x.mean(dim=(2, 3)), [a])
     compare(torch, ops.l1_loss, torch.nn.functional.l1_loss, [a, b])
+    for beta in (1.0, 0.3):
+        compare(torch, lambda x, y: ops.smooth_l1_loss(x, y, beta),
+                lambda x, y: torch.nn.functional.smooth_l1_loss(x, y, beta=beta), [a, b])
 
 
 def test_channels(torch):
