@@ -25,7 +25,10 @@ class LIEDNet:
     """The LIEDNet network of the C++ library (the same modules and kernels the CLI runs).
 
 LIEDNet.load(path) reads a safetensors weights file (configuration inferred from its keys, as the CLI does);
-LIEDNet.init(preset, seed) makes a freshly initialised one. net(x) with x (N, 3, H, W) in [-1, 1]."""
+LIEDNet.init(preset, seed) makes a freshly initialised one. net(x) with x (N, 3, H, W) in the network's
+input range (net.input_range: '-1,1' for LOL-Blur's recipe, '0,1' for the low-light one; read from the
+weights' metadata, as the CLI does): net.to_network(image01) and net.from_network(out) map an image in
+[0, 1] there and back."""
     def __call__(self: LIEDNet, x: Tensor, side: bool = False) -> object:
         """net(x, side=False): x (N, 3, H, W) in [-1, 1] -> the restored image (N, 3, H, W) (not clamped);
 with side=True the pair (out, side) where side (N, 3, H/8, W/8) is the low-light side output.
@@ -42,10 +45,16 @@ Sides that are not multiples of 8 are padded by reflection and cropped back."""
     @property
     def dtype(self) -> str: ...
     def eval(self: LIEDNet) -> LIEDNet: ...
+    def from_network(self: LIEDNet, out: Tensor) -> Tensor:
+        """The network's output mapped back to [0, 1] (clamped), for net.input_range."""
     @staticmethod
     def init(preset: str = 'liednet', seed: int = 0, dim: Optional[int] = None, blocks: Optional[tuple[int, int, int]] = None, refinement: Optional[int] = None, dtype: object = None) -> LIEDNet:
         """A freshly initialised network (the CLI's `liednet init`): preset 'liednet' (dim 32) or 'liednet-l' (dim 64),
 seeded; dim, blocks (3 counts) and refinement override the preset (small networks for study and tests)."""
+    @property
+    def input_range(self) -> str: ...
+    @property
+    def input_range_note(self) -> str: ...
     @staticmethod
     def load(path: str, preset: str = '', dtype: object = None) -> LIEDNet:
         """The network of a safetensors weights file, in eval mode on the CPU.
@@ -79,6 +88,8 @@ mis-shaped key is a ValueError naming them all and nothing is loaded. Returns {'
         """{upstream key: NumPy array}, copies of the parameters' current values."""
     def to(self: LIEDNet, dtype: object) -> LIEDNet:
         """Converts every parameter to dtype (fresh leaves); returns self."""
+    def to_network(self: LIEDNet, image01: Tensor) -> Tensor:
+        """An image in [0, 1] mapped to the network's input range (net.input_range)."""
     def train(self: LIEDNet, on: bool = True) -> LIEDNet: ...
     @property
     def training(self) -> bool: ...

@@ -109,6 +109,9 @@ def silu(x: Tensor) -> Tensor:
 def slice_channels(x: Tensor, begin: int, end: int) -> Tensor:
     """slice_channels(x, begin, end): channels [begin, end) of x (N, C, ...), a copy."""
 
+def smooth_l1_loss(pred: Tensor, target: Tensor, beta: float = 1.0) -> Tensor:
+    """smooth_l1_loss(pred, target, beta=1.0): mean of 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, d = pred - target -> shape () (torch's F.smooth_l1_loss); shapes equal, beta > 0."""
+
 def softplus(x: Tensor) -> Tensor:
     """softplus(x): log1p(exp(x)), x above 20 as is (torch's beta 1, threshold 20), any shape."""
 
