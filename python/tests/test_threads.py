@@ -66,7 +66,7 @@ def test_ctrl_c_interrupts_a_long_backward():
         import numpy as np
         import liednet
         net = liednet.LIEDNet.init(dim=8, blocks=(1, 1, 1), refinement=1)
-        x = liednet.randn(1, 3, 96, 96, seed=1)
+        x = liednet.randn(1, 3, 288, 288, seed=1)  # a backward of a few hundred ms: the check runs every 20 ms at most
         loss = liednet.ops.sum(net(x))
         t0 = time.perf_counter(); loss.backward(); full = time.perf_counter() - t0
         first = {k: p.grad.numpy().copy() for k, p in net.named_parameters() if p.grad is not None}
