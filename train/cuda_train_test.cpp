@@ -5,6 +5,7 @@
 // two CUDA runs bit-identical. Skipped on a machine without a GPU.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -29,19 +30,31 @@ using testing::rel_l2;
 }  // namespace
 
 TEST_SUITE("train") {
+  // Gradients are measured against the exact answer (the same network in f64
+  // on the CPU), not against the CPU's f32 result: some of them are ill
+  // conditioned in f32 (the last refinement blocks' norm and FFN gradients
+  // are about 3e-3 off the f64 result on the CPU itself at this size), so two
+  // correct f32 implementations that sum in different orders can differ by
+  // more than 1e-3 from each other. Each CUDA gradient must be within 1e-3 of
+  // the f64 result, or no further from it than twice the CPU's own f32 error.
   TEST_CASE("LIEDNet on CUDA matches the CPU: output, side output and every gradient" * doctest::skip(kNoGpu)) {
     Generator gen(11);
     net::LIEDNet cpu(net::preset("liednet"), gen);
     Generator gen2(11);
     net::LIEDNet gpu(net::preset("liednet"), gen2);
+    Generator gen3(11);
+    net::LIEDNet exact(net::preset("liednet"), gen3);
     nn::load_state_dict(gpu, nn::state_dict(cpu), true, "cpu model");
+    nn::load_state_dict(exact, nn::state_dict(cpu), true, "cpu model");
     gpu.to(Device::CUDA);
+    exact.to(DType::F64);
 
     // The side output needs H and W multiples of 8 (LIEDNet::forward checks it).
     const Tensor x = Tensor::uniform({2, 3, 72, 56}, -1, 1, gen);
     const Tensor g_out = Tensor::randn({2, 3, 72, 56}, gen);
     net::LIEDNetOutput oc = cpu.forward(x, true);
     net::LIEDNetOutput og = gpu.forward(x.to(Device::CUDA), true);
+    net::LIEDNetOutput oe = exact.forward(x.to(DType::F64), true);
     const Tensor g_side = Tensor::randn(oc.side.shape(), gen);
     const auto loss = [](const net::LIEDNetOutput& o, const Tensor& go, const Tensor& gs) {
       return ops::add(ops::sum(ops::mul(o.out, go)), ops::sum(ops::mul(o.side, gs)));
@@ -49,27 +62,34 @@ TEST_SUITE("train") {
     const double out_err = rel_l2(og.out, oc.out), side_err = rel_l2(og.side, oc.side);
     loss(oc, g_out, g_side).backward();
     loss(og, g_out.to(Device::CUDA), g_side.to(Device::CUDA)).backward();
-    double worst = 0;
+    loss(oe, g_out.to(DType::F64), g_side.to(DType::F64)).backward();
+    double worst = 0, worst_cpu = 0;
     std::string worst_name;
     size_t compared = 0;
-    const auto pc = cpu.named_parameters(), pg = gpu.named_parameters();
-    for (const auto& [name, p] : pc)
-      for (const auto& [gname, q] : pg)
-        if (gname == name) {
-          INFO(name);
-          REQUIRE(p.grad().defined());
-          REQUIRE(q.grad().defined());
-          CHECK(q.grad().device() == Device::CUDA);
-          const double e = rel_l2(q.grad(), p.grad());
-          if (e > worst) worst = e, worst_name = name;
-          ++compared;
-        }
-    std::printf("[cuda] LIEDNet 2x3x72x56: output rel L2 %.2e, side %.2e, worst of %zu parameter gradients %.2e (%s)\n",
-                out_err, side_err, compared, worst, worst_name.c_str());
+    const auto pc = cpu.named_parameters(), pg = gpu.named_parameters(), pe = exact.named_parameters();
+    REQUIRE(pc.size() == pg.size());
+    REQUIRE(pc.size() == pe.size());
+    for (size_t i = 0; i < pc.size(); ++i) {
+      const auto& [name, p] = pc[i];
+      INFO(name);
+      REQUIRE(pg[i].first == name);
+      REQUIRE(pe[i].first == name);
+      const Tensor& q = pg[i].second;
+      REQUIRE(p.grad().defined());
+      REQUIRE(q.grad().defined());
+      CHECK(q.grad().device() == Device::CUDA);
+      const Tensor reference = pe[i].second.grad().to(DType::F32);
+      const double e_gpu = rel_l2(q.grad(), reference), e_cpu = rel_l2(p.grad(), reference);
+      CHECK_MESSAGE(e_gpu <= std::max(1e-3, 2 * e_cpu), "CUDA ", e_gpu, ", CPU f32 ", e_cpu, " from f64");
+      if (e_gpu > worst) worst = e_gpu, worst_cpu = e_cpu, worst_name = name;
+      ++compared;
+    }
+    std::printf("[cuda] LIEDNet 2x3x72x56: output rel L2 %.2e, side %.2e; worst of %zu parameter gradients against "
+                "f64 %.2e (%s; the CPU's f32 there: %.2e)\n",
+                out_err, side_err, compared, worst, worst_name.c_str(), worst_cpu);
     CHECK(compared == pc.size());
     CHECK(out_err <= 1e-3);
     CHECK(side_err <= 1e-3);
-    CHECK_MESSAGE(worst <= 1e-3, "worst gradient: ", worst_name);
 
     // 36x44 is padded by reflection to 40x48 and the output cropped back (no side output then).
     autograd::NoGradGuard no_grad;
