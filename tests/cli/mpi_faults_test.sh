@@ -15,17 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${LIEDNET_NETNS_HOSTS:-}" ]; then
   exec "$HERE/../../scripts/netns_hosts.sh" run "lnmf$$" 3 -- "$0" "$@"
 fi
-BIN=$(realpath "$1")
-shift
-MPIRUN=("$@")
-CHECK="${LIEDNET_PYTHON:-/usr/bin/python3} $HERE/train_check.py"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-export LIEDNET_THREADS=1 OMP_NUM_THREADS=1
-source "$HERE/mpi_netns_lib.sh"
-failures=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+source "$HERE/mpi_netns_lib.sh" "$@"
 SW=${NAMESPACES[0]%-h0}-sw
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -14,17 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${LIEDNET_NETNS_HOSTS:-}" ]; then
   exec "$HERE/../../scripts/netns_hosts.sh" run "lnmh$$" 2 -- "$0" "$@"
 fi
-BIN=$(realpath "$1")
-shift
-MPIRUN=("$@")
-CHECK="${LIEDNET_PYTHON:-/usr/bin/python3} $HERE/train_check.py"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-export LIEDNET_THREADS=1 OMP_NUM_THREADS=1
-source "$HERE/mpi_netns_lib.sh"
-failures=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+source "$HERE/mpi_netns_lib.sh" "$@"
 
 "$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/data" --count 8 --size 32 --seed 1 > /dev/null \
   || { echo "FAIL synth of the training data"; exit 1; }

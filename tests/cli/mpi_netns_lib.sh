@@ -2,7 +2,19 @@
 # a tiny training config, and mpirun started on test host 0 with the other
 # ranks on the other test hosts (network namespaces of scripts/netns_hosts.sh,
 # reached through scripts/netns_rsh.sh, Open MPI talking TCP over their eth0).
-# Expects BIN, MPIRUN (array), WORK, HERE and LIEDNET_NETNS_HOSTS to be set.
+# Sourced with the test's arguments (LIEDNET_BINARY MPIEXEC [MPIEXEC FLAGS...])
+# once inside the test hosts; expects HERE and LIEDNET_NETNS_HOSTS to be set.
+# Sets BIN, MPIRUN (array), CHECK, WORK (removed on exit), pass and fail.
+BIN=$(realpath "$1")
+shift
+MPIRUN=("$@")
+CHECK="${LIEDNET_PYTHON:-/usr/bin/python3} $HERE/train_check.py"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export LIEDNET_THREADS=1 OMP_NUM_THREADS=1
+failures=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 REPO=$(cd "$HERE/../.." && pwd)
 ADDRS=()
 NAMESPACES=()
