@@ -1,5 +1,6 @@
 #include "parity.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -118,6 +119,37 @@ void ParityGroup::expect_all_checked() const {
   for (const auto& [key, t] : file_.tensors) {
     const std::string name = case_of(key);
     CHECK_MESSAGE(checked_.count(name), "oracle case '", name, "' in ", file_.path, " has no C++ parity check");
+  }
+}
+
+TrainingGap training_gap(const std::vector<std::pair<std::string, Tensor>>& ours,
+                         const std::function<Tensor(const std::string&)>& theirs_final,
+                         const std::function<Tensor(const std::string&)>& initial) {
+  TrainingGap gap;
+  for (const auto& [k, p] : ours) {
+    const Tensor theirs = theirs_final(k);
+    const double e = rel_l2(p, theirs);
+    if (e > gap.worst_w) gap.worst_w = e, gap.worst_name = k;
+    Tensor ours_update = p.to(DType::F64), their_update = theirs.to(DType::F64);
+    const std::vector<double> w0 = initial(k).to_vector();
+    for (size_t j = 0; j < w0.size(); ++j) {
+      ours_update.data<double>()[j] -= w0[j];
+      their_update.data<double>()[j] -= w0[j];
+    }
+    gap.worst_update = std::max(gap.worst_update, rel_l2(ours_update, their_update));
+  }
+  return gap;
+}
+
+void check_training_bounds(DType dt, double worst_loss, double worst_lr, const TrainingGap& gap) {
+  CHECK(worst_lr <= 1e-12);
+  if (dt == DType::F64) {  // same math in double: rounding only
+    CHECK(worst_loss <= 1e-13);
+    CHECK(gap.worst_update <= 1e-11);
+  } else {
+    CHECK(worst_loss <= 1e-4);
+    CHECK(gap.worst_w <= 1e-3);
+    CHECK(gap.worst_update <= 2e-2);
   }
 }
 

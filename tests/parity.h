@@ -7,6 +7,7 @@
 // A ParityGroup runs our op on the same inputs and compares, in f64 and in f32.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +23,22 @@ std::string oracle_file(const std::string& name);
 
 // ||a - b|| / ||b|| over all elements (||a - b|| when b is zero); either may be on the GPU.
 double rel_l2(const Tensor& a, const Tensor& b);
+
+// A short training run against torch's (the 10-step parity tests): how far
+// our final weights are from theirs, and the updates (final - initial, a far
+// stricter measure), as worst relative L2 over the parameters.
+struct TrainingGap {
+  double worst_w = 0, worst_update = 0;
+  std::string worst_name;  // the parameter of worst_w
+};
+TrainingGap training_gap(const std::vector<std::pair<std::string, Tensor>>& ours,
+                         const std::function<Tensor(const std::string&)>& theirs_final,
+                         const std::function<Tensor(const std::string&)>& initial);
+
+// The bounds the README states for a 10-step training run against torch's:
+// learning rate 1e-12 relative; f64 losses 1e-13, updates 1e-11; f32 losses
+// 1e-4, final weights 1e-3, updates 2e-2. Asserted with doctest's CHECK.
+void check_training_bounds(DType dt, double worst_loss, double worst_lr, const TrainingGap& gap);
 
 // One case run against the oracle: errors[f64, f32][output, gradient], and
 // what kept it from being compared (each a failure, never a skip).

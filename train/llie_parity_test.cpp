@@ -79,30 +79,13 @@ TEST_SUITE("parity") {
         worst_lr = std::max(worst_lr, std::abs(r.lr - curve.at({i, 0})) / curve.at({i, 0}));
         worst_loss = std::max(worst_loss, std::abs(r.total - curve.at({i, 1})) / curve.at({i, 1}));
       }
-      double worst_update = 0, worst_w = 0;
-      for (auto& [k, p] : t.model().named_parameters()) {
-        const Tensor theirs = ref.at(run + "/final/" + k);
-        worst_w = std::max(worst_w, testing::rel_l2(p, theirs));
-        Tensor ours_update = p.to(DType::F64), their_update = theirs.to(DType::F64);
-        const std::vector<double> w0 = ref.at("init/" + k).to_vector();
-        for (size_t j = 0; j < w0.size(); ++j) {
-          ours_update.data<double>()[j] -= w0[j];
-          their_update.data<double>()[j] -= w0[j];
-        }
-        worst_update = std::max(worst_update, testing::rel_l2(ours_update, their_update));
-      }
+      const testing::TrainingGap gap = testing::training_gap(
+          t.model().named_parameters(), [&](const std::string& k) { return ref.at(run + "/final/" + k); },
+          [&](const std::string& k) { return ref.at("init/" + k); });
       std::printf("[llie parity] %s: worst step loss rel error %.2e, lr %.2e; final weights %.2e, updates %.2e\n",
-                  run.c_str(), worst_loss, worst_lr, worst_w, worst_update);
-      CHECK(worst_lr <= 1e-12);
+                  run.c_str(), worst_loss, worst_lr, gap.worst_w, gap.worst_update);
       // The bounds README states for the LOL-Blur recipe's 10-step test.
-      if (dt == DType::F64) {
-        CHECK(worst_loss <= 1e-13);
-        CHECK(worst_update <= 1e-11);
-      } else {
-        CHECK(worst_loss <= 1e-4);
-        CHECK(worst_w <= 1e-3);
-        CHECK(worst_update <= 2e-2);
-      }
+      testing::check_training_bounds(dt, worst_loss, worst_lr, gap);
     }
   }
 }

@@ -86,37 +86,16 @@ TEST_SUITE("parity") {
           CHECK_MESSAGE(worst <= 1e-13, "worst: ", worst_name);  // measured 3e-15
         }
       }
-      double worst_w = 0, worst_update = 0;
-      std::string worst_name;
-      for (auto& [k, p] : t.model().named_parameters()) {
-        const Tensor theirs = ref.at(run + "/final/" + k);
-        const double e = rel_l2(p, theirs);
-        if (e > worst_w) worst_w = e, worst_name = k;
-        // The same on the updates (final - initial), a far stricter measure.
-        Tensor ours_update = p.to(DType::F64), their_update = theirs.to(DType::F64);
-        const auto w0 = init.at(k).to_vector();
-        for (size_t j = 0; j < w0.size(); ++j) {
-          ours_update.data<double>()[j] -= w0[j];
-          their_update.data<double>()[j] -= w0[j];
-        }
-        worst_update = std::max(worst_update, rel_l2(ours_update, their_update));
-      }
+      const testing::TrainingGap gap = testing::training_gap(
+          t.model().named_parameters(), [&](const std::string& k) { return ref.at(run + "/final/" + k); },
+          [&](const std::string& k) { return init.at(k); });
       std::printf("[train parity] %s: worst step loss rel error %.2e, lr %.2e; final weights worst rel L2 %.2e (%s), "
-                  "worst update rel L2 %.2e\n", run.c_str(), worst_loss, worst_lr, worst_w, worst_name.c_str(),
-                  worst_update);
-      CHECK(worst_lr <= 1e-12);
+                  "worst update rel L2 %.2e\n", run.c_str(), worst_loss, worst_lr, gap.worst_w, gap.worst_name.c_str(),
+                  gap.worst_update);
       // The bounds README states. Measured: f64 losses 3e-15, updates 5e-14;
       // f32 losses 2e-5, final weights 1.2e-4, updates 5e-3 (Adam divides by
       // sqrt(v) + eps, which magnifies float rounding where v is small).
-      if (dt == DType::F64) {
-        // Same math in double: rounding only.
-        CHECK(worst_loss <= 1e-13);
-        CHECK(worst_update <= 1e-11);
-      } else {
-        CHECK(worst_loss <= 1e-4);
-        CHECK(worst_w <= 1e-3);
-        CHECK(worst_update <= 2e-2);
-      }
+      testing::check_training_bounds(dt, worst_loss, worst_lr, gap);
     }
   }
 }
