@@ -1,5 +1,6 @@
 #include "liednet/blocks.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nn/init.h"
@@ -10,6 +11,7 @@
 #include "ops/norm_gate.h"
 #include "ops/reduce.h"
 #include "ops/ss2d_scan.h"
+#include "tensor/error.h"
 
 namespace liednet::net {
 
@@ -22,7 +24,42 @@ double dt_bias_init(Generator& gen, double dt_min = 1e-3, double dt_max = 0.1, d
   const double dt = std::max(std::exp(gen.uniform(std::log(dt_min), std::log(dt_max))), dt_floor);
   return dt + std::log(-std::expm1(-dt));
 }
+thread_local ReluTrace* t_relu_trace = nullptr;
 }  // namespace
+
+ReluTraceScope::ReluTraceScope(ReluTrace& trace) : previous_(t_relu_trace) { t_relu_trace = &trace; }
+ReluTraceScope::~ReluTraceScope() { t_relu_trace = previous_; }
+
+Tensor traced_relu(const Tensor& z) {
+  ReluTrace* trace = t_relu_trace;
+  if (trace == nullptr) return ops::relu(z);
+  const size_t call = trace->calls++;
+  if (trace->mode == ReluTrace::Mode::Record) {
+    trace->inputs.push_back(z.detach().to(Device::CPU).to(DType::F64));
+    return ops::relu(z);
+  }
+  LIEDNET_CHECK(trace->recorded != nullptr, "ReluTrace: Follow mode without a recorded run");
+  LIEDNET_CHECK(call < trace->recorded->inputs.size(), "ReluTrace: ReLU call ", call, " was not recorded (the recorded run made ",
+                trace->recorded->inputs.size(), ")");
+  const Tensor& rec = trace->recorded->inputs[call];
+  LIEDNET_CHECK(rec.shape() == z.shape(), "ReluTrace: ReLU call ", call, " has shape ", z.shape().str(), ", recorded ",
+                rec.shape().str());
+  const std::vector<double> own = z.detach().to(Device::CPU).to(DType::F64).to_vector(), theirs = rec.to_vector();
+  double largest = 0;
+  for (double v : own) largest = std::max(largest, std::abs(v));
+  std::vector<double> mask(own.size());
+  for (size_t i = 0; i < own.size(); ++i) {
+    const bool mine = own[i] > 0, recorded = theirs[i] > 0;
+    bool side = mine;
+    if (mine != recorded) {
+      if (std::abs(own[i]) <= trace->tie * largest) side = recorded, ++trace->followed;
+      else ++trace->contradicted;
+    }
+    mask[i] = side ? 1.0 : 0.0;
+  }
+  // z * mask: relu(z) wherever the side is z's own, and the continuation of the other side at a followed tie.
+  return ops::mul(z, Tensor::from_vector(z.shape(), mask, z.dtype()).to(z.device()));
+}
 
 SS2D::SS2D(int64_t d_model_, Generator& gen, int64_t d_state_)
     : Module("SS2D"),
@@ -106,7 +143,7 @@ LocalFeatureModule::LocalFeatureModule(int64_t dim, Generator& gen) : Module("Lo
 Tensor LocalFeatureModule::forward(const Tensor& x) const {
   const int64_t N = x.size(0), C = x.size(1);
   Tensor pooled = ops::mean_hw(x).reshape({N, C, 1, 1});
-  Tensor w = ops::sigmoid(excite->forward(ops::relu(squeeze->forward(pooled))));
+  Tensor w = ops::sigmoid(excite->forward(traced_relu(squeeze->forward(pooled))));
   return ops::mul_channel(x, w.reshape({N, C}));
 }
 
@@ -123,15 +160,15 @@ DGDFeedForward::DGDFeedForward(int64_t dim, Generator& gen, double expansion)
 }
 
 Tensor DGDFeedForward::forward(const Tensor& x) const {
-  if (x.device() != Device::CPU) return forward_composed(x);
+  if (x.device() != Device::CPU || t_relu_trace != nullptr) return forward_composed(x);
   return ops::dgdffn(x, {project_in1->weight, project_in2->weight, dwconv1->weight, dwconv2->weight, dwconv3->weight,
                          fusion->weight, project_out->weight});
 }
 
 Tensor DGDFeedForward::forward_composed(const Tensor& x) const {
   std::vector<Tensor> ab = ops::split_channels(project_in1->forward(x), {hidden, hidden});
-  Tensor a = ops::relu(dwconv1->forward(ab[0]));
-  Tensor b = ops::relu(dwconv2->forward(ab[1]));
+  Tensor a = traced_relu(dwconv1->forward(ab[0]));
+  Tensor b = traced_relu(dwconv2->forward(ab[1]));
   Tensor f = fusion->forward(ops::concat_channels({a, b}));
   Tensor g = dwconv3->forward(project_in2->forward(x));
   return project_out->forward(ops::mul(ops::gelu(g), f));

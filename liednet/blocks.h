@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "nn/layers.h"
 #include "nn/module.h"
@@ -37,6 +38,44 @@ class SS2D : public nn::Module {
   // Rows [begin, end) of a (rows, cols) weight, as an op (gradients flow back into w).
   static Tensor rows(const Tensor& w, int64_t begin, int64_t end);
 };
+
+// The network's ReLUs at a kink. ReLU has no derivative at 0: an input within
+// rounding of 0 may land on either side in two correct f32 implementations that
+// sum in different orders, and the gradients then differ by that one pixel's
+// whole contribution (about 1e-3 relative for a depthwise weight of LIEDNet at
+// 72x56: docs/cuda.md, "ReLU kinks"). A ReluTrace lets a test compare such runs
+// fairly: in Record mode every ReLU of the network (the DGDFFN's two branches, the
+// LFM's squeeze) stores its input, in call order, in f64 on the CPU; in Follow mode
+// each ReLU takes the recorded run's side wherever the recorded input's sign differs
+// from its own and its own input is within `tie` of 0 (|z| <= tie * max|z| of that
+// ReLU's input), so an f64 reference computes the exact gradient of the branch
+// that the recorded run took. A sign that differs further from 0 is not followed
+// but counted in `contradicted`: it means the recorded run computed a different
+// value, not a rounding of the same one. While a trace is set, the DGDFFN runs its
+// composed form on every device (the fused CPU op has no hook). Set it with
+// ReluTraceScope; only the thread that set it is affected.
+struct ReluTrace {
+  enum class Mode { Record, Follow };
+  Mode mode = Mode::Record;
+  std::vector<Tensor> inputs;        // Record: each ReLU input, f64 on the CPU
+  const ReluTrace* recorded = nullptr;  // Follow: the run whose sides to take
+  double tie = 1e-6;
+  size_t calls = 0;         // ReLUs seen
+  size_t followed = 0;      // Follow: inputs that took the recorded side against their own sign
+  size_t contradicted = 0;  // Follow: sign differences beyond the tie, not followed
+};
+class ReluTraceScope {
+ public:
+  explicit ReluTraceScope(ReluTrace& trace);
+  ~ReluTraceScope();
+  ReluTraceScope(const ReluTraceScope&) = delete;
+  ReluTraceScope& operator=(const ReluTraceScope&) = delete;
+
+ private:
+  ReluTrace* previous_;
+};
+// ops::relu, or the trace's recording or following when one is set on this thread.
+Tensor traced_relu(const Tensor& z);
 
 // LFM, the local branch: squeeze-and-excitation. The code (which we follow) pools
 // over H and W per channel: w = sigmoid(conv1x1(ReLU(conv1x1(mean_hw(x))))), out = x * w.

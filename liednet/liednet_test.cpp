@@ -6,6 +6,7 @@
 
 #include "autograd/autograd.h"
 #include "liednet/liednet.h"
+#include "ops/reduce.h"
 
 using namespace liednet;
 
@@ -85,5 +86,39 @@ TEST_SUITE("nn") {
     CHECK_THROWS_WITH(m.forward(Tensor::zeros({1, 1, 8, 8})), doctest::Contains("input must have 3 channels"));
     CHECK_THROWS_WITH(m.forward(Tensor::zeros({1, 3, 0, 8})), doctest::Contains("empty input"));
     CHECK_THROWS_WITH(m.forward(x, true), doctest::Contains("side output needs H and W multiples of 8"));
+  }
+
+  TEST_CASE("ReluTrace: records every ReLU, follows the recorded side only at a tie, counts the rest") {
+    // Three inputs: a tie the recorded run put on the other side (followed), a sign
+    // difference far from 0 (contradicted, not followed), an agreement.
+    net::ReluTrace rec;
+    {
+      net::ReluTraceScope scope(rec);
+      net::traced_relu(Tensor::from_vector({3}, {2e-9, -0.5, 0.25}));
+    }
+    REQUIRE(rec.inputs.size() == 1);
+    CHECK(rec.calls == 1);
+    net::ReluTrace follow{.mode = net::ReluTrace::Mode::Follow, .recorded = &rec, .tie = 1e-6};
+    Tensor z = Tensor::from_vector({3}, {-1e-9, 0.5, 0.25}, DType::F64);
+    z.set_requires_grad(true);
+    Tensor y;
+    {
+      net::ReluTraceScope scope(follow);
+      y = net::traced_relu(z);
+    }
+    CHECK(follow.followed == 1);
+    CHECK(follow.contradicted == 1);
+    const std::vector<double> v = y.to_vector();
+    CHECK(v[0] == -1e-9);  // the recorded side (positive): z itself, slope 1
+    CHECK(v[1] == 0.5);    // its own side: not followed beyond the tie
+    CHECK(v[2] == 0.25);
+    ops::sum(y).backward();
+    CHECK(z.grad().to_vector() == std::vector<double>{1, 1, 1});
+    // Without a trace it is ReLU; a Follow trace with a missing or different-shaped record is an error.
+    CHECK(net::traced_relu(Tensor::from_vector({2}, {-1, 1})).to_vector() == std::vector<double>{0, 1});
+    net::ReluTrace short_follow{.mode = net::ReluTrace::Mode::Follow, .recorded = &rec};
+    net::ReluTraceScope scope(short_follow);
+    CHECK_THROWS_WITH_AS(net::traced_relu(Tensor::zeros({4})), doctest::Contains("shape"), std::exception);
+    CHECK_THROWS_WITH_AS(net::traced_relu(Tensor::zeros({3})), doctest::Contains("was not recorded"), std::exception);
   }
 }

@@ -30,13 +30,14 @@ using testing::rel_l2;
 }  // namespace
 
 TEST_SUITE("train") {
-  // Gradients are measured against the exact answer (the same network in f64
-  // on the CPU), not against the CPU's f32 result: some of them are ill
-  // conditioned in f32 (the last refinement blocks' norm and FFN gradients
-  // are about 3e-3 off the f64 result on the CPU itself at this size), so two
-  // correct f32 implementations that sum in different orders can differ by
-  // more than 1e-3 from each other. Each CUDA gradient must be within 1e-3 of
-  // the f64 result, or no further from it than twice the CPU's own f32 error.
+  // Gradients are measured against the exact answer: the same network in f64 on
+  // the CPU, taking CUDA's side at every ReLU input that rounding put on the other
+  // side of 0 (net::ReluTrace). Without that, one such input (|z| ~ 2e-8 of a
+  // largest 1.8 at this size) moves a depthwise weight's gradient by ~1e-3, on the
+  // CPU's own f32 run as much as on CUDA's, and which layer it hits depends on the
+  // summation order (docs/cuda.md, "ReLU kinks"). A CUDA input on the other side
+  // beyond rounding (tie 1e-5 of that ReLU's largest input) is not followed, counted
+  // and fails the test.
   TEST_CASE("LIEDNet on CUDA matches the CPU: output, side output and every gradient" * doctest::skip(kNoGpu)) {
     Generator gen(11);
     net::LIEDNet cpu(net::preset("liednet"), gen);
@@ -52,41 +53,52 @@ TEST_SUITE("train") {
     // The side output needs H and W multiples of 8 (LIEDNet::forward checks it).
     const Tensor x = Tensor::uniform({2, 3, 72, 56}, -1, 1, gen);
     const Tensor g_out = Tensor::randn({2, 3, 72, 56}, gen);
+    net::ReluTrace cuda_relus;
+    net::ReluTrace follow{.mode = net::ReluTrace::Mode::Follow, .recorded = &cuda_relus, .tie = 1e-5};
     net::LIEDNetOutput oc = cpu.forward(x, true);
-    net::LIEDNetOutput og = gpu.forward(x.to(Device::CUDA), true);
-    net::LIEDNetOutput oe = exact.forward(x.to(DType::F64), true);
+    net::LIEDNetOutput og, oe;
+    {
+      net::ReluTraceScope scope(cuda_relus);
+      og = gpu.forward(x.to(Device::CUDA), true);
+    }
+    {
+      net::ReluTraceScope scope(follow);
+      oe = exact.forward(x.to(DType::F64), true);
+    }
+    REQUIRE(cuda_relus.calls > 0);
+    CHECK(follow.calls == cuda_relus.calls);
+    CHECK_MESSAGE(follow.contradicted == 0, follow.contradicted, " ReLU inputs on the other side of 0 beyond rounding");
     const Tensor g_side = Tensor::randn(oc.side.shape(), gen);
     const auto loss = [](const net::LIEDNetOutput& o, const Tensor& go, const Tensor& gs) {
       return ops::add(ops::sum(ops::mul(o.out, go)), ops::sum(ops::mul(o.side, gs)));
     };
     const double out_err = rel_l2(og.out, oc.out), side_err = rel_l2(og.side, oc.side);
-    loss(oc, g_out, g_side).backward();
     loss(og, g_out.to(Device::CUDA), g_side.to(Device::CUDA)).backward();
     loss(oe, g_out.to(DType::F64), g_side.to(DType::F64)).backward();
-    double worst = 0, worst_cpu = 0;
+    double worst = 0;
     std::string worst_name;
     size_t compared = 0;
     const auto pc = cpu.named_parameters(), pg = gpu.named_parameters(), pe = exact.named_parameters();
     REQUIRE(pc.size() == pg.size());
     REQUIRE(pc.size() == pe.size());
     for (size_t i = 0; i < pc.size(); ++i) {
-      const auto& [name, p] = pc[i];
+      const std::string& name = pc[i].first;
       INFO(name);
       REQUIRE(pg[i].first == name);
       REQUIRE(pe[i].first == name);
       const Tensor& q = pg[i].second;
-      REQUIRE(p.grad().defined());
       REQUIRE(q.grad().defined());
       CHECK(q.grad().device() == Device::CUDA);
       const Tensor reference = pe[i].second.grad().to(DType::F32);
-      const double e_gpu = rel_l2(q.grad(), reference), e_cpu = rel_l2(p.grad(), reference);
-      CHECK_MESSAGE(e_gpu <= std::max(1e-3, 2 * e_cpu), "CUDA ", e_gpu, ", CPU f32 ", e_cpu, " from f64");
-      if (e_gpu > worst) worst = e_gpu, worst_cpu = e_cpu, worst_name = name;
+      const double e_gpu = rel_l2(q.grad(), reference);
+      CHECK_MESSAGE(e_gpu <= 1e-3, "CUDA ", e_gpu, " from f64");
+      if (e_gpu > worst) worst = e_gpu, worst_name = name;
       ++compared;
     }
     std::printf("[cuda] LIEDNet 2x3x72x56: output rel L2 %.2e, side %.2e; worst of %zu parameter gradients against "
-                "f64 %.2e (%s; the CPU's f32 there: %.2e)\n",
-                out_err, side_err, compared, worst, worst_name.c_str(), worst_cpu);
+                "f64 %.2e (%s); %zu of %zu ReLU calls, %zu inputs taken on CUDA's side at a tie\n",
+                out_err, side_err, compared, worst, worst_name.c_str(), cuda_relus.calls, follow.calls,
+                follow.followed);
     CHECK(compared == pc.size());
     CHECK(out_err <= 1e-3);
     CHECK(side_err <= 1e-3);
@@ -105,8 +117,9 @@ TEST_SUITE("train") {
     Generator gen(12);
     net::LIEDNet model(net::preset("liednet"), gen);
     model.to(Device::CUDA);
-    const Tensor x = Tensor::uniform({2, 3, 64, 64}, -1, 1, gen).to(Device::CUDA);
-    const Tensor g_out = Tensor::randn({2, 3, 64, 64}, gen).to(Device::CUDA);
+    const int64_t batch = cuda_emulated() ? 1 : 2;  // 1 on the emulated device (docs/cuda.md): half the minutes
+    const Tensor x = Tensor::uniform({batch, 3, 64, 64}, -1, 1, gen).to(Device::CUDA);
+    const Tensor g_out = Tensor::randn({batch, 3, 64, 64}, gen).to(Device::CUDA);
     const auto run = [&] {
       model.zero_grad();
       net::LIEDNetOutput o = model.forward(x, true);
@@ -119,7 +132,8 @@ TEST_SUITE("train") {
     REQUIRE(first.size() == second.size());
     size_t differing = 0;
     for (size_t i = 0; i < first.size(); ++i) differing += first[i] != second[i];
-    std::printf("[cuda] LIEDNet 2x3x64x64 twice: %zu of %zu tensors differ\n", differing, first.size());
+    std::printf("[cuda] LIEDNet %lldx3x64x64 twice: %zu of %zu tensors differ\n", static_cast<long long>(batch), differing,
+                first.size());
     CHECK(differing == 0);
   }
 
@@ -148,8 +162,10 @@ TEST_SUITE("train") {
     nn::load_state_dict(gpu.model(), nn::state_dict(cpu.model()), true, "cpu trainer");
     Generator data(8);
     double worst = 0;
+    // Batch 2 on a GPU; 1 on the emulated device (docs/cuda.md): half the minutes.
+    const int64_t batch = cuda_emulated() ? 1 : 2;
     for (int i = 0; i < 10; ++i) {
-      const Tensor gt = Tensor::uniform({2, 3, 64, 64}, -0.8, 0.8, data);
+      const Tensor gt = Tensor::uniform({batch, 3, 64, 64}, -0.8, 0.8, data);
       const Tensor lq = ops::add_scalar(ops::scale(gt, 0.3), -0.6);
       const train::StepReport rc = cpu.step(lq, gt), rg = gpu.step(lq, gt);
       const double e = std::abs(rg.total - rc.total) / std::abs(rc.total);
