@@ -20,6 +20,12 @@ pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 
 "$BIN" version | grep -q "^cuda backend: emulated (no GPU)" || { echo "not the emulated build: skipped"; exit 77; }
+# CUDA_VISIBLE_DEVICES as on a GPU machine: the listed ordinals up to the first bad one; empty hides them all.
+for case in ":0" "0,3:2" "1,9,2:1" "2,2:1"; do
+  want=${case##*:}; got=$(CUDA_VISIBLE_DEVICES=${case%%:*} "$BIN" version | grep -o "devices: [0-9]*" | cut -d' ' -f2)
+  [ "$got" = "$want" ] && pass "CUDA_VISIBLE_DEVICES='${case%%:*}': $got device(s)" \
+    || fail "CUDA_VISIBLE_DEVICES='${case%%:*}': ${got:-no} device(s), want $want"
+done
 "$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/data" --count 4 --size 48 --seed 1 > /dev/null \
   || { echo "FAIL synth of the training data"; exit 1; }
 

@@ -127,9 +127,10 @@ bool check_guards(const char* kernel) {
     for (size_t i = 0; i < kGuard; ++i) {
       if (before[i] != kGuardByte || after[i] != kGuardByte) {
         const bool past = after[i] != kGuardByte;
+        const long long byte = past ? static_cast<long long>(a.bytes + i) : -static_cast<long long>(kGuard - i);
         fault(std::string("memcheck: kernel ") + kernel + " wrote " + (past ? "past the end" : "before the start") +
               " of the device allocation of " + std::to_string(a.bytes) + " bytes at " + hex(a.block + kGuard) +
-              " (byte " + (past ? std::to_string(a.bytes + i) : "-" + std::to_string(kGuard - i)) + ")");
+              " (byte " + std::to_string(byte) + ")");
         std::memset(a.block, kGuardByte, kGuard);  // report it once
         std::memset(a.block + kGuard + a.bytes, kGuardByte, kGuard);
         return false;
@@ -189,7 +190,9 @@ int g_thread = 0;
 uint64_t g_interval = 0, g_intervals = 0, g_block_serial = 0;
 
 std::string coords(const uint3& v) {
-  return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "(%u,%u,%u)", v.x, v.y, v.z);
+  return buf;
 }
 uint3 thread_coords(int t) {
   const unsigned bx = blockDim.x, by = blockDim.y;
@@ -558,14 +561,42 @@ cudaError_t cudaGetLastError() {
 
 cudaError_t cudaPeekAtLastError() { return state().last_error; }
 
+namespace {
+// The devices a process sees: kDeviceCount, or as the real runtime reads
+// CUDA_VISIBLE_DEVICES, the listed ordinals up to the first that is not one
+// (not a number below kDeviceCount, or repeated); set and empty: none.
+int visible_devices() {
+  static const int n = [] {
+    const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
+    if (v == nullptr) return liednet::emu::kDeviceCount;
+    std::set<long> seen;
+    for (const char* item = v;; ++item) {  // item: the start of one entry of the comma-separated list
+      char* stop = nullptr;
+      const long d = std::strtol(item, &stop, 10);
+      if (stop == item || (*stop != ',' && *stop != '\0') || d < 0 || d >= liednet::emu::kDeviceCount ||
+          !seen.insert(d).second)
+        break;
+      if (*stop == '\0') break;
+      item = stop;
+    }
+    return static_cast<int>(seen.size());
+  }();
+  return n;
+}
+}  // namespace
+
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return api_error(cudaErrorInvalidValue, "cudaGetDeviceCount: null count");
-  *count = liednet::emu::kDeviceCount;
+  *count = visible_devices();
+  if (*count == 0) {  // as the real runtime: an error code, nothing printed
+    state().last_error = cudaErrorNoDevice;
+    return cudaErrorNoDevice;
+  }
   return cudaSuccess;
 }
 
 cudaError_t cudaSetDevice(int device) {
-  if (device < 0 || device >= liednet::emu::kDeviceCount)
+  if (device < 0 || device >= visible_devices())
     return api_error(cudaErrorInvalidDevice, "cudaSetDevice(" + std::to_string(device) + "): invalid device ordinal");
   state().current_device = device;
   return cudaSuccess;
@@ -577,7 +608,7 @@ cudaError_t cudaGetDevice(int* device) {
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (!prop || device < 0 || device >= liednet::emu::kDeviceCount)
+  if (!prop || device < 0 || device >= visible_devices())
     return api_error(cudaErrorInvalidDevice, "cudaGetDeviceProperties: invalid device ordinal");
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "emulated (no GPU)");
