@@ -68,7 +68,7 @@ struct SelectiveScanParams {
   float* dD = nullptr;      // (channels)
   float* dbias = nullptr;   // (channels)
 
-  int64_t per_group() const { return channels / groups; }
+  constexpr int64_t per_group() const { return channels / groups; }
   int64_t segments() const { return batch * nseg * channels; }
   int64_t sequences() const { return batch * channels; }
 };

@@ -29,6 +29,9 @@ namespace liednet::ops::cuda::selective_scan_device {
 
 using scan_device::kLanes;
 using scan_device::kS;
+using scan_device::adjoint_step;
+using scan_device::adjoint_step_grads;
+using scan_device::state_step;
 using scan_device::softplus;
 using scan_device::softplus_grad;
 
@@ -90,7 +93,7 @@ LIEDNET_HD inline void fwd_local(const SelectiveScanParams& p, int64_t j) {
     const float dt = step(p, raw_step(p, s.seq, s.c, t));
     const float du = dt * u[t];
     sd += dt;
-    for (int q = 0; q < n; ++q) h[q] = expf(dt * A[q]) * h[q] + du * B[q * p.L + t];
+    state_step<NS>(A, n, dt, du, B + t, p.L, h, h);
   }
   for (int q = 0; q < n; ++q) p.hloc[j * n + q] = h[q];
   p.sumdelta[j] = sd;
@@ -122,11 +125,9 @@ LIEDNET_HD inline void fwd_output(const SelectiveScanParams& p, int64_t j) {
   for (int64_t t = s.t0; t < s.t1; ++t) {
     const float dt = step(p, raw_step(p, s.seq, s.c, t));
     const float du = dt * u[t];
+    state_step<NS>(A, n, dt, du, B + t, p.L, h, h);
     float acc = 0.0f;
-    for (int q = 0; q < n; ++q) {
-      h[q] = expf(dt * A[q]) * h[q] + du * B[q * p.L + t];
-      acc += C[q * p.L + t] * h[q];
-    }
+    for (int q = 0; q < n; ++q) acc += C[q * p.L + t] * h[q];
     p.y[s.seq * p.L + t] = acc + D * u[t];
   }
 }
@@ -147,7 +148,7 @@ LIEDNET_HD inline void bwd_local(const SelectiveScanParams& p, int64_t j) {
   for (int64_t t = s.t1 - 1; t >= s.t0; --t) {
     const float dt = step(p, raw_step(p, s.seq, s.c, t));
     const float gyv = gy[t];
-    for (int q = 0; q < n; ++q) g[q] = (g[q] + gyv * C[q * p.L + t]) * expf(dt * A[q]);
+    adjoint_step<NS>(A, n, dt, gyv, C + t, p.L, g);
   }
   for (int q = 0; q < n; ++q) p.outloc[j * n + q] = g[q];
 }
@@ -192,7 +193,7 @@ LIEDNET_HD inline void bwd_segment(const SelectiveScanParams& p, int64_t j) {
     p.dl[s.seq * p.L + t] = dt;
     const float du = dt * u[t];
     const float* hp = i > 0 ? hs[i - 1] : h0;
-    for (int q = 0; q < n; ++q) hs[i][q] = expf(dt * A[q]) * hp[q] + du * B[q * p.L + t];
+    state_step<NS>(A, n, dt, du, B + t, p.L, hp, hs[i]);
   }
   for (int q = 0; q < n; ++q) {
     g[q] = p.ghend[j * n + q];
@@ -205,19 +206,9 @@ LIEDNET_HD inline void bwd_segment(const SelectiveScanParams& p, int64_t j) {
     const float gyv = gy[t], uv = u[t], dt = dts[i];
     const float* hp = i > 0 ? hs[i - 1] : h0;
     dD += static_cast<double>(gyv * uv);
-    float sdt = 0.0f, su = 0.0f;
-    for (int q = 0; q < n; ++q) {
-      const float Bq = B[q * p.L + t];
-      const float a = expf(dt * A[q]);
-      g[q] += gyv * C[q * p.L + t];
-      const float ah = a * hp[q];
-      sdt += g[q] * (A[q] * ah + uv * Bq);
-      su += g[q] * Bq;
-      dA[q] += static_cast<double>(g[q] * dt * ah);
-      g[q] *= a;
-    }
-    if (p.du) p.du[s.seq * p.L + t] += gyv * D + dt * su;
-    const float dz = sdt * dsp[i];
+    const scan_device::AdjointSums sums = adjoint_step_grads<NS>(A, n, dt, uv, gyv, B + t, C + t, p.L, hp, g, dA);
+    if (p.du) p.du[s.seq * p.L + t] += gyv * D + dt * sums.su;
+    const float dz = sums.sdt * dsp[i];
     if (p.ddelta) p.ddelta[s.seq * p.L + t] += dz;
     dbias += dz;
   }
@@ -225,6 +216,12 @@ LIEDNET_HD inline void bwd_segment(const SelectiveScanParams& p, int64_t j) {
   p.part_d[j] = dD;
   p.part_bias[j] = dbias;
 }
+
+// A channel's step values for B4, from the segment's first step: dt (dl from B3), u, gy, and the state's B and C.
+struct BCSteps {
+  const float *dt, *u, *gy, *B, *C;
+  LIEDNET_HD scan_device::StateStep operator()(int q) const { return {dt[q], u[q], gy[q], B[q], C[q]}; }
+};
 
 // B4, per i = ((b*groups + g)*N + state)*nseg + seg: for every channel of group
 // g in order, recompute that state over the segment from hstart and run its
@@ -235,32 +232,13 @@ LIEDNET_HD inline void bwd_bc(const SelectiveScanParams& p, int64_t i) {
   const int64_t t0 = seg * kS, t1 = t0 + kS < p.L ? t0 + kS : p.L;
   const int len = static_cast<int>(t1 - t0);
   const int64_t row = (bg * p.N + st) * p.L;  // this state's row of B, C, dB and dC
-  float dB[kS], dC[kS], hs[kS];
+  float dB[kS], dC[kS];
   for (int q = 0; q < len; ++q) dB[q] = dC[q] = 0.0f;
   const int64_t pg = p.per_group();
   for (int64_t c = g * pg; c < (g + 1) * pg; ++c) {
     const int64_t seq = b * p.channels + c, j = (b * p.nseg + seg) * p.channels + c;
-    const float A = p.A[c * p.N + st];
-    const float* u = p.u + seq * p.L;
-    const float* gy = p.gy + seq * p.L;
-    const float* dl = p.dl + seq * p.L;
-    float h = p.hstart[j * p.N + st];
-    for (int q = 0; q < len; ++q) {
-      const int64_t t = t0 + q;
-      const float dt = dl[t];
-      const float du = dt * u[t];
-      h = expf(dt * A) * h + du * p.B[row + t];
-      hs[q] = h;
-    }
-    float gg = p.ghend[j * p.N + st];
-    for (int q = len - 1; q >= 0; --q) {
-      const int64_t t = t0 + q;
-      const float dt = dl[t], gyv = gy[t];
-      gg += gyv * p.C[row + t];
-      dC[q] += gyv * hs[q];
-      dB[q] += gg * (dt * u[t]);
-      gg *= expf(dt * A);
-    }
+    const BCSteps at{p.dl + seq * p.L + t0, p.u + seq * p.L + t0, p.gy + seq * p.L + t0, p.B + row + t0, p.C + row + t0};
+    scan_device::state_bc_segment(p.A[c * p.N + st], len, p.hstart[j * p.N + st], p.ghend[j * p.N + st], at, dB, dC);
   }
   for (int q = 0; q < len; ++q) {
     if (p.dB) p.dB[row + t0 + q] += dB[q];

@@ -29,6 +29,9 @@ namespace liednet::ops::cuda::ss2d_scan_device {
 
 using scan_device::kLanes;
 using scan_device::kS;
+using scan_device::adjoint_step;
+using scan_device::adjoint_step_grads;
+using scan_device::state_step;
 using scan_device::softplus;
 using scan_device::softplus_grad;
 
@@ -103,7 +106,7 @@ LIEDNET_HD inline void fwd_local(const SS2DScanParams& p, int64_t j) {
     const float du = delta * x[pix];
     const float* B = row + p.R;
     sd += delta;
-    for (int q = 0; q < n; ++q) h[q] = expf(delta * A[q]) * h[q] + du * B[q];
+    state_step<NS>(A, n, delta, du, B, 1, h, h);
   }
   for (int q = 0; q < n; ++q) p.hloc[j * n + q] = h[q];
   p.sumdelta[j] = sd;
@@ -138,11 +141,9 @@ LIEDNET_HD inline void fwd_output(const SS2DScanParams& p, int64_t j) {
     const float u = x[pix], du = delta * u;
     const float* B = row + p.R;
     const float* C = B + p.N;
+    state_step<NS>(A, n, delta, du, B, 1, h, h);
     float acc = 0.0f;
-    for (int q = 0; q < n; ++q) {
-      h[q] = expf(delta * A[q]) * h[q] + du * B[q];
-      acc += C[q] * h[q];
-    }
+    for (int q = 0; q < n; ++q) acc += C[q] * h[q];
     ys[pix] = acc + D * u;
   }
 }
@@ -173,7 +174,7 @@ LIEDNET_HD inline void bwd_local(const SS2DScanParams& p, int64_t j) {
     const float delta = softplus(dt_raw(p, s.kc, row));
     const float gyv = gy[pix];
     const float* C = row + p.R + p.N;
-    for (int q = 0; q < n; ++q) g[q] = (g[q] + gyv * C[q]) * expf(delta * A[q]);
+    adjoint_step<NS>(A, n, delta, gyv, C, 1, g);
   }
   for (int q = 0; q < n; ++q) p.outloc[j * n + q] = g[q];
 }
@@ -219,7 +220,7 @@ LIEDNET_HD inline void bwd_segment(const SS2DScanParams& p, int64_t j) {
     const float du = delta * x[pix];
     const float* B = row + p.R;
     const float* hp = i > 0 ? hs[i - 1] : h0;
-    for (int q = 0; q < n; ++q) hs[i][q] = expf(delta * A[q]) * hp[q] + du * B[q];
+    state_step<NS>(A, n, delta, du, B, 1, hp, hs[i]);
   }
   for (int q = 0; q < n; ++q) {
     g[q] = p.ghend[j * n + q];
@@ -237,18 +238,9 @@ LIEDNET_HD inline void bwd_segment(const SS2DScanParams& p, int64_t j) {
     const float gyv = gy[pix], u = x[pix], delta = deltas[i];
     const float* hp = i > 0 ? hs[i - 1] : h0;
     dD += static_cast<double>(gyv * u);
-    float sdt = 0.0f, su = 0.0f;
-    for (int q = 0; q < n; ++q) {
-      const float a = expf(delta * A[q]);
-      g[q] += gyv * C[q];
-      const float ah = a * hp[q];
-      sdt += g[q] * (A[q] * ah + u * B[q]);
-      su += g[q] * B[q];
-      dA[q] += static_cast<double>(g[q] * delta * ah);
-      g[q] *= a;
-    }
-    const float gzv = sdt * dsp[i];
-    if (p.du) p.du[s.seq * p.L + pix] = gyv * D + delta * su;
+    const scan_device::AdjointSums sums = adjoint_step_grads<NS>(A, n, delta, u, gyv, B, C, 1, hp, g, dA);
+    const float gzv = sums.sdt * dsp[i];
+    if (p.du) p.du[s.seq * p.L + pix] = gyv * D + delta * sums.su;
     p.gz[s.seq * p.L + pix] = gzv;
     dbias += gzv;
     for (int64_t r = 0; r < p.R; ++r) dw[r] += static_cast<double>(gzv * row[r]);
@@ -257,6 +249,19 @@ LIEDNET_HD inline void bwd_segment(const SS2DScanParams& p, int64_t j) {
   p.part_d[j] = dD;
   p.part_bias[j] = dbias;
 }
+
+// A channel's step values for B4 (direction k, state st), from step t0: dt (dl
+// from B3, by step), u and gy (at the step's pixel), the state's B and C.
+struct BCSteps {
+  const SS2DScanParams* p;
+  int64_t b, k, st, t0;
+  const float *dl, *x, *gy;
+  LIEDNET_HD scan_device::StateStep operator()(int q) const {
+    const int64_t t = t0 + q, pix = pixel(k, t, p->H, p->W);
+    const float* row = proj_row(*p, b, k, pix);
+    return {dl[t], x[pix], gy[pix], row[p->R + st], row[p->R + p->N + st]};
+  }
+};
 
 // B4, per i = ((b*4 + k)*N + state)*nseg + seg: for every channel in order,
 // recompute that state over the segment from hstart and run its adjoint from
@@ -267,31 +272,13 @@ LIEDNET_HD inline void bwd_bc(const SS2DScanParams& p, int64_t i) {
   const int64_t t0 = seg * kS, t1 = t0 + kS < p.L ? t0 + kS : p.L;
   const int len = static_cast<int>(t1 - t0);
   const int n = static_cast<int>(p.N);
-  float dB[kS], dC[kS], hs[kS];
+  float dB[kS], dC[kS];
   for (int q = 0; q < len; ++q) dB[q] = dC[q] = 0.0f;
   for (int64_t c = 0; c < p.d; ++c) {
     const int64_t kc = k * p.d + c, seq = bk * p.d + c, j = (bk * p.nseg + seg) * p.d + c;
-    const float A = -expf(p.alogs[kc * n + st]);
-    const float* x = p.x + (b * p.d + c) * p.L;
-    const float* gy = p.gy + (b * p.d + c) * p.L;
-    const float* dl = p.dl + seq * p.L;
-    float h = p.hstart[j * n + st];
-    for (int q = 0; q < len; ++q) {
-      const int64_t t = t0 + q, pix = pixel(k, t, p.H, p.W);
-      const float delta = dl[t];
-      const float du = delta * x[pix];
-      h = expf(delta * A) * h + du * proj_row(p, b, k, pix)[p.R + st];
-      hs[q] = h;
-    }
-    float g = p.ghend[j * n + st];
-    for (int q = len - 1; q >= 0; --q) {
-      const int64_t t = t0 + q, pix = pixel(k, t, p.H, p.W);
-      const float delta = dl[t], gyv = gy[pix];
-      g += gyv * proj_row(p, b, k, pix)[p.R + p.N + st];
-      dC[q] += gyv * hs[q];
-      dB[q] += g * (delta * x[pix]);
-      g *= expf(delta * A);
-    }
+    const BCSteps at{&p, b, k, st, t0, p.dl + seq * p.L, p.x + (b * p.d + c) * p.L, p.gy + (b * p.d + c) * p.L};
+    scan_device::state_bc_segment(-expf(p.alogs[kc * n + st]), len, p.hstart[j * n + st], p.ghend[j * n + st], at,
+                                  dB, dC);
   }
   for (int q = 0; q < len; ++q) {
     const int64_t pix = pixel(k, t0 + q, p.H, p.W);
