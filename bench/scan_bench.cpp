@@ -3,12 +3,18 @@
 // speed-up over the naive reference kernel measured in the same run.
 //
 // usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] [--reference-batch8] [--silu-input]
+//                   [--cpu-time]
 // The naive reference is timed at batch 1 (at batch 8 too with --reference-batch8,
 // never with --no-reference); --batch times one batch size instead of 1 and 8;
 // --silu-input times the op with SS2D's SiLU fused in (as the network runs it).
+// --cpu-time times by the process's CPU time instead of the wall clock: with
+// LIEDNET_THREADS=1 that is the one thread's CPU time, which leaves out the
+// time other processes had the core (compare kernels on a shared machine this
+// way); GF/s are then per core.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "autograd/autograd.h"
@@ -56,6 +62,22 @@ struct Timing {
   double fwd_ms, bwd_ms;
 };
 
+bool g_cpu_time = false;  // --cpu-time
+double clock_ms() { return g_cpu_time ? bench::cpu_ms() : bench::now_ms(); }
+
+// Median of `repeats` timed calls after one untimed warm-up, by clock_ms.
+double median_of(int repeats, const std::function<void()>& f) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    const double t0 = clock_ms();
+    f();
+    t.push_back(clock_ms() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk, bool silu_input, int repeats) {
   std::vector<Tensor> in;
   for (const Tensor& t : inputs) in.push_back(t.detach().set_requires_grad());
@@ -67,7 +89,7 @@ Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk,
   Generator g(2);
   Tensor gy = Tensor::randn(inputs[0].shape(), g);
   Timing t{};
-  t.fwd_ms = bench::median_ms(repeats, [&] {
+  t.fwd_ms = median_of(repeats, [&] {
     autograd::NoGradGuard no_grad;
     run();
   });
@@ -75,9 +97,9 @@ Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk,
   std::vector<double> b;
   for (int i = 0; i < repeats + 1; ++i) {
     Tensor y = run();
-    const double t0 = bench::now_ms();
+    const double t0 = clock_ms();
     y.backward(gy);
-    if (i > 0) b.push_back(bench::now_ms() - t0);
+    if (i > 0) b.push_back(clock_ms() - t0);
     for (Tensor& x : in) x.zero_grad();
   }
   std::sort(b.begin(), b.end());
@@ -99,9 +121,10 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--reference-batch8")) ref_batch8 = true;
     else if (!std::strcmp(argv[i], "--no-reference")) no_ref = true;
     else if (!std::strcmp(argv[i], "--silu-input")) silu_input = true;
+    else if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
     else {
       std::fprintf(stderr, "usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] "
-                           "[--reference-batch8] [--silu-input]\n");
+                           "[--reference-batch8] [--silu-input] [--cpu-time]\n");
       return 2;
     }
   }
@@ -111,9 +134,9 @@ int main(int argc, char** argv) {
                           {"level 1b", 128, 128, 128, 4},
                           {"level 2", 128, 64, 64, 4},
                           {"level 3", 256, 32, 32, 8}};
-  std::printf("fused 2D selective scan (f32%s), N=%lld, chunk %lld, %d threads, median of %d\n",
+  std::printf("fused 2D selective scan (f32%s), N=%lld, chunk %lld, %d threads, median of %d, %s\n",
               silu_input ? ", SiLU input" : "", static_cast<long long>(kState), static_cast<long long>(chunk),
-              num_threads(), repeats);
+              num_threads(), repeats, g_cpu_time ? "process CPU time" : "wall clock");
   std::printf("%-8s %5s %-14s %9s %9s %9s %8s %8s %12s %11s %11s\n", "level", "batch", "x", "fwd ms", "bwd ms",
               "f+b ms", "fwd GF/s", "bwd GF/s", "saved state", "naive f+b", "speed-up");
   for (const Level& lv : levels)
