@@ -3,14 +3,16 @@
 // speed-up over the naive reference kernel measured in the same run.
 //
 // usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] [--reference-batch8] [--silu-input]
-//                   [--cpu-time]
+//                   [--cpu-time] [--kernel]
 // The naive reference is timed at batch 1 (at batch 8 too with --reference-batch8,
 // never with --no-reference); --batch times one batch size instead of 1 and 8;
 // --silu-input times the op with SS2D's SiLU fused in (as the network runs it).
 // --cpu-time times by the process's CPU time instead of the wall clock: with
 // LIEDNET_THREADS=1 that is the one thread's CPU time, which leaves out the
 // time other processes had the core (compare kernels on a shared machine this
-// way); GF/s are then per core.
+// way); GF/s are then per core. --kernel times only the forward recurrence
+// (scan::forward_chunk16x8, 8 channels, 256 steps in cache, repeated) on one
+// thread by its CPU time, under the kernels' ISA, and exits.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +21,8 @@
 
 #include "autograd/autograd.h"
 #include "bench_util.h"
+#include "ops/isa.h"
+#include "ops/scan_kernel.h"
 #include "ops/ss2d_scan.h"
 #include "tensor/parallel.h"
 
@@ -106,6 +110,30 @@ Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk,
   t.bwd_ms = b[b.size() / 2];
   return t;
 }
+// --kernel: ns per 8-lane state vector and GF/s (7 FLOPs per state and step) of the forward recurrence alone.
+void time_kernel() {
+  constexpr int kL = ops::scan::kLanes;
+  const int64_t len = 256;
+  std::vector<float> bc(len * 32), u8(len * kL), dt8(len * kL), y8(len * kL), A8(16 * kL), D8(kL, 1.0f),
+      h8(16 * kL, 0.0f);
+  for (size_t i = 0; i < bc.size(); ++i) bc[i] = 0.01f * static_cast<float>(i % 17);
+  for (size_t i = 0; i < u8.size(); ++i) u8[i] = 0.1f * static_cast<float>(i % 5), dt8[i] = 0.01f + 0.001f * (i % 7);
+  for (int i = 0; i < 16 * kL; ++i) A8[i] = -static_cast<float>(1 + i / kL);
+  const int reps = 4000;
+  double best = 1e30;
+  for (int round = 0; round < 5; ++round) {
+    const double t0 = bench::cpu_ms();
+    isa::on_isa([&] {
+      for (int r = 0; r < reps; ++r)
+        ops::scan::forward_chunk16x8(len, bc.data(), 32, A8.data(), D8.data(), u8.data(), dt8.data(), h8.data(),
+                                     y8.data());
+    });
+    best = std::min(best, bench::cpu_ms() - t0);
+  }
+  const double steps = static_cast<double>(reps) * len;
+  std::printf("forward_chunk16x8 (%s, best of 5 by CPU time): %.2f ns per 8-lane state vector, %.1f GF/s\n",
+              isa::name(isa::current()), best * 1e6 / (steps * 16), steps * kL * 16 * 7 / best / 1e6);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,9 +150,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--no-reference")) no_ref = true;
     else if (!std::strcmp(argv[i], "--silu-input")) silu_input = true;
     else if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
+    else if (!std::strcmp(argv[i], "--kernel")) {
+      time_kernel();
+      return 0;
+    }
     else {
       std::fprintf(stderr, "usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] "
-                           "[--reference-batch8] [--silu-input] [--cpu-time]\n");
+                           "[--reference-batch8] [--silu-input] [--cpu-time] [--kernel]\n");
       return 2;
     }
   }

@@ -437,11 +437,15 @@ void backward_chunk16(Seq& s, int64_t t0, int64_t len, const float* A, float D, 
   float* dC0 = s.dC(t0);
   const int64_t stride = s.step_stride();
 
-  // Recompute the chunk's states and decays from h0.
+  // Recompute the chunk's states and decays from h0. A Seq whose dt_t are
+  // never negative (ss2d_scan's, after softplus) says so with a member
+  // dt_nonnegative; then dt A <= 0 and the exp needs no upper clamp.
+  constexpr bool nonpositive = requires { Seq::dt_nonnegative; };
   f32x16 h16 = load16(h0);
   for (int64_t i = 0; i < len; ++i) {
     const float dt = ws.dt[i];
-    const f32x16 a = decay_exp(dt * A16);
+    const f32x16 a = nonpositive ? f32x16{decay_exp_nonpositive(dt * A16.lo), decay_exp_nonpositive(dt * A16.hi)}
+                                 : decay_exp(dt * A16);
     h16 = a * h16 + (dt * ws.u[i]) * load16(B0 + i * stride);
     store16(&ws.a[i * 16], a);
     store16(&ws.h[i * 16], h16);

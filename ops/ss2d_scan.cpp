@@ -115,6 +115,7 @@ struct Seq {
   T* dx = nullptr;              // (L) or null (backward)
   Proj<T> part{};               // this block's partial gradient of proj, same layout (backward)
 
+  static constexpr bool dt_nonnegative = true;  // dt_t = softplus(z_t) >= 0 (scan_kernel.h)
   T u(int64_t t) const { return x[order[t]]; }
   const T* B(int64_t t) const { return proj.bc(t); }
   const T* C(int64_t t) const { return proj.bc(t) + proj.N; }
