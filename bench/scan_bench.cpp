@@ -3,16 +3,26 @@
 // speed-up over the naive reference kernel measured in the same run.
 //
 // usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] [--reference-batch8] [--silu-input]
+//                   [--cpu-time] [--kernel]
 // The naive reference is timed at batch 1 (at batch 8 too with --reference-batch8,
 // never with --no-reference); --batch times one batch size instead of 1 and 8;
 // --silu-input times the op with SS2D's SiLU fused in (as the network runs it).
+// --cpu-time times by the process's CPU time instead of the wall clock: with
+// LIEDNET_THREADS=1 that is the one thread's CPU time, which leaves out the
+// time other processes had the core (compare kernels on a shared machine this
+// way); GF/s are then per core. --kernel times only the forward recurrence
+// (scan::forward_chunk16x8, 8 channels, 256 steps in cache, repeated) on one
+// thread by its CPU time, under the kernels' ISA, and exits.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "autograd/autograd.h"
 #include "bench_util.h"
+#include "ops/isa.h"
+#include "ops/scan_kernel.h"
 #include "ops/ss2d_scan.h"
 #include "tensor/parallel.h"
 
@@ -56,6 +66,22 @@ struct Timing {
   double fwd_ms, bwd_ms;
 };
 
+bool g_cpu_time = false;  // --cpu-time
+double clock_ms() { return g_cpu_time ? bench::cpu_ms() : bench::now_ms(); }
+
+// Median of `repeats` timed calls after one untimed warm-up, by clock_ms.
+double median_of(int repeats, const std::function<void()>& f) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    const double t0 = clock_ms();
+    f();
+    t.push_back(clock_ms() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk, bool silu_input, int repeats) {
   std::vector<Tensor> in;
   for (const Tensor& t : inputs) in.push_back(t.detach().set_requires_grad());
@@ -67,7 +93,7 @@ Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk,
   Generator g(2);
   Tensor gy = Tensor::randn(inputs[0].shape(), g);
   Timing t{};
-  t.fwd_ms = bench::median_ms(repeats, [&] {
+  t.fwd_ms = median_of(repeats, [&] {
     autograd::NoGradGuard no_grad;
     run();
   });
@@ -75,14 +101,38 @@ Timing time_op(const std::vector<Tensor>& inputs, bool reference, int64_t chunk,
   std::vector<double> b;
   for (int i = 0; i < repeats + 1; ++i) {
     Tensor y = run();
-    const double t0 = bench::now_ms();
+    const double t0 = clock_ms();
     y.backward(gy);
-    if (i > 0) b.push_back(bench::now_ms() - t0);
+    if (i > 0) b.push_back(clock_ms() - t0);
     for (Tensor& x : in) x.zero_grad();
   }
   std::sort(b.begin(), b.end());
   t.bwd_ms = b[b.size() / 2];
   return t;
+}
+// --kernel: ns per 8-lane state vector and GF/s (7 FLOPs per state and step) of the forward recurrence alone.
+void time_kernel() {
+  constexpr int kL = ops::scan::kLanes;
+  const int64_t len = 256;
+  std::vector<float> bc(len * 32), u8(len * kL), dt8(len * kL), y8(len * kL), A8(16 * kL), D8(kL, 1.0f),
+      h8(16 * kL, 0.0f);
+  for (size_t i = 0; i < bc.size(); ++i) bc[i] = 0.01f * static_cast<float>(i % 17);
+  for (size_t i = 0; i < u8.size(); ++i) u8[i] = 0.1f * static_cast<float>(i % 5), dt8[i] = 0.01f + 0.001f * (i % 7);
+  for (int i = 0; i < 16 * kL; ++i) A8[i] = -static_cast<float>(1 + i / kL);
+  const int reps = 4000;
+  double best = 1e30;
+  for (int round = 0; round < 5; ++round) {
+    const double t0 = bench::cpu_ms();
+    isa::on_isa([&] {
+      for (int r = 0; r < reps; ++r)
+        ops::scan::forward_chunk16x8(len, bc.data(), 32, A8.data(), D8.data(), u8.data(), dt8.data(), h8.data(),
+                                     y8.data());
+    });
+    best = std::min(best, bench::cpu_ms() - t0);
+  }
+  const double steps = static_cast<double>(reps) * len;
+  std::printf("forward_chunk16x8 (%s, best of 5 by CPU time): %.2f ns per 8-lane state vector, %.1f GF/s\n",
+              isa::name(isa::current()), best * 1e6 / (steps * 16), steps * kL * 16 * 7 / best / 1e6);
 }
 }  // namespace
 
@@ -99,9 +149,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--reference-batch8")) ref_batch8 = true;
     else if (!std::strcmp(argv[i], "--no-reference")) no_ref = true;
     else if (!std::strcmp(argv[i], "--silu-input")) silu_input = true;
+    else if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
+    else if (!std::strcmp(argv[i], "--kernel")) {
+      time_kernel();
+      return 0;
+    }
     else {
       std::fprintf(stderr, "usage: bench_scan [--repeats R] [--chunk C] [--batch B] [--no-reference] "
-                           "[--reference-batch8] [--silu-input]\n");
+                           "[--reference-batch8] [--silu-input] [--cpu-time] [--kernel]\n");
       return 2;
     }
   }
@@ -111,9 +166,9 @@ int main(int argc, char** argv) {
                           {"level 1b", 128, 128, 128, 4},
                           {"level 2", 128, 64, 64, 4},
                           {"level 3", 256, 32, 32, 8}};
-  std::printf("fused 2D selective scan (f32%s), N=%lld, chunk %lld, %d threads, median of %d\n",
+  std::printf("fused 2D selective scan (f32%s), N=%lld, chunk %lld, %d threads, median of %d, %s\n",
               silu_input ? ", SiLU input" : "", static_cast<long long>(kState), static_cast<long long>(chunk),
-              num_threads(), repeats);
+              num_threads(), repeats, g_cpu_time ? "process CPU time" : "wall clock");
   std::printf("%-8s %5s %-14s %9s %9s %9s %8s %8s %12s %11s %11s\n", "level", "batch", "x", "fwd ms", "bwd ms",
               "f+b ms", "fwd GF/s", "bwd GF/s", "saved state", "naive f+b", "speed-up");
   for (const Level& lv : levels)

@@ -52,10 +52,73 @@ using vec::f64x4;
 using vec::load8;
 using vec::store8;
 
-// The decay a = exp(dt A): the fast exp in float (below -87 it is 0), std::exp in double.
-inline float decay_exp(float x) { return vec::fast_exp(x); }
+using vec::i32x8;
+
+// The decay a = exp(dt A) (and softplus's e^-|z|): std::exp in double; in
+// float a polynomial exp that costs 14 vector operations for 8 lanes:
+//   x clamped to [-127 ln2, 88];  k = round(x / ln2) by adding a magic number
+//   (1.5 2^23 + 127) whose low bits then hold k + 127;  r = x - k ln2 in two
+//   parts (Cody-Waite, exact without FMA);  e^r by a degree-5 near-minimax
+//   polynomial on |r| <= ln2/2 (a Chebyshev fit, 8e-8 in exact arithmetic;
+//   its constant term rounded to 1, so that exp(0) is exactly 1);
+//   2^k from the magic sum's bits shifted into the exponent field.
+// Relative error below 3e-7 for x in [-87, 88] (ops/scan_kernel_test.cpp
+// checks it against std::exp). At x <= -127 ln2 (-88.03) 2^k is the bit
+// pattern 0 and the result exactly 0; between that and -87.3 it is 0 or a
+// denormal, which the kernels flush to 0 (ops/isa.h). Above 88 it is e^88.
+namespace exp_detail {
+constexpr float kLo = -88.0296919f, kHi = 88.0f;
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kMagic = 12582912.0f + 127.0f;  // 1.5 2^23 + 127
+constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
+constexpr float kC5 = 0.008369148490856347f, kC4 = 0.04191750724961526f, kC3 = 0.16666505260408124f,
+                kC2 = 0.49998869378303396f, kC1 = 1.00000001077157f, kC0 = 1.0f;
+}  // namespace exp_detail
+
+inline float decay_exp(float x) {
+  using namespace exp_detail;
+  const float xc = x < kLo ? kLo : (x > kHi ? kHi : x);
+  const float t = xc * kLog2e + kMagic;
+  const float k = t - kMagic;
+  const float r = (xc - k * kLn2Hi) - k * kLn2Lo;
+  float p = r * kC5 + kC4;
+  p = p * r + kC3;
+  p = p * r + kC2;
+  p = p * r + kC1;
+  p = p * r + kC0;
+  return p * std::bit_cast<float>(std::bit_cast<int32_t>(t) << 23);
+}
 inline double decay_exp(double x) { return std::exp(x); }
-inline f32x8 decay_exp(f32x8 x) { return vec::fast_exp(x); }
+inline f32x8 decay_exp(f32x8 x) {
+  using namespace exp_detail;
+  const f32x8 lo = f32x8{} + kLo, hi = f32x8{} + kHi;
+  const f32x8 xc = x < lo ? lo : (x > hi ? hi : x);
+  const f32x8 t = xc * kLog2e + kMagic;
+  const f32x8 k = t - kMagic;
+  const f32x8 r = (xc - k * kLn2Hi) - k * kLn2Lo;
+  f32x8 p = r * kC5 + kC4;
+  p = p * r + kC3;
+  p = p * r + kC2;
+  p = p * r + kC1;
+  p = p * r + kC0;
+  return p * reinterpret_cast<f32x8>(reinterpret_cast<i32x8>(t) << 23);
+}
+// The same for x <= 0 only (the decays of ss2d_scan, where dt >= 0 and A < 0):
+// without the upper clamp, two operations fewer; equal to decay_exp there.
+inline f32x8 decay_exp_nonpositive(f32x8 x) {
+  using namespace exp_detail;
+  const f32x8 lo = f32x8{} + kLo;
+  const f32x8 xc = x < lo ? lo : x;
+  const f32x8 t = xc * kLog2e + kMagic;
+  const f32x8 k = t - kMagic;
+  const f32x8 r = (xc - k * kLn2Hi) - k * kLn2Lo;
+  f32x8 p = r * kC5 + kC4;
+  p = p * r + kC3;
+  p = p * r + kC2;
+  p = p * r + kC1;
+  p = p * r + kC0;
+  return p * reinterpret_cast<f32x8>(reinterpret_cast<i32x8>(t) << 23);
+}
 
 struct f32x16 {
   f32x8 lo, hi;  // states 0..7 and 8..15
@@ -260,6 +323,48 @@ void forward_chunk(Seq& s, int64_t t0, int64_t len, int n_runtime, const T* A, T
     forward_chunk_scalar<T, NS>(s, t0, len, n_runtime, A, D, u, dt, h);
 }
 
+// ---- 8 channels at once: the forward of the fused 2D scan ----
+//
+// The sequences of one direction that share B_t and C_t (the channels of
+// ss2d_scan) run 8 at a time, one channel per lane: lane l of every f32x8
+// below is channel l of the block. Per state and step that is one exp, one
+// FMA of the recurrence and one product C h for 8 channels, with no sum
+// across lanes (the sum over the states runs down the 16 per-state vectors,
+// in tree_sum's order), and the 16 states' chains are 16 independent FMA
+// chains for the core to interleave. Per lane it is forward_chunk_scalar:
+// the same terms in the same order (a multiply and an add may fuse
+// differently). Lanes past a block's last channel hold dt = u = 0 and stay 0.
+constexpr int kLanes = 8;
+
+// Steps [0, len) from the block state h8 (16 x 8, state-major: h8[n 8 + l]),
+// updated in place. bc: the B (16) then C (16) of step 0, stride floats apart
+// step to step; A8 (16 x 8) and D8 (8): the lanes' A and D; u8, dt8 (len x
+// 8): u_t and dt_t; y8 (len x 8) receives y_t.
+inline void forward_chunk16x8(int64_t len, const float* bc, int64_t stride, const float* A8, const float* D8,
+                              const float* u8, const float* dt8, float* h8, float* y8) {
+  f32x8 h[16];
+  for (int n = 0; n < 16; ++n) h[n] = load8(h8 + n * kLanes);
+  const f32x8 D = load8(D8);
+  for (int64_t i = 0; i < len; ++i) {
+    const float* B = bc + i * stride;
+    const float* C = B + 16;
+    const f32x8 dt = load8(dt8 + i * kLanes), u = load8(u8 + i * kLanes);
+    const f32x8 du = dt * u;
+    f32x8 p[8];  // C h of states n and n + 8, added: tree_sum's first level
+#pragma GCC unroll 8
+    for (int n = 0; n < 8; ++n) {
+      h[n] = decay_exp_nonpositive(dt * load8(A8 + n * kLanes)) * h[n] + du * B[n];
+      h[n + 8] = decay_exp_nonpositive(dt * load8(A8 + (n + 8) * kLanes)) * h[n + 8] + du * B[n + 8];
+      p[n] = C[n] * h[n] + C[n + 8] * h[n + 8];
+    }
+    for (int n = 0; n < 4; ++n) p[n] += p[n + 4];
+    p[0] += p[2];
+    p[1] += p[3];
+    store8(y8 + i * kLanes, (p[0] + p[1]) + D * u);
+  }
+  for (int n = 0; n < 16; ++n) store8(h8 + n * kLanes, h[n]);
+}
+
 // The adjoint over steps [t0, t0 + len): h0 is the state before the chunk, g
 // carries dL/dh backwards (in: after the chunk; out: before it). ws holds the
 // chunk's u, dt, dsp (from chunk_steps) and receives the recomputed h and a,
@@ -332,11 +437,15 @@ void backward_chunk16(Seq& s, int64_t t0, int64_t len, const float* A, float D, 
   float* dC0 = s.dC(t0);
   const int64_t stride = s.step_stride();
 
-  // Recompute the chunk's states and decays from h0.
+  // Recompute the chunk's states and decays from h0. A Seq whose dt_t are
+  // never negative (ss2d_scan's, after softplus) says so with a member
+  // dt_nonnegative; then dt A <= 0 and the exp needs no upper clamp.
+  constexpr bool nonpositive = requires { Seq::dt_nonnegative; };
   f32x16 h16 = load16(h0);
   for (int64_t i = 0; i < len; ++i) {
     const float dt = ws.dt[i];
-    const f32x16 a = decay_exp(dt * A16);
+    const f32x16 a = nonpositive ? f32x16{decay_exp_nonpositive(dt * A16.lo), decay_exp_nonpositive(dt * A16.hi)}
+                                 : decay_exp(dt * A16);
     h16 = a * h16 + (dt * ws.u[i]) * load16(B0 + i * stride);
     store16(&ws.a[i * 16], a);
     store16(&ws.h[i * 16], h16);

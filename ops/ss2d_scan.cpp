@@ -115,6 +115,7 @@ struct Seq {
   T* dx = nullptr;              // (L) or null (backward)
   Proj<T> part{};               // this block's partial gradient of proj, same layout (backward)
 
+  static constexpr bool dt_nonnegative = true;  // dt_t = softplus(z_t) >= 0 (scan_kernel.h)
   T u(int64_t t) const { return x[order[t]]; }
   const T* B(int64_t t) const { return proj.bc(t); }
   const T* C(int64_t t) const { return proj.bc(t) + proj.N; }
@@ -183,6 +184,61 @@ void project(const Dims& d, const Saved& s, const T* xa) {
   }
 }
 
+// The forward for float and 16 states: each block's 8 channels as the 8
+// lanes of scan::forward_chunk16x8. Task: a sample and a block, all four
+// directions; per chunk the channels' u_t and dt_t are gathered into lanes,
+// and y_t scattered back into the channels' planes. Called with the
+// projections computed; out zeroed.
+void forward_blocks(const Dims& d, Saved& s, const float* x, const SS2DScanOptions& opt, float* out, float* states) {
+  constexpr int kN = 16, kL = scan::kLanes;
+  static_assert(kChannelBlock == kL);
+  const int64_t L = d.L, S = d.S, chunks = (L + opt.chunk - 1) / opt.chunk;
+  const int64_t blocks = (d.channels + kChannelBlock - 1) / kChannelBlock;
+  const int32_t* order = s.order->data();
+  const float* proj = s.proj.data<float>();
+  const float* wdt = s.wdt.data<float>();
+  const float* bias = s.bias.data<float>();
+  const float* A = s.A.data<float>();
+  const float* D = s.ds.data<float>();
+  isa::parallel_for_isa(0, d.batch * blocks, 1, [&](int64_t task) {
+    const int64_t b = task / blocks, c0 = (task % blocks) * kChannelBlock, c1 = block_end(task % blocks, d.channels);
+    const int64_t chunk = std::min(opt.chunk, L);
+    scan::ChunkWorkspace<float> ws(chunk, kN);
+    // Lanes past c1 stay 0 in u8, dt8, A8, D8 and h8.
+    std::vector<float> u8(chunk * kL, 0.0f), dt8(chunk * kL, 0.0f), y8(chunk * kL);
+    float A8[kN * kL] = {}, D8[kL] = {}, h8[kN * kL];
+    for (int k = 0; k < kDirections; ++k) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t kc = k * d.channels + c;
+        for (int q = 0; q < kN; ++q) A8[q * kL + (c - c0)] = A[kc * kN + q];
+        D8[c - c0] = D[kc];
+      }
+      std::fill(h8, h8 + kN * kL, 0.0f);
+      const Proj<const float> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
+      for (int64_t j = 0; j < chunks; ++j) {
+        const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
+        for (int64_t c = c0; c < c1; ++c) {
+          const int64_t bc = b * d.channels + c, kc = k * d.channels + c, l = c - c0;
+          if (states)
+            for (int q = 0; q < kN; ++q) states[((bc * kDirections + k) * chunks + j) * kN + q] = h8[q * kL + l];
+          const Seq<float> seq{x + bc * L, pk, order + k * L};
+          chunk_inputs(seq, wdt + kc * d.R, bias[kc], t0, len, ws, false);
+          for (int64_t i = 0; i < len; ++i) {
+            u8[i * kL + l] = ws.u[i];
+            dt8[i * kL + l] = ws.dt[i];
+          }
+        }
+        scan::forward_chunk16x8(len, pk.bc(t0), 2 * kN, A8, D8, u8.data(), dt8.data(), h8, y8.data());
+        for (int64_t c = c0; c < c1; ++c) {
+          float* o = out + (b * d.channels + c) * L;
+          const int32_t* ord = order + k * L + t0;
+          for (int64_t i = 0; i < len; ++i) o[ord[i]] += y8[i * kL + (c - c0)];
+        }
+      }
+    }
+  });
+}
+
 // xa: the map scanned (x, or SiLU(x) with opt.silu_input).
 template <typename T>
 void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& opt, Tensor& y, bool keep_states) {
@@ -200,6 +256,8 @@ void fast_forward(const Dims& d, Saved& s, const T* xa, const SS2DScanOptions& o
   T* out = y.data<T>();
   y.zero_();
   const int n = static_cast<int>(d.N);
+  if constexpr (std::is_same_v<T, float>)
+    if (n == 16) return forward_blocks(d, s, xa, opt, out, states);
   scan::dispatch_state_size(n, [&]<int NS>() {
     // Task: a sample and a block of channels, all four directions. Within a
     // direction the chunk loop is outside the channel loop, so a chunk's
