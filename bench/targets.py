@@ -409,7 +409,9 @@ def main():
         scan[clock] = {"levels": levels, "calls": SCAN_CALLS, "fraction": fl / tm / 1e-3 / ref,
                        "gflops": fl / tm / 1e6, "step_ms": tm, "core_share": c.cpu_s / c.wall_s / args.threads}
         say(f"  weighted by the step's calls: {fl / tm / 1e6:.1f} GFLOP/s, {fmt_pct(fl / tm / 1e-3 / ref)} of peak, "
-            f"{tm:.0f} ms per step (this child had {fmt_pct(scan[clock]['core_share'])} of {args.threads} cores)")
+            f"{tm:.0f} ms per step (this child had {fmt_pct(scan[clock]['core_share'])} of {args.threads} cores"
+            + (f"; over that share: {fmt_pct(fl / tm / 1e-3 / ref / scan[clock]['core_share'])}" if clock == "wall"
+               else "") + ")")
     report["scan"] = scan
 
     # ---- the step's profile, op by op
@@ -512,7 +514,8 @@ def main():
         sw = scan["wall"]
         add("ss2d_scan fwd+bwd, fraction of peak", f"{sw['gflops']:.1f} GFLOP/s", pk, f"{sw['fraction']:.3f}",
             ">= 0.35", sw["fraction"] >= 0.35, "bench_scan --silu-input, batch 1, levels weighted by calls"
-            + (f"; on CPU time {fmt_pct(scan['cpu']['fraction'])} of one core's peak" if "cpu" in scan else ""))
+            + (f"; on CPU time {fmt_pct(scan['cpu']['fraction'])} of one core's peak" if "cpu" in scan else
+               f"; over the child's {fmt_pct(sw['core_share'])} share of the cores {fmt_pct(sw['fraction'] / sw['core_share'])}"))
     else:
         add("ss2d_scan fwd+bwd, fraction of peak", "not measured", pk, "-", ">= 0.35", None)
     judged = [j for j in ops if j["judged"]]
