@@ -126,7 +126,8 @@ class Child:
         return self.rc == 0
 
     def failure(self):
-        return f"{self.label} failed (exit {self.rc}): {one_line(self.stderr + chr(10) + self.stdout)}"
+        how = f"was killed by signal {-self.rc}" if self.rc < 0 and self.rc != -1 else f"failed (exit {self.rc})"
+        return f"{self.label} {how}: {one_line(self.stderr + chr(10) + self.stdout)}"
 
 
 class Bench:
