@@ -26,6 +26,15 @@ The selective scan (--scan):
            that package is importable (built from its public source, never part of
            liednet): the best scan available for the CUDA benchmark's comparison.
 
+--compile runs the chunked model under torch.compile (inductor, whose CPU
+backend generates C++ and builds it with the machine's C++ compiler), the VGG
+too; the optimizer stays eager. The scan's autograd.Function is left out of the
+graph (torch.compiler.disable: a graph break around it), since tracing it
+unrolls its 2 sqrt(L) Python steps per call into the graph, which takes far
+longer to compile than the step takes to run; everything around it (the
+projections, depthwise convolutions, norms, gates, the losses) is compiled.
+Compilation happens in the warm-up step (its time is "warmup_s"); torch >= 2.0.
+
 Each configuration runs in a fresh subprocess (so its peak RSS, from
 resource.getrusage, is its own): 1 warm-up step, then R timed steps; the
 reported value of each phase (and of the total) is the median over the R steps.
@@ -38,7 +47,7 @@ scripts/bench_venv.sh with a current PyTorch) runs the whole script under PY.
 Usage: torch_train_step.py [--threads N] [--repeats R] [--json FILE] [--device cpu|cuda]
            [--scan chunked|loop|mamba] [--forward-only] [--check] [--python PY]
            [--sizes 1x128x128,1x256x256] [--optional 8x256x256] [--max-step-s 120]
-           [--max-mem-frac 0.5]
+           [--max-mem-frac 0.5] [--compile]
 Sizes are predicted from the last size that ran normally, scaled by pixels:
 - an --optional size predicted slower than --max-step-s a step is skipped;
 - a size predicted slower than that runs 1 step without warm-up;
@@ -111,8 +120,19 @@ def build(scan, device, dtype):
     return model.to(device), ref, vgg.to(device)
 
 
+def compile_models(model, vgg):
+    """torch.compile (inductor) of the network and the VGG, the chunked scan's Function kept eager."""
+    import torch
+    if not hasattr(torch, "compile"):
+        raise RuntimeError(f"torch {torch.__version__} has no torch.compile (it came with torch 2.0)")
+    import torch_baseline
+    torch_baseline.ChunkedScan.apply = torch.compiler.disable(torch_baseline.ChunkedScan.apply)
+    return (torch.compile(model, backend="inductor", dynamic=False),
+            torch.compile(vgg, backend="inductor", dynamic=False))
+
+
 def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False, device="cpu", scan="chunked",
-            forward_only=False):
+            forward_only=False, compiled=False):
     """In the child: build, warm up, time; returns the result dict.
     recompute: wrap every VSSLocalBlock in torch.utils.checkpoint (its activations are recomputed in
     the backward pass instead of kept: less memory, one more forward pass of the blocks)."""
@@ -136,6 +156,8 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False, device=
                 m.forward = (lambda f: lambda x: torch.utils.checkpoint.checkpoint(f, x, use_reentrant=False))(
                     m.forward)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0)
+    if compiled:
+        model, vgg = compile_models(model, vgg)
     gen = torch.Generator().manual_seed(1)
     gt = torch.rand(batch, 3, h, w, generator=gen) * 2 - 1
     lq = (0.2 * (gt + 1) - 1 + 0.02 * torch.randn(batch, 3, h, w, generator=gen)).clamp(-1, 1)
@@ -192,7 +214,8 @@ def run_one(batch, h, w, threads, repeats, warmup=True, recompute=False, device=
            "samples": {**samples, "total": totals},
            "peak_rss_mib": rss_mib(), "baseline_rss_mib": baseline, "wall_s": time.time() - t0,
            "last_loss": loss, "repeats": repeats, "warmup": warmup, "recompute_blocks": recompute,
-           "device": device, "scan": scan, "mode": "inference" if forward_only else "train"}
+           "device": device, "scan": scan, "mode": "inference" if forward_only else "train",
+           "compiled": compiled}
     if cuda:
         res["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
         res["gpu"] = torch.cuda.get_device_name()
@@ -245,7 +268,8 @@ def plan(last, size, optional, max_step_s, mem_cap_mib):
     return out
 
 
-def child_command(size, threads, repeats, device, scan, forward_only, warmup, recompute, as_limit_mib):
+def child_command(size, threads, repeats, device, scan, forward_only, warmup, recompute, as_limit_mib,
+                  compiled=False):
     """The command line of one child run (one size in a fresh process) under this interpreter."""
     b, h, w = size
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--child", f"{b}x{h}x{w}", "--threads",
@@ -255,6 +279,7 @@ def child_command(size, threads, repeats, device, scan, forward_only, warmup, re
     cmd += ["--forward-only"] if forward_only else []
     cmd += ["--no-warmup"] if not warmup else []
     cmd += ["--recompute"] if recompute else []
+    cmd += ["--compile"] if compiled else []
     return cmd
 
 
@@ -306,6 +331,8 @@ def main():
                     help="chunked (default): bench/torch_baseline.py; loop: liednet_ref's plain loop; "
                          "mamba: mamba_ssm's CUDA selective_scan_fn (needs --device cuda and the package)")
     ap.add_argument("--forward-only", action="store_true", help="time inference (no grad) instead of a step")
+    ap.add_argument("--compile", action="store_true",
+                    help="run under torch.compile (inductor; the chunked scan's Function stays eager)")
     ap.add_argument("--check", action="store_true",
                     help="only check the chunked scan against the plain loop (f64); exit 1 if it fails")
     ap.add_argument("--python", default=os.environ.get("LIEDNET_BENCH_PYTHON"),
@@ -323,7 +350,7 @@ def main():
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
         b, h, w = map(int, args.child.split("x"))
         print(json.dumps(run_one(b, h, w, args.threads, args.repeats, not args.no_warmup, args.recompute,
-                                 args.device, args.scan, args.forward_only)))
+                                 args.device, args.scan, args.forward_only, args.compile)))
         return
 
     import torch
@@ -367,7 +394,7 @@ def main():
             repeats = 1 if p["repeats_1"] else args.repeats
             print(f"running {b}x{h}x{w} ({entry.get('note', f'{repeats} steps after 1 warm-up')}) ...", flush=True)
             cmd = child_command(size, args.threads, repeats, args.device, args.scan, args.forward_only,
-                                not p["repeats_1"], p["recompute"], mem_cap + 4096)
+                                not p["repeats_1"], p["recompute"], mem_cap + 4096, args.compile)
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 entry["skipped"] = f"child failed (rc {r.returncode}): {r.stderr.strip()[-300:]}"

@@ -11,9 +11,11 @@
 // network's forward (input and weight gradients) plus 1x the VGG forward on the
 // two predictions (input gradient only: its weights are fixed; the VGG on the
 // two targets runs without a graph), i.e. half the loss's forward.
-// --json FILE writes the figures for bench/targets.py.
+// --json FILE writes the figures for bench/targets.py (with each step's process CPU time, cpu_s).
 //   usage: bench_train [--repeats R] [--torch-json FILE] [--sizes B:H:W,...] [--no-perceptual]
 //                      [--device cpu|cuda] [--tf32] [--json FILE]
+#include <time.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -35,6 +37,13 @@
 using namespace liednet;
 
 namespace {
+// CPU time of the whole process (every thread), seconds: with the wall time it shows how much of the
+// step the machine's other users took (a shared machine), in the "cpu_s" JSON field.
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 struct Split {
   double forward = 0, losses = 0, backward = 0, optim = 0;
   double total() const { return forward + losses + backward + optim; }
@@ -160,7 +169,9 @@ int main(int argc, char** argv) {
     const auto [net_flops, loss_flops] = count_forward_flops(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt);
     profiler::reset();  // LIEDNET_PROFILE=1: count the timed steps only
     std::vector<Split> runs;
+    const double cpu0 = process_cpu_s();
     for (int r = 0; r < repeats; ++r) runs.push_back(time_step(model, perceptual ? &vgg : nullptr, adam, cfg, lq, gt));
+    const double cpu_per_step = (process_cpu_s() - cpu0) / repeats;
     std::sort(runs.begin(), runs.end(), [](const Split& a, const Split& b) { return a.total() < b.total(); });
     const Split s = runs[runs.size() / 2];
     const double step_flops = 3 * net_flops + 1.5 * loss_flops;
@@ -170,7 +181,8 @@ int main(int argc, char** argv) {
                             {"losses_s", s.losses / 1e3}, {"backward_s", s.backward / 1e3},
                             {"optimizer_s", s.optim / 1e3}, {"total_s", s.total() / 1e3}, {"samples_total_s", totals},
                             {"network_forward_flops", net_flops}, {"loss_forward_flops", loss_flops},
-                            {"step_flops", step_flops}, {"peak_rss_mib", bench::peak_rss_mib()}});
+                            {"step_flops", step_flops}, {"cpu_s", cpu_per_step},
+                            {"peak_rss_mib", bench::peak_rss_mib()}});
     char name[32], torch_col[32] = "-", ratio_col[32] = "-";
     std::snprintf(name, sizeof name, "%lldx3x%lldx%lld", (long long)B, (long long)H, (long long)W);
     // bench/torch_train_step.py's JSON: configs[] with batch, height, width, total_s.
