@@ -62,9 +62,11 @@ void branches_forward(const Dims& d, const T* pin1, const T* w1, const T* w2, T*
 
 // ---- forward and backward -------------------------------------------------------
 
-// The tensors the backward reads (detached): x, project_in1(x), project_in2(x), f, and the weights.
+// The tensors the backward reads (detached): x, f and the weights. project_in1(x) (2h channels) and
+// project_in2(x) (h) are recomputed from x in the backward (the same GEMMs, so the same values): keeping
+// them held 3h of the C + 4h channels per pixel the op kept for every block until its backward.
 struct Saved {
-  Tensor x, pin1, pin2, f;
+  Tensor x, f;
   DgdffnWeights w;
 };
 
@@ -77,29 +79,31 @@ template <typename T>
 Tensor forward(const Dims& d, const Tensor& x, const DgdffnWeights& w, Saved* saved) {
   const int64_t N = d.n, C = d.c, h = d.hidden, P = d.p();
   const DType dt = x.dtype();
-  Tensor pin1 = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
-  Tensor pin2 = Tensor::empty({N, h, d.h, d.w}, dt);      // (N, h, H, W)
-  Tensor f = Tensor::empty({N, h, d.h, d.w}, dt);         // (N, h, H, W)
+  Tensor f = Tensor::empty({N, h, d.h, d.w}, dt);  // (N, h, H, W)
   Tensor out = Tensor::empty({N, C, d.h, d.w}, dt);
-  pointwise_forward(ptr<T>(w.project_in1), ptr<T>(x), pin1.data<T>(), N, 2 * h, C, P);
   {
-    Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W), dropped at once
+    Tensor pin1 = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
+    pointwise_forward(ptr<T>(w.project_in1), ptr<T>(x), pin1.data<T>(), N, 2 * h, C, P);
+    Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
     branches_forward(d, ptr<T>(pin1), ptr<T>(w.dwconv1), ptr<T>(w.dwconv2), cat.data<T>());
+    pin1 = Tensor();
     pointwise_forward(ptr<T>(w.fusion), ptr<T>(cat), f.data<T>(), N, h, 2 * h, P);
   }
-  pointwise_forward(ptr<T>(w.project_in2), ptr<T>(x), pin2.data<T>(), N, h, C, P);
   {
+    Tensor pin2 = Tensor::empty({N, h, d.h, d.w}, dt);  // (N, h, H, W)
+    pointwise_forward(ptr<T>(w.project_in2), ptr<T>(x), pin2.data<T>(), N, h, C, P);
     Tensor m = Tensor::empty({N, h, d.h, d.w}, dt);  // g, then the gate GELU(g) * f in place
     T* mp = m.data<T>();
     depthwise::forward(depthwise::same_size(N, h, d.h, d.w, d.k3, h), ptr<T>(pin2), ptr<T>(w.dwconv3),
                        (const T*)nullptr, mp);
+    pin2 = Tensor();
     const T* fp = ptr<T>(f);
     isa::parallel_chunks_isa(N * h * P, kChunk, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(mp[i]) * fp[i];
     });
     pointwise_forward(ptr<T>(w.project_out), ptr<T>(m), out.data<T>(), N, C, h, P);
   }
-  if (saved) *saved = {x.detach(), pin1, pin2, f, w};
+  if (saved) *saved = {x.detach(), f, w};
   return out;
 }
 
@@ -120,13 +124,15 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
   const bool need_dpin2 = dx || dw_in2 || dw_dw3;             // through the gate branch
   const bool need_df = need_dpin1 || dw_fus;
 
-  // The gate: recompute g = dwconv3(pin2) and m = GELU(g) * f.
+  // The gate: recompute pin2 = project_in2(x), g = dwconv3(pin2) and m = GELU(g) * f.
+  Tensor pin2 = Tensor::empty({N, h, d.h, d.w}, dt);  // (N, h, H, W)
+  pointwise_forward(ptr<T>(s.w.project_in2), x, pin2.data<T>(), N, h, C, P);
   Tensor g = Tensor::empty({N, h, d.h, d.w}, dt);   // g, then its gradient in place
   Tensor m = Tensor::empty({N, h, d.h, d.w}, dt);   // m, then its gradient in place
   T* gp = g.data<T>();
   T* mp = m.data<T>();
   const depthwise::Shape shape3 = depthwise::same_size(N, h, d.h, d.w, d.k3, h);
-  depthwise::forward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
+  depthwise::forward(shape3, ptr<T>(pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
   if (dw_out) {
     isa::parallel_chunks_isa(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(gp[i]) * f[i];
@@ -148,17 +154,22 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
   m = Tensor();
   if (need_dpin2) {
     Tensor dpin2 = Tensor::zeros({N, h, d.h, d.w}, dt);  // (N, h, H, W)
-    depthwise::backward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), gp, dpin2.data<T>(), dw_dw3);
+    depthwise::backward(shape3, ptr<T>(pin2), ptr<T>(s.w.dwconv3), gp, dpin2.data<T>(), dw_dw3);
+    pin2 = Tensor();
     if (dw_in2) pointwise_dw(ptr<T>(dpin2), x, dw_in2, N, h, C, P);
     if (dx) pointwise_dx(ptr<T>(s.w.project_in2), ptr<T>(dpin2), dx, T(1), N, h, C, P);
   }
+  pin2 = Tensor();
   g = Tensor();
   if (!need_df) return;
 
-  // The ReLU branches: recompute cat, then back through fusion, the mask and the depthwise convolutions.
+  // The ReLU branches: recompute pin1 = project_in1(x) and cat, then back through fusion, the mask and the
+  // depthwise convolutions.
+  Tensor pin1 = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
+  pointwise_forward(ptr<T>(s.w.project_in1), x, pin1.data<T>(), N, 2 * h, C, P);
   Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
   T* cp = cat.data<T>();
-  branches_forward(d, ptr<T>(s.pin1), ptr<T>(s.w.dwconv1), ptr<T>(s.w.dwconv2), cp);
+  branches_forward(d, ptr<T>(pin1), ptr<T>(s.w.dwconv1), ptr<T>(s.w.dwconv2), cp);
   if (dw_fus) pointwise_dw(dfp, cp, dw_fus, N, h, 2 * h, P);
   if (!need_dpin1) return;
   Tensor dcat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
@@ -172,11 +183,12 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
   cat = Tensor();
   Tensor dpin1 = Tensor::zeros({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
   T* dp1 = dpin1.data<T>();
-  const T* pin1 = ptr<T>(s.pin1);
-  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k1, 2 * h), pin1, ptr<T>(s.w.dwconv1), dcp, dp1, dw_dw1);
-  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k2, 2 * h), pin1 + hp, ptr<T>(s.w.dwconv2), dcp + hp,
+  const T* p1 = ptr<T>(pin1);
+  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k1, 2 * h), p1, ptr<T>(s.w.dwconv1), dcp, dp1, dw_dw1);
+  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k2, 2 * h), p1 + hp, ptr<T>(s.w.dwconv2), dcp + hp,
                       dp1 + hp, dw_dw2);
   dcat = Tensor();
+  pin1 = Tensor();
   if (dw_in1) pointwise_dw(dp1, x, dw_in1, N, 2 * h, C, P);
   if (dx) pointwise_dx(ptr<T>(s.w.project_in1), dp1, dx, T(1), N, 2 * h, C, P);
 }
