@@ -102,13 +102,17 @@ int main(int argc, char** argv) {
   net::VGG19Features vgg(gen);
   nn::Adam adam(model, {});
   const net::LossConfig cfg;
-  std::printf("%-14s %16s %16s %16s\n", "batch", "held MiB", "peak MiB", "fixed MiB");
+  std::printf("%-14s %9s %9s %9s %9s %9s %9s\n", "batch", "held MiB", "peak MiB", "forward", "losses", "backward",
+              "fixed MiB");
   for (auto [B, H, W] : sizes) {
     Tensor lq = Tensor::uniform({B, 3, H, W}, -1, 1, gen), gt = Tensor::uniform({B, 3, H, W}, -1, 1, gen);
     const double mib = 1048576.0, fixed = host_bytes_in_use() / mib;
     reset_host_bytes_peak();
     net::LIEDNetOutput out = model.forward(lq, true);
+    const double fwd_peak = host_bytes_peak() / mib - fixed;
+    reset_host_bytes_peak();
     net::LossTerms terms = net::compute_loss(out, gt, &vgg, cfg);
+    const double loss_peak = host_bytes_peak() / mib - fixed;
     out = {};
     const double held = host_bytes_in_use() / mib - fixed;
     if (by_op) {
@@ -116,6 +120,7 @@ int main(int argc, char** argv) {
       print_by_op(terms.total);
       continue;
     }
+    reset_host_bytes_peak();
     terms.total.backward();
     if (digest) {
       uint64_t hash = 1469598103934665603ull;  // FNV-1a over the loss's and the gradients' bytes
@@ -129,11 +134,15 @@ int main(int argc, char** argv) {
       std::printf("digest %016llx (loss %.9g)\n", static_cast<unsigned long long>(hash), loss);
     }
     adam.step(1e-4);
+    const double bwd_peak = host_bytes_peak() / mib - fixed;  // the backward's and Adam's
     const std::string name = std::to_string(B) + "x3x" + std::to_string(H) + "x" + std::to_string(W);
-    std::printf("%-14s %16.0f %16.0f %16.0f\n", name.c_str(), held, host_bytes_peak() / mib - fixed, fixed);
+    const double peak = std::max({fwd_peak, loss_peak, bwd_peak});
+    std::printf("%-14s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f\n", name.c_str(), held, peak, fwd_peak, loss_peak, bwd_peak,
+                fixed);
     adam.zero_grad();
   }
   std::printf("held: kept by the graph for the backward after the forward and the losses; peak: the most tensor\n"
-              "storage alive during the step; both above the fixed weights, VGG19, Adam's moments and the inputs.\n");
+              "storage alive during the step, and during its forward, losses and backward; all above the fixed\n"
+              "weights, VGG19, Adam's moments and the inputs.\n");
   return 0;
 }
