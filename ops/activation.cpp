@@ -1,6 +1,9 @@
 #include "ops/activation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
@@ -48,7 +51,38 @@ void accumulate_grad(T* gx, const T* g, const T* s, int64_t n, F df) {
   });
 }
 
-enum class Saved { Input, Output };
+// Input/Output: the op keeps that tensor for its backward. Positive: the
+// derivative depends only on whether the output is > 0 (ReLU), so on the CPU
+// the op keeps one bit per element instead of the output (32x less; the same
+// 1 or 0 multiplies the gradient). On the GPU it keeps the output.
+enum class Saved { Input, Output, Positive };
+
+// Bit i % 64 of word i / 64 is y[i] > 0, over n elements.
+template <typename T>
+void positive_bits(uint64_t* bits, const T* y, int64_t n) {
+  const int64_t words = (n + 63) / 64;
+  isa::parallel_chunks_isa(words, kChunk / 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t w = lo; w < hi; ++w) {
+      const int64_t base = w * 64, m = std::min<int64_t>(64, n - base);
+      uint64_t b = 0;
+      for (int64_t j = 0; j < m; ++j) b |= static_cast<uint64_t>(y[base + j] > T(0)) << j;
+      bits[w] = b;
+    }
+  });
+}
+
+// gx[i] += g[i] * (bit i ? 1 : 0), as accumulate_grad with ReLU's derivative of the output.
+template <typename T>
+void accumulate_grad_positive(T* gx, const T* g, const uint64_t* bits, int64_t n) {
+  const int64_t words = (n + 63) / 64;
+  isa::parallel_chunks_isa(words, kChunk / 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t w = lo; w < hi; ++w) {
+      const int64_t base = w * 64, m = std::min<int64_t>(64, n - base);
+      const uint64_t b = bits[w];
+      for (int64_t j = 0; j < m; ++j) gx[base + j] += g[base + j] * (((b >> j) & 1) ? T(1) : T(0));
+    }
+  });
+}
 
 // A pointwise op y = f(x) whose derivative is df(x) (Saved::Input) or, for ops
 // whose derivative is cheaper from the output, df(y) (Saved::Output).
@@ -65,6 +99,18 @@ Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation 
   else
     LIEDNET_DISPATCH(x.dtype(), T, map1<T>(out.data<T>(), x.data<T>(), x.numel(), [&](T v) { return f(v); }));
   if (autograd::needs_grad({&x})) {
+    if (saved == Saved::Positive && x.device() == Device::CPU) {
+      const int64_t n = x.numel();
+      std::shared_ptr<Storage> bits = Storage::allocate(static_cast<size_t>((n + 63) / 64) * sizeof(uint64_t), Device::CPU);
+      auto* b = static_cast<uint64_t*>(bits->data());
+      LIEDNET_DISPATCH(x.dtype(), T, positive_bits<T>(b, out.data<T>(), n));
+      autograd::record(out, op, {x}, [bits, n](const Tensor& g, std::vector<Tensor>& gi) {
+        LIEDNET_DISPATCH(g.dtype(), T,
+                         accumulate_grad_positive<T>(gi[0].data<T>(), g.data<T>(),
+                                                     static_cast<const uint64_t*>(bits->data()), n));
+      });
+      return out;
+    }
     Tensor s = saved == Saved::Input ? x.detach() : out.detach();
     autograd::record(out, op, {x}, [s, df, op, act](const Tensor& g, std::vector<Tensor>& gi) {
       if (on_cuda(op, g)) {
@@ -84,7 +130,7 @@ Tensor pointwise(const char* op, const Tensor& x, Saved saved, cuda::Activation 
 Tensor relu(const Tensor& x) {
   // !(v <= 0) rather than v > 0 so that NaN passes through, as in torch.
   return pointwise(
-      "relu", x, Saved::Output, cuda::Activation::Relu, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); },
+      "relu", x, Saved::Positive, cuda::Activation::Relu, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); },
       [](auto y) { return y > 0 ? decltype(y)(1) : decltype(y)(0); });
 }
 

@@ -163,8 +163,10 @@ T dot(const T* a, const T* b, int64_t n) {
 
 // One channel per task, samples in order: dw[c] is summed by one thread in a
 // fixed order. Row partial sums go into a double accumulator per tap.
+// With dw_acc, the weight gradient's double sums go on in dw_acc (c, kh*kw) and
+// are not rounded into dw: calls over consecutive samples then sum exactly as one.
 template <typename T>
-void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* dx, T* dw) {
+void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* dx, T* dw, double* dw_acc = nullptr) {
   const int64_t taps = depthwise::taps(g), pin = g.h * g.w, pout = g.oh * g.ow;
   const bool fixed = depthwise::fixed(g);
   const std::vector<Span> spans = column_spans(g);
@@ -172,9 +174,12 @@ void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* d
   // correlation of it with the flipped kernel.
   const int64_t xh = g.h + 2 * g.pad, xw = g.w + 2 * g.pad;
   const int64_t gh = g.h + g.kh - 1, gw = g.w + g.kw - 1;
+  const bool want_dw = dw || dw_acc;
+  T* const dw_out = dw_acc ? nullptr : dw;  // with dw_acc, the sums stay there
   isa::parallel_for_isa(0, g.c, grain_for(g.n * pout * taps), [&](int64_t c) {
     const T* wc = w ? w + c * taps : nullptr;
-    std::vector<double> acc(dw ? taps : 0, 0.0);  // (kh*kw)
+    std::vector<double> own(dw_out ? taps : 0, 0.0);  // (kh*kw)
+    double* acc = dw_acc ? dw_acc + c * taps : own.data();
     T* xpad = fixed ? scratch<T>(xh * xw + gh * gw + taps * g.ow) : nullptr;  // (H + 2p, W + 2p)
     T* gpad = fixed ? xpad + xh * xw : nullptr;                               // (H + kh - 1, W + kw - 1)
     T* sums = fixed ? gpad + gh * gw : nullptr;                               // (kh*kw, OW)
@@ -189,7 +194,7 @@ void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* d
           pad_plane(gp, g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, gpad, gh, gw);
           correlate_fixed<T, true>(g, gpad, gw, flipped, T(0), dx + plane * pin, g.h, g.w);
         }
-        if (dw) {
+        if (want_dw) {
           pad_plane(xp, g.h, g.w, g.pad, g.pad, xpad, xh, xw);
           std::fill(sums, sums + taps * g.ow, T(0));
           if (g.kh == 3) tap_sums_plane<T, 3, 3>(gp, xpad, xw, sums, g.oh, g.ow);
@@ -221,7 +226,7 @@ void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* d
                 for (int64_t ow = sp.lo; ow < sp.hi; ++ow) drow[ow * g.stride + shift] += wv * grow[ow];
               }
             }
-            if (dw) {
+            if (want_dw) {
               const T* xrow = xp + ih * g.w;
               if (g.stride == 1) {
                 acc[i * g.kw + j] += dot(grow + sp.lo, xrow + sp.lo + shift, sp.hi - sp.lo);
@@ -235,8 +240,8 @@ void backward_planes(const Shape& g, const T* x, const T* w, const T* gout, T* d
         }
       }
     }
-    if (dw)
-      for (int64_t t = 0; t < taps; ++t) dw[c * taps + t] += static_cast<T>(acc[t]);
+    if (dw_out)
+      for (int64_t t = 0; t < taps; ++t) dw_out[c * taps + t] += static_cast<T>(acc[t]);
   });
 }
 
@@ -266,9 +271,23 @@ void backward(const Shape& s, const T* x, const T* w, const T* gout, T* dx, T* d
   if (dx || dw) backward_planes(s, x, w, gout, dx, dw);
 }
 
+template <typename T>
+void backward_sums(const Shape& s, const T* x, const T* w, const T* gout, T* dx, double* dw_acc) {
+  if (dx || dw_acc) backward_planes(s, x, w, gout, dx, static_cast<T*>(nullptr), dw_acc);
+}
+
+template <typename T>
+void add_sums(T* dw, const double* dw_acc, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dw[i] += static_cast<T>(dw_acc[i]);
+}
+
 template void forward<float>(const Shape&, const float*, const float*, const float*, float*, bool);
 template void forward<double>(const Shape&, const double*, const double*, const double*, double*, bool);
 template void backward<float>(const Shape&, const float*, const float*, const float*, float*, float*);
 template void backward<double>(const Shape&, const double*, const double*, const double*, double*, double*);
+template void backward_sums<float>(const Shape&, const float*, const float*, const float*, float*, double*);
+template void backward_sums<double>(const Shape&, const double*, const double*, const double*, double*, double*);
+template void add_sums<float>(float*, const double*, int64_t);
+template void add_sums<double>(double*, const double*, int64_t);
 
 }  // namespace liednet::ops::depthwise

@@ -40,4 +40,14 @@ void forward(const Shape& s, const T* x, const T* w, const T* b, T* out, bool re
 template <typename T>
 void backward(const Shape& s, const T* x, const T* w, const T* gout, T* dx, T* dw);
 
+// As backward, but the weight gradient's per-channel double sums are added to
+// dw_acc (c, kh*kw) instead of being rounded and added to a dw: calls on
+// consecutive samples, then add_sums(dw, dw_acc), give the same bits as one
+// backward over all of them (a caller can go through a batch sample by sample).
+template <typename T>
+void backward_sums(const Shape& s, const T* x, const T* w, const T* gout, T* dx, double* dw_acc);
+// dw[i] += dw_acc[i] rounded to T, for i < count.
+template <typename T>
+void add_sums(T* dw, const double* dw_acc, int64_t count);
+
 }  // namespace liednet::ops::depthwise

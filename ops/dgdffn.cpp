@@ -62,9 +62,11 @@ void branches_forward(const Dims& d, const T* pin1, const T* w1, const T* w2, T*
 
 // ---- forward and backward -------------------------------------------------------
 
-// The tensors the backward reads (detached): x, project_in1(x), project_in2(x), f, and the weights.
+// The tensors the backward reads (detached): x, f and the weights. project_in1(x) (2h channels) and
+// project_in2(x) (h) are recomputed from x in the backward (the same GEMMs, so the same values): keeping
+// them held 3h of the C + 4h channels per pixel the op kept for every block until its backward.
 struct Saved {
-  Tensor x, pin1, pin2, f;
+  Tensor x, f;
   DgdffnWeights w;
 };
 
@@ -73,112 +75,147 @@ const T* ptr(const Tensor& t) {
   return t.data<T>();
 }
 
+// One sample at a time: the hidden-width temporaries are one sample's (f is kept
+// for the batch only when the backward needs it).
 template <typename T>
 Tensor forward(const Dims& d, const Tensor& x, const DgdffnWeights& w, Saved* saved) {
-  const int64_t N = d.n, C = d.c, h = d.hidden, P = d.p();
+  const int64_t N = d.n, C = d.c, h = d.hidden, P = d.p(), hp = h * P;
   const DType dt = x.dtype();
-  Tensor pin1 = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
-  Tensor pin2 = Tensor::empty({N, h, d.h, d.w}, dt);      // (N, h, H, W)
-  Tensor f = Tensor::empty({N, h, d.h, d.w}, dt);         // (N, h, H, W)
+  Tensor f = Tensor::empty({saved ? N : 1, h, d.h, d.w}, dt);  // (N, h, H, W), or one sample's
   Tensor out = Tensor::empty({N, C, d.h, d.w}, dt);
-  pointwise_forward(ptr<T>(w.project_in1), ptr<T>(x), pin1.data<T>(), N, 2 * h, C, P);
-  {
-    Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W), dropped at once
-    branches_forward(d, ptr<T>(pin1), ptr<T>(w.dwconv1), ptr<T>(w.dwconv2), cat.data<T>());
-    pointwise_forward(ptr<T>(w.fusion), ptr<T>(cat), f.data<T>(), N, h, 2 * h, P);
-  }
-  pointwise_forward(ptr<T>(w.project_in2), ptr<T>(x), pin2.data<T>(), N, h, C, P);
-  {
-    Tensor m = Tensor::empty({N, h, d.h, d.w}, dt);  // g, then the gate GELU(g) * f in place
+  Dims one = d;
+  one.n = 1;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xn = ptr<T>(x) + n * C * P;
+    T* fn = f.data<T>() + (saved ? n * hp : 0);
+    {
+      Tensor pin1 = Tensor::empty({1, 2 * h, d.h, d.w}, dt);  // (1, 2h, H, W)
+      pointwise_forward(ptr<T>(w.project_in1), xn, pin1.data<T>(), 1, 2 * h, C, P);
+      Tensor cat = Tensor::empty({1, 2 * h, d.h, d.w}, dt);  // (1, 2h, H, W)
+      branches_forward(one, ptr<T>(pin1), ptr<T>(w.dwconv1), ptr<T>(w.dwconv2), cat.data<T>());
+      pin1 = Tensor();
+      pointwise_forward(ptr<T>(w.fusion), ptr<T>(cat), fn, 1, h, 2 * h, P);
+    }
+    Tensor pin2 = Tensor::empty({1, h, d.h, d.w}, dt);  // (1, h, H, W)
+    pointwise_forward(ptr<T>(w.project_in2), xn, pin2.data<T>(), 1, h, C, P);
+    Tensor m = Tensor::empty({1, h, d.h, d.w}, dt);  // g, then the gate GELU(g) * f in place
     T* mp = m.data<T>();
-    depthwise::forward(depthwise::same_size(N, h, d.h, d.w, d.k3, h), ptr<T>(pin2), ptr<T>(w.dwconv3),
+    depthwise::forward(depthwise::same_size(1, h, d.h, d.w, d.k3, h), ptr<T>(pin2), ptr<T>(w.dwconv3),
                        (const T*)nullptr, mp);
-    const T* fp = ptr<T>(f);
-    isa::parallel_chunks_isa(N * h * P, kChunk, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(mp[i]) * fp[i];
+    pin2 = Tensor();
+    isa::parallel_chunks_isa(hp, kChunk, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(mp[i]) * fn[i];
     });
-    pointwise_forward(ptr<T>(w.project_out), ptr<T>(m), out.data<T>(), N, C, h, P);
+    pointwise_forward(ptr<T>(w.project_out), ptr<T>(m), out.data<T>() + n * C * P, 1, C, h, P);
   }
-  if (saved) *saved = {x.detach(), pin1, pin2, f, w};
+  if (saved) *saved = {x.detach(), f, w};
   return out;
 }
 
 // gi: x, project_in1, project_in2, dwconv1, dwconv2, dwconv3, fusion, project_out;
 // each defined exactly when it needs a gradient, and added into.
+// One sample at a time, so that what it recomputes and the hidden-width
+// gradients are held for one sample, not the batch (about 7h channels of one
+// sample at most). The sums come out as over the whole batch: every weight
+// gradient is added sample by sample in order (the GEMMs did that already) and
+// the depthwise ones keep their double sums across samples (backward_sums).
 template <typename T>
 void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Tensor>& gi) {
   const int64_t N = d.n, C = d.c, h = d.hidden, P = d.p(), hp = h * P;
   const DType dt = gout.dtype();
   auto out_ptr = [&](int i) { return gi[i].defined() ? gi[i].data<T>() : nullptr; };
-  T* dx = out_ptr(0);
+  T* const dx_all = out_ptr(0);
   T *dw_in1 = out_ptr(1), *dw_in2 = out_ptr(2), *dw_dw1 = out_ptr(3), *dw_dw2 = out_ptr(4), *dw_dw3 = out_ptr(5);
   T *dw_fus = out_ptr(6), *dw_out = out_ptr(7);
-  const T* go = gout.data<T>();
-  const T* x = ptr<T>(s.x);
-  const T* f = ptr<T>(s.f);
-  const bool need_dpin1 = dx || dw_in1 || dw_dw1 || dw_dw2;  // through the ReLU branches
-  const bool need_dpin2 = dx || dw_in2 || dw_dw3;             // through the gate branch
+  const bool need_dpin1 = dx_all || dw_in1 || dw_dw1 || dw_dw2;  // through the ReLU branches
+  const bool need_dpin2 = dx_all || dw_in2 || dw_dw3;             // through the gate branch
   const bool need_df = need_dpin1 || dw_fus;
+  // The depthwise weight gradients' double sums over the batch, (h, k*k) each.
+  std::vector<double> acc1(dw_dw1 ? h * d.k1 * d.k1 : 0, 0.0), acc2(dw_dw2 ? h * d.k2 * d.k2 : 0, 0.0),
+      acc3(dw_dw3 ? h * d.k3 * d.k3 : 0, 0.0);
+  const depthwise::Shape shape3 = depthwise::same_size(1, h, d.h, d.w, d.k3, h);
+  const depthwise::Shape shape1 = depthwise::same_size(1, h, d.h, d.w, d.k1, 2 * h);
+  const depthwise::Shape shape2 = depthwise::same_size(1, h, d.h, d.w, d.k2, 2 * h);
+  Dims one = d;
+  one.n = 1;
 
-  // The gate: recompute g = dwconv3(pin2) and m = GELU(g) * f.
-  Tensor g = Tensor::empty({N, h, d.h, d.w}, dt);   // g, then its gradient in place
-  Tensor m = Tensor::empty({N, h, d.h, d.w}, dt);   // m, then its gradient in place
-  T* gp = g.data<T>();
-  T* mp = m.data<T>();
-  const depthwise::Shape shape3 = depthwise::same_size(N, h, d.h, d.w, d.k3, h);
-  depthwise::forward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
-  if (dw_out) {
-    isa::parallel_chunks_isa(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(gp[i]) * f[i];
-    });
-    pointwise_dw(go, mp, dw_out, N, C, h, P);
-  }
-  if (!need_df && !need_dpin2) return;
-  pointwise_dx(ptr<T>(s.w.project_out), go, mp, T(0), N, C, h, P);  // dm (N, h, P)
-  // df = dm * GELU(g); dg = (dm * f) * GELU'(g), as the composed mul and gelu compute them.
-  Tensor df = need_df ? Tensor::empty({N, h, d.h, d.w}, dt) : Tensor();  // (N, h, H, W)
-  T* dfp = need_df ? df.data<T>() : nullptr;
-  isa::parallel_chunks_isa(N * hp, kChunk, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const T gv = gp[i], dm = mp[i];
-      if (dfp) dfp[i] = dm * detail::gelu_value(gv);
-      gp[i] = (dm * f[i]) * detail::gelu_derivative(gv);
+  for (int64_t n = 0; n < N; ++n) {
+    const T* go = gout.data<T>() + n * C * P;
+    const T* x = ptr<T>(s.x) + n * C * P;
+    const T* f = ptr<T>(s.f) + n * hp;
+    T* dx = dx_all ? dx_all + n * C * P : nullptr;
+
+    // The gate: recompute pin2 = project_in2(x), g = dwconv3(pin2) and m = GELU(g) * f.
+    Tensor pin2 = Tensor::empty({1, h, d.h, d.w}, dt);  // (1, h, H, W)
+    pointwise_forward(ptr<T>(s.w.project_in2), x, pin2.data<T>(), 1, h, C, P);
+    Tensor g = Tensor::empty({1, h, d.h, d.w}, dt);  // g, then its gradient in place
+    Tensor m = Tensor::empty({1, h, d.h, d.w}, dt);  // m, then its gradient in place
+    T* gp = g.data<T>();
+    T* mp = m.data<T>();
+    depthwise::forward(shape3, ptr<T>(pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
+    if (dw_out) {
+      isa::parallel_chunks_isa(hp, kChunk, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(gp[i]) * f[i];
+      });
+      pointwise_dw(go, mp, dw_out, 1, C, h, P);
     }
-  });
-  m = Tensor();
-  if (need_dpin2) {
-    Tensor dpin2 = Tensor::zeros({N, h, d.h, d.w}, dt);  // (N, h, H, W)
-    depthwise::backward(shape3, ptr<T>(s.pin2), ptr<T>(s.w.dwconv3), gp, dpin2.data<T>(), dw_dw3);
-    if (dw_in2) pointwise_dw(ptr<T>(dpin2), x, dw_in2, N, h, C, P);
-    if (dx) pointwise_dx(ptr<T>(s.w.project_in2), ptr<T>(dpin2), dx, T(1), N, h, C, P);
-  }
-  g = Tensor();
-  if (!need_df) return;
+    if (!need_df && !need_dpin2) continue;
+    pointwise_dx(ptr<T>(s.w.project_out), go, mp, T(0), 1, C, h, P);  // dm (h, P)
+    // df = dm * GELU(g); dg = (dm * f) * GELU'(g), as the composed mul and gelu compute them.
+    Tensor df = need_df ? Tensor::empty({1, h, d.h, d.w}, dt) : Tensor();  // (1, h, H, W)
+    T* dfp = need_df ? df.data<T>() : nullptr;
+    isa::parallel_chunks_isa(hp, kChunk, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const T gv = gp[i], dm = mp[i];
+        if (dfp) dfp[i] = dm * detail::gelu_value(gv);
+        gp[i] = (dm * f[i]) * detail::gelu_derivative(gv);
+      }
+    });
+    m = Tensor();
+    if (need_dpin2) {
+      Tensor dpin2 = Tensor::zeros({1, h, d.h, d.w}, dt);  // (1, h, H, W)
+      depthwise::backward_sums(shape3, ptr<T>(pin2), ptr<T>(s.w.dwconv3), gp, dpin2.data<T>(),
+                               dw_dw3 ? acc3.data() : nullptr);
+      pin2 = Tensor();
+      if (dw_in2) pointwise_dw(ptr<T>(dpin2), x, dw_in2, 1, h, C, P);
+      if (dx) pointwise_dx(ptr<T>(s.w.project_in2), ptr<T>(dpin2), dx, T(1), 1, h, C, P);
+    }
+    pin2 = Tensor();
+    g = Tensor();
+    if (!need_df) continue;
 
-  // The ReLU branches: recompute cat, then back through fusion, the mask and the depthwise convolutions.
-  Tensor cat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
-  T* cp = cat.data<T>();
-  branches_forward(d, ptr<T>(s.pin1), ptr<T>(s.w.dwconv1), ptr<T>(s.w.dwconv2), cp);
-  if (dw_fus) pointwise_dw(dfp, cp, dw_fus, N, h, 2 * h, P);
-  if (!need_dpin1) return;
-  Tensor dcat = Tensor::empty({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
-  T* dcp = dcat.data<T>();
-  pointwise_dx(ptr<T>(s.w.fusion), dfp, dcp, T(0), N, h, 2 * h, P);
-  df = Tensor();
-  // ReLU's gradient: 1 where its output is positive, as ops::relu.
-  isa::parallel_chunks_isa(N * 2 * hp, kChunk, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) dcp[i] = cp[i] > T(0) ? dcp[i] : T(0);
-  });
-  cat = Tensor();
-  Tensor dpin1 = Tensor::zeros({N, 2 * h, d.h, d.w}, dt);  // (N, 2h, H, W)
-  T* dp1 = dpin1.data<T>();
-  const T* pin1 = ptr<T>(s.pin1);
-  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k1, 2 * h), pin1, ptr<T>(s.w.dwconv1), dcp, dp1, dw_dw1);
-  depthwise::backward(depthwise::same_size(N, h, d.h, d.w, d.k2, 2 * h), pin1 + hp, ptr<T>(s.w.dwconv2), dcp + hp,
-                      dp1 + hp, dw_dw2);
-  dcat = Tensor();
-  if (dw_in1) pointwise_dw(dp1, x, dw_in1, N, 2 * h, C, P);
-  if (dx) pointwise_dx(ptr<T>(s.w.project_in1), dp1, dx, T(1), N, 2 * h, C, P);
+    // The ReLU branches: recompute pin1 = project_in1(x) and cat, then back through fusion, the mask and the
+    // depthwise convolutions.
+    Tensor pin1 = Tensor::empty({1, 2 * h, d.h, d.w}, dt);  // (1, 2h, H, W)
+    pointwise_forward(ptr<T>(s.w.project_in1), x, pin1.data<T>(), 1, 2 * h, C, P);
+    Tensor cat = Tensor::empty({1, 2 * h, d.h, d.w}, dt);  // (1, 2h, H, W)
+    T* cp = cat.data<T>();
+    branches_forward(one, ptr<T>(pin1), ptr<T>(s.w.dwconv1), ptr<T>(s.w.dwconv2), cp);
+    if (dw_fus) pointwise_dw(dfp, cp, dw_fus, 1, h, 2 * h, P);
+    if (!need_dpin1) continue;
+    Tensor dcat = Tensor::empty({1, 2 * h, d.h, d.w}, dt);  // (1, 2h, H, W)
+    T* dcp = dcat.data<T>();
+    pointwise_dx(ptr<T>(s.w.fusion), dfp, dcp, T(0), 1, h, 2 * h, P);
+    df = Tensor();
+    // ReLU's gradient: 1 where its output is positive, as ops::relu.
+    isa::parallel_chunks_isa(2 * hp, kChunk, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) dcp[i] = cp[i] > T(0) ? dcp[i] : T(0);
+    });
+    cat = Tensor();
+    Tensor dpin1 = Tensor::zeros({1, 2 * h, d.h, d.w}, dt);  // (1, 2h, H, W)
+    T* dp1 = dpin1.data<T>();
+    const T* p1 = ptr<T>(pin1);
+    depthwise::backward_sums(shape1, p1, ptr<T>(s.w.dwconv1), dcp, dp1, dw_dw1 ? acc1.data() : nullptr);
+    depthwise::backward_sums(shape2, p1 + hp, ptr<T>(s.w.dwconv2), dcp + hp, dp1 + hp,
+                             dw_dw2 ? acc2.data() : nullptr);
+    dcat = Tensor();
+    pin1 = Tensor();
+    if (dw_in1) pointwise_dw(dp1, x, dw_in1, 1, 2 * h, C, P);
+    if (dx) pointwise_dx(ptr<T>(s.w.project_in1), dp1, dx, T(1), 1, 2 * h, C, P);
+  }
+  if (dw_dw1) depthwise::add_sums(dw_dw1, acc1.data(), static_cast<int64_t>(acc1.size()));
+  if (dw_dw2) depthwise::add_sums(dw_dw2, acc2.data(), static_cast<int64_t>(acc2.size()));
+  if (dw_dw3) depthwise::add_sums(dw_dw3, acc3.data(), static_cast<int64_t>(acc3.size()));
 }
 
 // Checks every shape against x and the hidden width h = fusion.size(0); the message names the weight.

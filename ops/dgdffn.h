@@ -8,10 +8,10 @@
 //
 // Why one op: composed from conv2d, split, ReLU, concat, GELU and mul, the
 // block keeps 11 hidden-width tensors for its backward (plus copies made by
-// split and concat). This op keeps x, project_in1(x) (2h), project_in2(x) (h)
-// and f (h): 4h channels. Its backward recomputes the depthwise branches, GELU
-// and the gate (cheap, per pixel) instead of keeping them; nothing it
-// recomputes is a GEMM. Its results match the composition (same kernels, same
+// split and concat). This op keeps x and f (h): C + h channels. Its backward
+// recomputes project_in1(x) and project_in2(x) (the two GEMMs with C inputs,
+// the op's cheapest), the depthwise branches, GELU and the gate (per pixel)
+// instead of keeping them. Its results match the composition (same kernels, same
 // order of operations in each pixel) up to the order of the dx sum.
 #pragma once
 
