@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -27,7 +28,11 @@ thread_local uint64_t t_allocated = 0;
 // up to kCacheBytes in all are kept and handed out again to a request of the
 // same size (a step asks for the same sizes, block after block and step after
 // step); beyond that the oldest kept block is unmapped.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kMapped = SIZE_MAX;  // under ASan every block is heap memory, which ASan guards
+#else
 constexpr size_t kMapped = size_t(1) << 20;
+#endif
 constexpr size_t kPage = 4096;
 constexpr size_t kCacheBytes = size_t(256) << 20;
 
