@@ -20,6 +20,14 @@ SW=${NAMESPACES[0]%-h0}-sw
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }  # below A B: A < B (decimals)
+# ended PID: true if the background job PID (netns_mpirun ... &) has ended; else stops it and is false
+# (TERM to its timeout, which hands it to mpirun, then KILL).
+ended() {
+  kill -0 "$1" 2> /dev/null || return 0
+  pkill -TERM -P "$1" 2> /dev/null
+  timeout 10 tail --pid="$1" -f /dev/null || { pkill -KILL -P "$1" 2> /dev/null; kill -KILL "$1" 2> /dev/null; }
+  return 1
+}
 
 "$BIN" synth --input "$HERE/../../data/samples" --output "$WORK/data" --count 8 --size 32 --seed 1 > /dev/null \
   || { echo "FAIL synth of the training data"; exit 1; }
@@ -45,6 +53,7 @@ lose() {
   fi
   timeout 60 tail --pid=$mpi -f /dev/null
   took=$(since "$t0")
+  ended $mpi || fail "host 1 lost ($kind): the job had not ended after $took s: $(tail -5 "$WORK/$run.err")"
   wait $mpi
   rc=$?
   [ $rc -ne 0 ] && below "$took" 20 && pass "host 1 lost ($kind): the job ends in $took s, exit $rc" \
@@ -83,6 +92,7 @@ t0=$(now)
 kill -KILL $(ip netns pids "${NAMESPACES[2]}")
 timeout 60 tail --pid=$mpi -f /dev/null
 took=$(since "$t0")
+ended $mpi || fail "3 hosts: the job had not ended after $took s: $(tail -5 "$WORK/t.err")"
 wait $mpi
 rc=$?
 left=$(for ns in "${NAMESPACES[0]}" "${NAMESPACES[1]}"; do ip netns pids "$ns"; done | wc -l)
@@ -107,6 +117,7 @@ rank1=$(for p in $(ip netns pids "${NAMESPACES[1]}"); do [ "$(cat /proc/$p/comm 
 kill -STOP $rank1
 timeout 60 tail --pid=$mpi -f /dev/null
 took=$(since "$t0")
+ended $mpi || fail "hung rank: the job had not ended after $took s: $(tail -5 "$WORK/h.err")"
 wait $mpi
 rc=$?
 line="liednet train: error: rank 0 of 2: rank 1 (host ${NAMESPACES[1]}) sent nothing for 3 s in the all-reduce"

@@ -39,7 +39,8 @@ netns_mpirun() {
     [ -n "${!v:-}" ] && pass_env+=(-x "$v")
   done
   hostfile "$WORK/hosts.$k" "$k"
-  ip netns exec "${NAMESPACES[0]}" unshare --uts sh -c 'hostname "$0" && exec "$@"' "${NAMESPACES[0]}" \
+  # Bounded: a job that hangs fails its check with its stderr instead of eating the test's whole time.
+  timeout -k 5 "${LIEDNET_TEST_JOB_TIMEOUT:-90}" ip netns exec "${NAMESPACES[0]}" unshare --uts sh -c 'hostname "$0" && exec "$@"' "${NAMESPACES[0]}" \
     "${MPIRUN[@]}" --hostfile "$WORK/hosts.$k" -np "$k" --map-by node \
     --mca plm_rsh_agent "$REPO/scripts/netns_rsh.sh" --mca plm_rsh_no_tree_spawn 1 \
     --mca btl tcp,self --mca btl_tcp_if_include "$LIEDNET_NETNS_SUBNET" --mca oob_tcp_if_include "$LIEDNET_NETNS_SUBNET" \
