@@ -73,51 +73,40 @@ constexpr float kMagic = 12582912.0f + 127.0f;  // 1.5 2^23 + 127
 constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
 constexpr float kC5 = 0.008369148490856347f, kC4 = 0.04191750724961526f, kC3 = 0.16666505260408124f,
                 kC2 = 0.49998869378303396f, kC1 = 1.00000001077157f, kC0 = 1.0f;
-}  // namespace exp_detail
-
-inline float decay_exp(float x) {
-  using namespace exp_detail;
-  const float xc = x < kLo ? kLo : (x > kHi ? kHi : x);
-  const float t = xc * kLog2e + kMagic;
-  const float k = t - kMagic;
-  const float r = (xc - k * kLn2Hi) - k * kLn2Lo;
-  float p = r * kC5 + kC4;
+// 2^k from the magic sum t: its low bits, shifted into the exponent field.
+inline float pow2_of_magic(float t) { return std::bit_cast<float>(std::bit_cast<int32_t>(t) << 23); }
+inline f32x8 pow2_of_magic(f32x8 t) { return reinterpret_cast<f32x8>(reinterpret_cast<i32x8>(t) << 23); }
+// e^xc for xc already clamped, in float or 8 lanes: the reduction, the polynomial, the scale.
+template <class V>
+inline V exp_clamped(V xc) {
+  const V t = xc * kLog2e + kMagic;
+  const V k = t - kMagic;
+  const V r = (xc - k * kLn2Hi) - k * kLn2Lo;
+  V p = r * kC5 + kC4;
   p = p * r + kC3;
   p = p * r + kC2;
   p = p * r + kC1;
   p = p * r + kC0;
-  return p * std::bit_cast<float>(std::bit_cast<int32_t>(t) << 23);
+  return p * pow2_of_magic(t);
+}
+}  // namespace exp_detail
+
+inline float decay_exp(float x) {
+  using namespace exp_detail;
+  return exp_clamped(x < kLo ? kLo : (x > kHi ? kHi : x));
 }
 inline double decay_exp(double x) { return std::exp(x); }
 inline f32x8 decay_exp(f32x8 x) {
   using namespace exp_detail;
   const f32x8 lo = f32x8{} + kLo, hi = f32x8{} + kHi;
-  const f32x8 xc = x < lo ? lo : (x > hi ? hi : x);
-  const f32x8 t = xc * kLog2e + kMagic;
-  const f32x8 k = t - kMagic;
-  const f32x8 r = (xc - k * kLn2Hi) - k * kLn2Lo;
-  f32x8 p = r * kC5 + kC4;
-  p = p * r + kC3;
-  p = p * r + kC2;
-  p = p * r + kC1;
-  p = p * r + kC0;
-  return p * reinterpret_cast<f32x8>(reinterpret_cast<i32x8>(t) << 23);
+  return exp_clamped(x < lo ? lo : (x > hi ? hi : x));
 }
 // The same for x <= 0 only (the decays of ss2d_scan, where dt >= 0 and A < 0):
 // without the upper clamp, two operations fewer; equal to decay_exp there.
 inline f32x8 decay_exp_nonpositive(f32x8 x) {
   using namespace exp_detail;
   const f32x8 lo = f32x8{} + kLo;
-  const f32x8 xc = x < lo ? lo : x;
-  const f32x8 t = xc * kLog2e + kMagic;
-  const f32x8 k = t - kMagic;
-  const f32x8 r = (xc - k * kLn2Hi) - k * kLn2Lo;
-  f32x8 p = r * kC5 + kC4;
-  p = p * r + kC3;
-  p = p * r + kC2;
-  p = p * r + kC1;
-  p = p * r + kC0;
-  return p * reinterpret_cast<f32x8>(reinterpret_cast<i32x8>(t) << 23);
+  return exp_clamped(x < lo ? lo : x);
 }
 
 struct f32x16 {
