@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,9 @@ constexpr bool kAsan = true;  // the guard zones are poisoned: ASan reports any 
 #else
 constexpr bool kAsan = false;
 #endif
+// CUDA_VISIBLE_DEVICES= hides the emulated device (CI's sanitizer stage runs the
+// CPU suites so): the cases that go through liednet's tensors then skip.
+const bool kNoDevice = liednet::cuda_device_count() == 0;
 
 TEST_SUITE("ops") {
   TEST_CASE("emulated CUDA racecheck: a block sum without its barrier is reported, with it the sum is right") {
@@ -145,12 +149,9 @@ TEST_SUITE("ops") {
     cudaFree(dev);
   }
 
-  TEST_CASE("emulated CUDA memcheck: a write past the end of an allocation is reported") {
-    if (kAsan) {
-      MESSAGE("skipped: under ASan the write into the poisoned guard zone ends the process with ASan's report "
-              "(docs/cuda.md, Under AddressSanitizer)");
-      return;
-    }
+  // Under ASan the write into the poisoned guard zone ends the process with
+  // ASan's report instead: the planted-defect case below, run by ctest.
+  TEST_CASE("emulated CUDA memcheck: a write past the end of an allocation is reported" * doctest::skip(kAsan)) {
     const int n = 100;
     float* dev = device_array<float>(n);
     LIEDNET_LAUNCH(fill_past_kernel, 2, kBlock, 0, nullptr)(dev, n, 1);
@@ -225,7 +226,27 @@ TEST_SUITE("ops") {
     cudaFree(out);
   }
 
-  TEST_CASE("emulated CUDA: the library's reductions are bit-identical under any block order") {
+  // Run by ctest in a sanitizer build (cuda_emu_asan_read, cuda_emu_asan_write):
+  // a kernel reads or writes one element past its allocation, and ASan must
+  // end the process with its report on that access.
+  TEST_CASE("emulated CUDA under ASan: an access just past an allocation ends the run with ASan's report" *
+            doctest::skip(!kAsan || !std::getenv("LIEDNET_EMU_PLANT"))) {
+    const std::string plant = std::getenv("LIEDNET_EMU_PLANT");
+    REQUIRE((plant == "read" || plant == "write"));
+    const int n = 100;
+    float* a = device_array<float>(n);
+    float* b = device_array<float>(n + 1);
+    REQUIRE(cudaMemset(a, 0, n * sizeof(float)) == cudaSuccess);
+    if (plant == "read")
+      LIEDNET_LAUNCH(plus_one_kernel, 2, kBlock, 0, nullptr)(b, a, n + 1);  // reads a[n]
+    else
+      LIEDNET_LAUNCH(fill_past_kernel, 2, kBlock, 0, nullptr)(a, n, 1);  // writes a[n]
+    cudaDeviceSynchronize();
+    FAIL("the planted " << plant << " past the end was not stopped by AddressSanitizer");
+  }
+
+  TEST_CASE("emulated CUDA: the library's reductions are bit-identical under any block order" *
+            doctest::skip(kNoDevice)) {
     using namespace liednet;
     Generator gen(5);
     const Tensor x = Tensor::randn({2, 8, 40, 36}, gen);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -142,14 +143,30 @@ bool check_guards(const char* kernel) {
 }
 
 // ---- the scheduler --------------------------------------------------------------------
+// A block runs in rounds. A round runs every live thread, in order, up to its
+// next __syncthreads or its end; then the scheduler checks that every thread
+// waits at the same barrier (synccheck) and starts the next round. Control
+// passes from one thread's fiber straight to the next one's, and the last
+// thread of a round hands it back to the scheduler: one switch per thread per
+// barrier.
+//
+// Every switch goes through pass_control and received, which also tell
+// AddressSanitizer which stack runs from now on: Debian's Boost.Context is
+// built for fcontext, whose switches ASan cannot see by itself.
 enum class ThreadState { fresh, running, at_barrier, done };
 
+struct Stack {  // a fiber's stack, as ASan is told of it
+  const void* bottom = nullptr;
+  size_t size = 0;
+};
+
 struct Slot {
-  bc::fiber self;  // the thread's fiber while it is suspended
-  bc::fiber back;  // the scheduler, while the thread runs
+  bc::fiber self;  // the thread's fiber while it is suspended (or not yet started)
   ThreadState st = ThreadState::fresh;
   const char* file = nullptr;
   int line = 0;
+  Stack stack;
+  void* fake_stack = nullptr;  // ASan's fake stack of the thread while it is switched out
 };
 
 struct Run {
@@ -162,14 +179,27 @@ struct Run {
   size_t dynamic_element = 0;
   bool faulted = false;
   bool barrier_seen = false;
+  bool abandoning = false;  // after a fault: every suspended thread unwinds from its barrier
 };
 
 Run* g_run = nullptr;
 Slot* g_slot = nullptr;
 bool g_direct = false;  // the running thread is a plain call, not a fiber
 
+// The scheduler while a thread runs, and the context that passed control last
+// (a thread's index, or kScheduler).
+constexpr int kScheduler = -1;
+bc::fiber g_scheduler;
+Stack g_scheduler_stack;
+#ifdef LIEDNET_EMU_ASAN
+void* g_scheduler_fake_stack = nullptr;
+#endif
+int g_from = kScheduler;
+
 // Raised by __syncthreads in a thread run as a plain call.
 struct BarrierInDirectRun {};
+// Raised by __syncthreads in a suspended thread of a faulted block, to end it.
+struct Abandon {};
 
 // The fast path: a kernel whose first launch reached no __syncthreads runs
 // its later launches' threads as plain calls, one after another, without
@@ -227,11 +257,25 @@ BlockOrder& block_order() {
   return o;
 }
 
-bc::pooled_fixedsize_stack& stacks() {
-  // Big enough for the scans' per-thread state arrays (and AddressSanitizer's larger frames).
-  static bc::pooled_fixedsize_stack s(size_t{512} << 10);
-  return s;
-}
+// Stacks come from one pool; each new one is recorded for ASan, and handed out
+// clean (a reused stack may still carry the poisoned red zones of the frames
+// that used it before).
+Stack g_new_stack;
+struct RecordingStack {
+  bc::stack_context allocate() {
+    // Big enough for the scans' per-thread state arrays (and AddressSanitizer's larger frames).
+    static bc::pooled_fixedsize_stack pool(size_t{512} << 10);
+    bc::stack_context sc = pool.allocate();
+    g_new_stack = {static_cast<char*>(sc.sp) - sc.size, sc.size};
+#ifdef LIEDNET_EMU_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(g_new_stack.bottom, g_new_stack.size);
+#endif
+    pool_ = &pool;
+    return sc;
+  }
+  void deallocate(bc::stack_context& sc) noexcept { pool_->deallocate(sc); }
+  bc::pooled_fixedsize_stack* pool_ = nullptr;
+};
 
 void set_thread(Run& run, int t) {
   g_thread = t;
@@ -239,48 +283,108 @@ void set_thread(Run& run, int t) {
   threadIdx = thread_coords(t);
 }
 
-// Ends every suspended thread of the block (their stacks unwind).
-void drop_threads(Run& run) {
-  for (Slot& s : run.slots) {
-    s.self = bc::fiber();
-    s.back = bc::fiber();
+// The continuation that came with control: the suspended context of the one
+// that passed it (empty when that thread has ended).
+void received(Run& run, bc::fiber&& from) {
+#ifdef LIEDNET_EMU_ASAN
+  const void* bottom = nullptr;
+  size_t size = 0;
+  __sanitizer_finish_switch_fiber(g_run && g_slot ? g_slot->fake_stack : g_scheduler_fake_stack, &bottom, &size);
+  if (g_from == kScheduler) g_scheduler_stack = {bottom, size};
+#endif
+  if (g_from == kScheduler)
+    g_scheduler = std::move(from);
+  else
+    run.slots[g_from].self = std::move(from);
+}
+
+void thread_main(Run& run);
+
+// The next thread of this round after `after` (kScheduler: the first), or
+// kScheduler when the round is over. While abandoning, only suspended threads run.
+int next_thread(const Run& run, int after, int threads) {
+  for (int t = after + 1; t < threads; ++t) {
+    const ThreadState st = run.slots[t].st;
+    if (st == ThreadState::at_barrier || (st == ThreadState::fresh && !run.abandoning)) return t;
+  }
+  return kScheduler;
+}
+
+// Hands control from the running context (`from`: a thread, or the scheduler)
+// to `to`; returns the fiber to resume. `ending`: the running thread will not
+// come back (ASan frees its fake stack).
+bc::fiber pass_control(Run& run, int from, int to, bool ending) {
+  g_from = from;
+  Stack target = g_scheduler_stack;
+  bc::fiber next;
+  if (to == kScheduler) {
+    next = std::move(g_scheduler);
+    g_slot = nullptr;
+  } else {
+    Slot& s = run.slots[to];
+    if (s.st == ThreadState::fresh) {
+      s.self = bc::fiber(std::allocator_arg, RecordingStack{}, [&run, to](bc::fiber&& back) {
+        received(run, std::move(back));
+        thread_main(run);
+        Slot& me = run.slots[to];
+        me.st = ThreadState::done;
+        return pass_control(run, to, next_thread(run, to, static_cast<int>(run.slots.size())), true);
+      });
+      s.stack = g_new_stack;
+    }
+    s.st = ThreadState::running;
+    target = s.stack;
+    next = std::move(s.self);
+    set_thread(run, to);
+  }
+#ifdef LIEDNET_EMU_ASAN
+  void** save = nullptr;
+  if (!ending) save = from == kScheduler ? &g_scheduler_fake_stack : &run.slots[from].fake_stack;
+  __sanitizer_start_switch_fiber(save, target.bottom, target.size);
+#else
+  (void)ending;
+  (void)target;
+#endif
+  return next;
+}
+
+// A thread's whole life on its fiber.
+void thread_main(Run& run) {
+  try {
+    run.body(run.context);
+  } catch (const Abandon&) {
+  } catch (const std::exception& e) {
+    fault(std::string("kernel ") + run.kernel + " threw: " + e.what());
   }
 }
 
-void run_thread(Run& run, int t) {
-  set_thread(run, t);
-  Slot& s = run.slots[t];
-  if (s.st == ThreadState::fresh) {
-    s.self = bc::fiber(std::allocator_arg, stacks(), [&s, &run](bc::fiber&& back) {
-      s.back = std::move(back);
-      try {
-        run.body(run.context);
-      } catch (const bc::detail::forced_unwind&) {
-        throw;
-      } catch (const std::exception& e) {
-        fault(std::string("kernel ") + run.kernel + " threw: " + e.what());
-      }
-      s.st = ThreadState::done;
-      return std::move(s.back);
-    });
-  }
-  s.st = ThreadState::running;
-  s.self = std::move(s.self).resume();
+// One round: the scheduler passes control to the first live thread and gets
+// it back from the last.
+void run_round(Run& run, int threads) {
+  const int first = next_thread(run, kScheduler, threads);
+  if (first == kScheduler) return;
+  bc::fiber back = pass_control(run, kScheduler, first, false).resume();
+  received(run, std::move(back));
 }
 
-// One block: rounds of "run every waiting thread up to its next barrier or its end".
+// One block: rounds until every thread has ended.
 void run_block(Run& run, int threads) {
   ++g_block_serial;
   if (!run.dynamic.empty()) {
     poison(run.dynamic.data(), run.dynamic.size());
   }
-  for (Slot& s : run.slots) s.st = ThreadState::fresh;
+  run.abandoning = false;
+  for (Slot& s : run.slots) {
+    s.st = ThreadState::fresh;
+    s.fake_stack = nullptr;
+  }
   for (;;) {
     g_interval = ++g_intervals;
-    for (int t = 0; t < threads; ++t)
-      if (run.slots[t].st != ThreadState::done) run_thread(run, t);
+    run_round(run, threads);
     if (run.faulted) {
-      drop_threads(run);
+      // Every suspended thread unwinds from its barrier, so its stack is released.
+      run.abandoning = true;
+      run_round(run, threads);
       return;
     }
     int waiting = -1, exited = -1;
@@ -301,14 +405,15 @@ void run_block(Run& run, int threads) {
     } else {
       for (int t = 0; t < threads && problem.empty(); ++t) {
         const Slot& o = run.slots[t];
-        if (o.line != w.line || std::strcmp(o.file, w.file) != 0)
+        if (o.line != w.line || (o.file != w.file && std::strcmp(o.file, w.file) != 0))
           problem = thread_name(waiting) + " waits at __syncthreads (" + w.file + ":" + std::to_string(w.line) +
                     ") and " + thread_name(t) + " at another (" + o.file + ":" + std::to_string(o.line) + ")";
       }
     }
     if (!problem.empty()) {
       fault(std::string("synccheck: kernel ") + run.kernel + ", " + block_name() + ": divergent barrier: " + problem);
-      drop_threads(run);
+      run.abandoning = true;
+      run_round(run, threads);
       return;
     }
   }
@@ -374,12 +479,17 @@ void syncthreads(const char* file, int line) {
     throw BarrierInDirectRun{};
   }
   if (!g_slot || !g_run) throw std::logic_error("__syncthreads outside a kernel");
-  g_run->barrier_seen = true;
+  Run& run = *g_run;
+  if (run.abandoning) throw Abandon{};
+  run.barrier_seen = true;
+  const int me = g_thread;
   Slot* s = g_slot;
   s->st = ThreadState::at_barrier;
   s->file = file;
   s->line = line;
-  s->back = std::move(s->back).resume();
+  bc::fiber back = pass_control(run, me, next_thread(run, me, static_cast<int>(run.slots.size())), false).resume();
+  received(run, std::move(back));
+  if (run.abandoning) throw Abandon{};
 }
 
 void set_block_order(bool shuffle, uint64_t seed) {

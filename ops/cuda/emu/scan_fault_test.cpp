@@ -13,6 +13,7 @@
 #include "ops/selective_scan.h"
 #include "ops/ss2d_scan.h"
 #include "scan_cases.h"
+#include "tensor/cuda.h"
 
 using namespace liednet;
 
@@ -61,7 +62,8 @@ Comparison compare(const autograd::TensorFn& fn, const std::vector<Tensor>& xs, 
 }  // namespace
 
 TEST_SUITE("ops") {
-  TEST_CASE("emulated CUDA selective_scan: the comparison with the CPU catches a dropped phase") {
+  TEST_CASE("emulated CUDA selective_scan: the comparison with the CPU catches a dropped phase" *
+            doctest::skip(liednet::cuda_device_count() == 0)) {
     const auto xs = testing::make_scan_inputs({2, 6, 100, 16, 2}, 3);
     const Comparison good = compare(selective_fn(), xs, "");
     for (size_t i = 0; i < good.cpu.size(); ++i)
@@ -78,7 +80,8 @@ TEST_SUITE("ops") {
     CHECK_FALSE(no_bc.error(5) <= 1e-2);
   }
 
-  TEST_CASE("emulated CUDA ss2d_scan: the comparison with the CPU catches a dropped phase") {
+  TEST_CASE("emulated CUDA ss2d_scan: the comparison with the CPU catches a dropped phase" *
+            doctest::skip(liednet::cuda_device_count() == 0)) {
     const auto xs = testing::make_ss2d_inputs({1, 8, 12, 11, 2, 16}, 5);
     const Comparison good = compare(ss2d_fn(), xs, "");
     for (size_t i = 0; i < good.cpu.size(); ++i)
