@@ -55,7 +55,12 @@ template <typename T, int VB, Out out>
 inline void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc) {
   constexpr int L = Tile<T, VB>::L, NR = Tile<T, VB>::NR;
   using V = Vec<T, VB>;
-  V acc[MR][2] = {};
+  // Zeroed register by register: `= {}` on the array made GCC clear a 384-byte
+  // stack copy with `rep stos` on every call, which cost more than a short K's FMAs.
+  V acc[MR][2];
+  const V zero = {};
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = zero;
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
     V b0, b1;
