@@ -10,6 +10,7 @@
 #include "ops/flops.h"
 #include "ops/gemm.h"
 #include "ops/isa.h"
+#include "ops/vec_math.h"
 #include "tensor/parallel.h"
 
 namespace liednet::ops {
@@ -25,6 +26,20 @@ struct Dims {
   int64_t k1, k2, k3;  // depthwise kernel sizes
   int64_t p() const { return h * w; }
 };
+
+// The pointwise loops, f(i, m) over [lo, hi): float 8 values at a time as
+// vec::f32x8 (m values left, so the last vector of a range may be partial:
+// every element goes through the same vector code wherever a range ends),
+// double one at a time.
+inline vec::f32x8 ld(const float* p, int64_t m) { return vec::load_first(p, m); }
+inline double ld(const double* p, int64_t) { return *p; }
+inline void st(float* p, vec::f32x8 v, int64_t m) { vec::store_first(p, v, m); }
+inline void st(double* p, double v, int64_t) { *p = v; }
+template <typename T, typename F>
+void lanes(int64_t lo, int64_t hi, F&& f) {
+  constexpr int64_t step = std::is_same_v<T, float> ? 8 : 1;
+  for (int64_t i = lo; i < hi; i += step) f(i, hi - i);
+}
 
 // ---- 1x1 convolutions as GEMMs on each sample's (channels, H*W) plane -------------
 
@@ -104,7 +119,7 @@ Tensor forward(const Dims& d, const Tensor& x, const DgdffnWeights& w, Saved* sa
                        (const T*)nullptr, mp);
     pin2 = Tensor();
     isa::parallel_chunks_isa(hp, kChunk, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(mp[i]) * fn[i];
+      lanes<T>(lo, hi, [&](int64_t i, int64_t m) { st(mp + i, detail::gelu_value(ld(mp + i, m)) * ld(fn + i, m), m); });
     });
     pointwise_forward(ptr<T>(w.project_out), ptr<T>(m), out.data<T>() + n * C * P, 1, C, h, P);
   }
@@ -155,7 +170,7 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
     depthwise::forward(shape3, ptr<T>(pin2), ptr<T>(s.w.dwconv3), (const T*)nullptr, gp);
     if (dw_out) {
       isa::parallel_chunks_isa(hp, kChunk, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) mp[i] = detail::gelu_value(gp[i]) * f[i];
+        lanes<T>(lo, hi, [&](int64_t i, int64_t m) { st(mp + i, detail::gelu_value(ld(gp + i, m)) * ld(f + i, m), m); });
       });
       pointwise_dw(go, mp, dw_out, 1, C, h, P);
     }
@@ -165,11 +180,11 @@ void backward(const Dims& d, const Saved& s, const Tensor& gout, std::vector<Ten
     Tensor df = need_df ? Tensor::empty({1, h, d.h, d.w}, dt) : Tensor();  // (1, h, H, W)
     T* dfp = need_df ? df.data<T>() : nullptr;
     isa::parallel_chunks_isa(hp, kChunk, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const T gv = gp[i], dm = mp[i];
-        if (dfp) dfp[i] = dm * detail::gelu_value(gv);
-        gp[i] = (dm * f[i]) * detail::gelu_derivative(gv);
-      }
+      lanes<T>(lo, hi, [&](int64_t i, int64_t m) {
+        const auto gv = ld(gp + i, m), dm = ld(mp + i, m);
+        if (dfp) st(dfp + i, dm * detail::gelu_value(gv), m);
+        st(gp + i, (dm * ld(f + i, m)) * detail::gelu_derivative(gv), m);
+      });
     });
     m = Tensor();
     if (need_dpin2) {

@@ -22,6 +22,16 @@ inline f32x8 load8(const float* p) {
   return v;
 }
 inline void store8(float* p, f32x8 v) { std::memcpy(p, &v, sizeof v); }
+// The first m (1..8) lanes, for a loop's last, partial vector: the lanes past m
+// load as 0 and are not stored, so every element goes through the same vector
+// code wherever a loop's range happens to end.
+inline f32x8 load_first(const float* p, int64_t m) {
+  if (m >= 8) return load8(p);
+  f32x8 v = {};
+  std::memcpy(&v, p, sizeof(float) * m);
+  return v;
+}
+inline void store_first(float* p, f32x8 v, int64_t m) { std::memcpy(p, &v, sizeof(float) * std::min<int64_t>(m, 8)); }
 
 // exp in float: range reduction x = k ln2 + r, |r| <= ln2/2, then e^r by its
 // Taylor polynomial to degree 6 (relative error below 2e-7), scaled by 2^k
