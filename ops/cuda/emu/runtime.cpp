@@ -367,6 +367,13 @@ void run_round(Run& run, int threads) {
   received(run, std::move(back));
 }
 
+// After a fault: one more round in which every suspended thread unwinds from
+// its barrier, so that its stack is released.
+void abandon_block(Run& run, int threads) {
+  run.abandoning = true;
+  run_round(run, threads);
+}
+
 // One block: rounds until every thread has ended.
 void run_block(Run& run, int threads) {
   ++g_block_serial;
@@ -382,9 +389,7 @@ void run_block(Run& run, int threads) {
     g_interval = ++g_intervals;
     run_round(run, threads);
     if (run.faulted) {
-      // Every suspended thread unwinds from its barrier, so its stack is released.
-      run.abandoning = true;
-      run_round(run, threads);
+      abandon_block(run, threads);
       return;
     }
     int waiting = -1, exited = -1;
@@ -412,8 +417,7 @@ void run_block(Run& run, int threads) {
     }
     if (!problem.empty()) {
       fault(std::string("synccheck: kernel ") + run.kernel + ", " + block_name() + ": divergent barrier: " + problem);
-      run.abandoning = true;
-      run_round(run, threads);
+      abandon_block(run, threads);
       return;
     }
   }
