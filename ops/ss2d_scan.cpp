@@ -189,6 +189,12 @@ void project(const Dims& d, const Saved& s, const T* xa) {
 // directions; per chunk the channels' u_t and dt_t are gathered into lanes,
 // and y_t scattered back into the channels' planes. Called with the
 // projections computed; out zeroed.
+//
+// With more threads than samples x blocks (a 16-core machine at batch 1 has
+// 8 to 32 blocks), a task is a sample, a block and one direction, so that
+// there are 4x the tasks; each direction then adds into a plane of its own,
+// and out is their sum in direction order, as the one-task-per-block path
+// adds them: the same bits either way.
 void forward_blocks(const Dims& d, Saved& s, const float* x, const SS2DScanOptions& opt, float* out, float* states) {
   constexpr int kN = 16, kL = scan::kLanes;
   static_assert(kChannelBlock == kL);
@@ -200,14 +206,22 @@ void forward_blocks(const Dims& d, Saved& s, const float* x, const SS2DScanOptio
   const float* bias = s.bias.data<float>();
   const float* A = s.A.data<float>();
   const float* D = s.ds.data<float>();
-  isa::parallel_for_isa(0, d.batch * blocks, 1, [&](int64_t task) {
-    const int64_t b = task / blocks, c0 = (task % blocks) * kChannelBlock, c1 = block_end(task % blocks, d.channels);
+  const bool by_direction = num_threads() > d.batch * blocks;
+  const int64_t plane = d.batch * d.channels * L;
+  std::vector<float> planes(by_direction ? kDirections * plane : 0, 0.0f);  // by direction: each one's y
+  const int64_t tasks = d.batch * blocks * (by_direction ? kDirections : 1);
+  isa::parallel_for_isa(0, tasks, 1, [&](int64_t task) {
+    const int64_t bb = by_direction ? task / kDirections : task;  // (sample, block)
+    const int64_t b = bb / blocks, c0 = (bb % blocks) * kChannelBlock, c1 = block_end(bb % blocks, d.channels);
+    const int k_first = by_direction ? static_cast<int>(task % kDirections) : 0;
+    const int k_end = by_direction ? k_first + 1 : kDirections;
+    float* y = by_direction ? planes.data() + k_first * plane : out;
     const int64_t chunk = std::min(opt.chunk, L);
     scan::ChunkWorkspace<float> ws(chunk, kN);
     // Lanes past c1 stay 0 in u8, dt8, A8, D8 and h8.
     std::vector<float> u8(chunk * kL, 0.0f), dt8(chunk * kL, 0.0f), y8(chunk * kL);
     float A8[kN * kL] = {}, D8[kL] = {}, h8[kN * kL];
-    for (int k = 0; k < kDirections; ++k) {
+    for (int k = k_first; k < k_end; ++k) {
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t kc = k * d.channels + c;
         for (int q = 0; q < kN; ++q) A8[q * kL + (c - c0)] = A[kc * kN + q];
@@ -230,13 +244,20 @@ void forward_blocks(const Dims& d, Saved& s, const float* x, const SS2DScanOptio
         }
         scan::forward_chunk16x8(len, pk.bc(t0), 2 * kN, A8, D8, u8.data(), dt8.data(), h8, y8.data());
         for (int64_t c = c0; c < c1; ++c) {
-          float* o = out + (b * d.channels + c) * L;
+          float* o = y + (b * d.channels + c) * L;
           const int32_t* ord = order + k * L + t0;
           for (int64_t i = 0; i < len; ++i) o[ord[i]] += y8[i * kL + (c - c0)];
         }
       }
     }
   });
+  if (by_direction)
+    isa::parallel_chunks_isa(plane, 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int k = 0; k < kDirections; ++k) {
+        const float* yk = planes.data() + k * plane;
+        for (int64_t i = lo; i < hi; ++i) out[i] += yk[i];
+      }
+    });
 }
 
 // xa: the map scanned (x, or SiLU(x) with opt.silu_input).
@@ -309,61 +330,96 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
   std::vector<T> part(blocks * S * L);  // (blocks, S L): per-block partial gradient of one direction's proj
   std::vector<T> gpix(L * KS);          // (L, 4S): the gradient of the pixel-major projections
 
+  // With more threads than blocks (a 16-core machine at level 1 has 8 or 16
+  // blocks), the four directions of a sample run at once, 4x the tasks: each
+  // direction then has partials and a dx plane of its own, added into dx in
+  // direction order afterwards, as the one-direction-at-a-time path adds them:
+  // the same bits either way.
+  const bool by_direction = num_threads() > blocks;
+  const int64_t plane = d.channels * L;
+  if (by_direction) part.resize(kDirections * blocks * S * L);
+  std::vector<T> dx_dirs(by_direction && dx ? kDirections * plane : 0);
+
+  // The backward of block blk of direction k of sample b: its partials into
+  // part_k (blocks x S L, this block's S L cleared here), dL/du into dxb (the
+  // sample's d x L plane) when not null.
+  auto block_task = [&](int64_t b, int k, int64_t blk, T* part_k, T* dxb) {
+    const Proj<const T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
+    scan::dispatch_state_size(n, [&]<int NS>() {
+      const int64_t c0 = blk * kChannelBlock, c1 = block_end(blk, d.channels);
+      // Each task clears its own block's partials (in parallel, and into its cache).
+      std::fill(part_k + blk * S * L, part_k + (blk + 1) * S * L, T(0));
+      scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
+      std::vector<T> g((c1 - c0) * n, T(0));  // (channels, N): dL/dh carried backwards
+      std::vector<double> dDc(c1 - c0, 0.0), dbc(c1 - c0, 0.0);
+      std::vector<Seq<T>> seqs;
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t bc = b * d.channels + c;
+        Seq<T> seq{x + bc * L, pk, order + k * L};
+        seq.gy_plane = gy + bc * L;
+        seq.dx = dxb ? dxb + c * L : nullptr;
+        seq.part = Proj<T>{part_k + blk * S * L, L, d.R, d.N};
+        seqs.push_back(seq);
+      }
+      for (int64_t j = chunks - 1; j >= 0; --j) {
+        const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
+        for (int64_t c = c0; c < c1; ++c) {
+          const int64_t bc = b * d.channels + c, kc = k * d.channels + c;
+          Seq<T>& seq = seqs[c - c0];
+          chunk_inputs(seq, wdt + kc * d.R, bias[kc], t0, len, ws, true);
+          scan::backward_chunk<T, NS>(seq, t0, len, n, A + kc * n, D[kc],
+                                      states + ((bc * kDirections + k) * chunks + j) * n, g.data() + (c - c0) * n,
+                                      ws, dA.data() + kc * n, dDc[c - c0]);
+          chunk_dz(seq, wdt + kc * d.R, ws.dz.data(), t0, len, dwdt.data() + kc * d.R, dbc[c - c0]);
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        dD[k * d.channels + c] += dDc[c - c0];
+        dbias[k * d.channels + c] += dbc[c - c0];
+      }
+    });
+  };
+  // Direction k's block partials summed in block order, back into pixel order.
+  auto gather_partials = [&](int k, const T* part_k) {
+    isa::parallel_for_isa(0, L, 64, [&](int64_t t) {
+      T* o = gpix.data() + static_cast<int64_t>(order[k * L + t]) * KS + k * S;
+      for (int64_t r = 0; r < d.R; ++r) {
+        T v = part_k[r * L + t];
+        for (int64_t blk = 1; blk < blocks; ++blk) v += part_k[blk * S * L + r * L + t];
+        o[r] = v;
+      }
+      const T* q0 = part_k + d.R * L + t * 2 * N;
+      std::copy(q0, q0 + 2 * N, o + d.R);
+      for (int64_t blk = 1; blk < blocks; ++blk) {
+        const T* q = q0 + blk * S * L;
+        for (int64_t i = 0; i < 2 * N; ++i) o[d.R + i] += q[i];
+      }
+    });
+  };
+
   for (int64_t b = 0; b < d.batch; ++b) {
-    // One direction at a time: the blocks own their channels' dx, so directions
-    // never race on it.
-    for (int k = 0; k < kDirections; ++k) {
-      const Proj<const T> pk{proj + (b * kDirections + k) * S * L, L, d.R, d.N};
-      scan::dispatch_state_size(n, [&]<int NS>() {
-        isa::parallel_for_isa(0, blocks, 1, [&](int64_t blk) {
-          const int64_t c0 = blk * kChannelBlock, c1 = block_end(blk, d.channels);
-          // Each task clears its own block's partials (in parallel, and into its cache).
-          std::fill(part.data() + blk * S * L, part.data() + (blk + 1) * S * L, T(0));
-          scan::ChunkWorkspace<T> ws(std::min(opt.chunk, L), n);
-          std::vector<T> g((c1 - c0) * n, T(0));  // (channels, N): dL/dh carried backwards
-          std::vector<double> dDc(c1 - c0, 0.0), dbc(c1 - c0, 0.0);
-          std::vector<Seq<T>> seqs;
-          for (int64_t c = c0; c < c1; ++c) {
-            const int64_t bc = b * d.channels + c;
-            Seq<T> seq{x + bc * L, pk, order + k * L};
-            seq.gy_plane = gy + bc * L;
-            seq.dx = dx ? dx + bc * L : nullptr;
-            seq.part = Proj<T>{part.data() + blk * S * L, L, d.R, d.N};
-            seqs.push_back(seq);
-          }
-          for (int64_t j = chunks - 1; j >= 0; --j) {
-            const int64_t t0 = j * opt.chunk, len = std::min(opt.chunk, L - t0);
-            for (int64_t c = c0; c < c1; ++c) {
-              const int64_t bc = b * d.channels + c, kc = k * d.channels + c;
-              Seq<T>& seq = seqs[c - c0];
-              chunk_inputs(seq, wdt + kc * d.R, bias[kc], t0, len, ws, true);
-              scan::backward_chunk<T, NS>(seq, t0, len, n, A + kc * n, D[kc],
-                                          states + ((bc * kDirections + k) * chunks + j) * n,
-                                          g.data() + (c - c0) * n, ws, dA.data() + kc * n, dDc[c - c0]);
-              chunk_dz(seq, wdt + kc * d.R, ws.dz.data(), t0, len, dwdt.data() + kc * d.R, dbc[c - c0]);
-            }
-          }
-          for (int64_t c = c0; c < c1; ++c) {
-            dD[k * d.channels + c] += dDc[c - c0];
-            dbias[k * d.channels + c] += dbc[c - c0];
+    T* dxb = dx ? dx + b * plane : nullptr;
+    if (by_direction) {
+      if (dx) std::fill(dx_dirs.begin(), dx_dirs.end(), T(0));
+      isa::parallel_for_isa(0, kDirections * blocks, 1, [&](int64_t task) {
+        const int k = static_cast<int>(task / blocks);
+        block_task(b, k, task % blocks, part.data() + k * blocks * S * L, dx ? dx_dirs.data() + k * plane : nullptr);
+      });
+      if (dx)
+        isa::parallel_chunks_isa(plane, 1 << 14, [&](int64_t lo, int64_t hi) {
+          for (int k = 0; k < kDirections; ++k) {
+            const T* dk = dx_dirs.data() + k * plane;
+            for (int64_t i = lo; i < hi; ++i) dxb[i] += dk[i];
           }
         });
-      });
-      // Sum the block partials in block order, back into pixel order.
-      isa::parallel_for_isa(0, L, 64, [&](int64_t t) {
-        T* o = gpix.data() + static_cast<int64_t>(order[k * L + t]) * KS + k * S;
-        for (int64_t r = 0; r < d.R; ++r) {
-          T v = part[r * L + t];
-          for (int64_t blk = 1; blk < blocks; ++blk) v += part[blk * S * L + r * L + t];
-          o[r] = v;
-        }
-        const T* q0 = part.data() + d.R * L + t * 2 * N;
-        std::copy(q0, q0 + 2 * N, o + d.R);
-        for (int64_t blk = 1; blk < blocks; ++blk) {
-          const T* q = q0 + blk * S * L;
-          for (int64_t i = 0; i < 2 * N; ++i) o[d.R + i] += q[i];
-        }
-      });
+      for (int k = 0; k < kDirections; ++k) gather_partials(k, part.data() + k * blocks * S * L);
+    } else {
+      // One direction at a time: the blocks own their channels' dx, so directions
+      // never race on it.
+      for (int k = 0; k < kDirections; ++k) {
+        isa::parallel_for_isa(0, blocks, 1, [&](int64_t blk) { block_task(b, k, blk, part.data(), dxb); });
+        gather_partials(k, part.data());
+      }
     }
     // Through the projections: dx[b] (d, L) += W^T (d, 4S) gpix^T; dW (4S, d) += gpix^T x[b]^T.
     if (dx)

@@ -119,18 +119,25 @@ TEST_SUITE("ops") {
   }
 
   TEST_CASE("ss2d_scan is bit-identical across runs and thread counts") {
+    // 2 samples of 24 channels: 3 channel blocks. 1 to 3 threads run a block's
+    // four directions in one task; 8 threads (more than the 6 forward tasks and
+    // the 3 backward ones) split them by direction.
     auto xs = make_ss2d_inputs({2, 24, 16, 12, 2, 16}, 8);
     const int saved = num_threads();
-    std::vector<std::vector<double>> runs[4];
-    for (int r = 0; r < 4; ++r) {
-      set_num_threads(r == 3 ? 1 : r + 1);  // 1, 2, 3 threads, then 1 again
+    const int threads[] = {1, 2, 3, 8, 1};
+    std::vector<std::vector<double>> runs[5];
+    for (int r = 0; r < 5; ++r) {
+      set_num_threads(threads[r]);
       for (bool silu : {false, true})
         for (const Tensor& t : outputs_and_grads(ss2d_fn(40, false, silu), xs, DType::F32, 5))
           runs[r].push_back(t.to_vector());
     }
     set_num_threads(saved);
     for (size_t i = 0; i < runs[0].size(); ++i)
-      for (int r = 1; r < 4; ++r) CHECK(runs[0][i] == runs[r][i]);
+      for (int r = 1; r < 5; ++r) {
+        INFO("output or gradient ", i, ", ", threads[r], " threads");
+        CHECK(runs[0][i] == runs[r][i]);
+      }
   }
 
   TEST_CASE("ss2d_scan keeps state only at chunk boundaries") {
