@@ -162,6 +162,19 @@ void chunk_dz(Seq<T>& s, const T* w, const T* dz, int64_t t0, int64_t len, doubl
 // The channels [c0, c1) of a task: blocks of kChannelBlock channels.
 inline int64_t block_end(int64_t blk, int64_t d) { return std::min(d, (blk + 1) * kChannelBlock); }
 
+// dst[i] += planes[k][i] for k = 0..3 in direction order, planes holding the four
+// directions' planes of n values one after the other: what the by-direction
+// paths add, in the order the one-task-per-block paths add it.
+template <typename T>
+void add_direction_planes(T* dst, const T* planes, int64_t n) {
+  isa::parallel_chunks_isa(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int k = 0; k < kDirections; ++k) {
+      const T* pk = planes + k * n;
+      for (int64_t i = lo; i < hi; ++i) dst[i] += pk[i];
+    }
+  });
+}
+
 // proj[b, k] = x_proj_weight[k] @ x[b] in Proj's layout: one pixel-major GEMM
 // (L, 4S) = x[b]^T (L, d) * x_proj_weight^T (d, 4S), then each direction's
 // values copied out in its scan order.
@@ -251,13 +264,7 @@ void forward_blocks(const Dims& d, Saved& s, const float* x, const SS2DScanOptio
       }
     }
   });
-  if (by_direction)
-    isa::parallel_chunks_isa(plane, 1 << 14, [&](int64_t lo, int64_t hi) {
-      for (int k = 0; k < kDirections; ++k) {
-        const float* yk = planes.data() + k * plane;
-        for (int64_t i = lo; i < hi; ++i) out[i] += yk[i];
-      }
-    });
+  if (by_direction) add_direction_planes(out, planes.data(), plane);
 }
 
 // xa: the map scanned (x, or SiLU(x) with opt.silu_input).
@@ -327,9 +334,6 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
   // Per-(direction, channel) sums over the batch and the steps, in double; samples in order.
   std::vector<double> dA(kDirections * d.channels * N, 0.0), dD(kDirections * d.channels, 0.0);
   std::vector<double> dwdt(kDirections * d.channels * d.R, 0.0), dbias(kDirections * d.channels, 0.0);
-  std::vector<T> part(blocks * S * L);  // (blocks, S L): per-block partial gradient of one direction's proj
-  std::vector<T> gpix(L * KS);          // (L, 4S): the gradient of the pixel-major projections
-
   // With more threads than blocks (a 16-core machine at level 1 has 8 or 16
   // blocks), the four directions of a sample run at once, 4x the tasks: each
   // direction then has partials and a dx plane of its own, added into dx in
@@ -337,7 +341,9 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
   // the same bits either way.
   const bool by_direction = num_threads() > blocks;
   const int64_t plane = d.channels * L;
-  if (by_direction) part.resize(kDirections * blocks * S * L);
+  // (blocks, S L) per direction at a time, or for all four: per-block partial gradients of the proj
+  std::vector<T> part((by_direction ? kDirections : 1) * blocks * S * L);
+  std::vector<T> gpix(L * KS);  // (L, 4S): the gradient of the pixel-major projections
   std::vector<T> dx_dirs(by_direction && dx ? kDirections * plane : 0);
 
   // The backward of block blk of direction k of sample b: its partials into
@@ -405,13 +411,7 @@ void fast_backward(const Dims& d, const Saved& s, const T* xa, T* dx, const SS2D
         const int k = static_cast<int>(task / blocks);
         block_task(b, k, task % blocks, part.data() + k * blocks * S * L, dx ? dx_dirs.data() + k * plane : nullptr);
       });
-      if (dx)
-        isa::parallel_chunks_isa(plane, 1 << 14, [&](int64_t lo, int64_t hi) {
-          for (int k = 0; k < kDirections; ++k) {
-            const T* dk = dx_dirs.data() + k * plane;
-            for (int64_t i = lo; i < hi; ++i) dxb[i] += dk[i];
-          }
-        });
+      if (dx) add_direction_planes(dxb, dx_dirs.data(), plane);
       for (int k = 0; k < kDirections; ++k) gather_partials(k, part.data() + k * blocks * S * L);
     } else {
       // One direction at a time: the blocks own their channels' dx, so directions

@@ -81,13 +81,7 @@ inline f32x8 sigmoid(f32x8 z) {
 // s[i] = sigmoid(z[i]) for any n: float 8 at a time with the fast exp
 // (relative error below 3e-7), double with std::exp.
 inline void sigmoid_n(const float* z, float* s, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) store8(s + i, sigmoid(load8(z + i)));
-  if (i == n) return;
-  float zp[8] = {}, sp[8];
-  std::copy(z + i, z + n, zp);
-  store8(sp, sigmoid(load8(zp)));
-  std::copy(sp, sp + (n - i), s + i);
+  for (int64_t i = 0; i < n; i += 8) store_first(s + i, sigmoid(load_first(z + i, n - i)), n - i);
 }
 inline void sigmoid_n(const double* z, double* s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
